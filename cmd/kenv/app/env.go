@@ -1,0 +1,70 @@
+package app
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/spf13/cobra"
+
+	"github.com/kenv-dev/kenv/env/layout"
+	"github.com/kenv-dev/kenv/env/spec"
+	"github.com/kenv-dev/kenv/env/supervisor"
+)
+
+// loadSpec parses and checks the spec at path, printing every diagnostic
+// with the source line it points at.
+func loadSpec(path string, streams Streams) (*spec.Spec, error) {
+	s, parser, diags := spec.ParseFile(path)
+	if len(diags) > 0 {
+		w := hcl.NewDiagnosticTextWriter(streams.Err, parser.Files(), 100, false)
+		_ = w.WriteDiagnostics(diags)
+	}
+	if diags.HasErrors() {
+		fmt.Fprintf(streams.Err, "%s has %d error(s); nothing was started.\n", path, len(diags.Errs()))
+		return nil, errReported
+	}
+	return s, nil
+}
+
+// envFlags select an environment for the commands other than up: by spec,
+// by --name, or the only one there is.
+type envFlags struct {
+	name string
+}
+
+func (f *envFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.name, "name", "", "the environment's name (default: the spec's, or the only environment)")
+}
+
+func (f *envFlags) resolve(args []string, streams Streams) (layout.Env, string, error) {
+	stateRoot, err := layout.StateRoot()
+	if err != nil {
+		return layout.Env{}, "", err
+	}
+	name := f.name
+	switch {
+	case len(args) > 0 && name != "":
+		return layout.Env{}, "", fmt.Errorf("pass a spec or --name, not both")
+	case len(args) > 0:
+		s, err := loadSpec(args[0], streams)
+		if err != nil {
+			return layout.Env{}, "", err
+		}
+		name = s.Name
+	case name == "":
+		names, err := supervisor.Names(stateRoot)
+		if err != nil {
+			return layout.Env{}, "", err
+		}
+		switch len(names) {
+		case 0:
+			return layout.Env{}, "", fmt.Errorf("no environment is up under %s; start one with `kenv up SPEC`", stateRoot)
+		case 1:
+			name = names[0]
+		default:
+			return layout.Env{}, "", fmt.Errorf("several environments are up (%s); say which with --name or a spec", strings.Join(names, ", "))
+		}
+	}
+	return layout.NewEnv(stateRoot, name), name, nil
+}

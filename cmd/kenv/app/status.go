@@ -1,0 +1,80 @@
+package app
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kenv-dev/kenv/env/supervisor"
+)
+
+func newStatusCommand(streams Streams) *cobra.Command {
+	var (
+		f      envFlags
+		output string
+	)
+	cmd := &cobra.Command{
+		Use:   "status [SPEC]",
+		Short: "Show what runs in an environment, where, and its Delve addresses",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			env, name, err := f.resolve(args, streams)
+			if err != nil {
+				return err
+			}
+			state, err := supervisor.ReadState(env)
+			if errors.Is(err, supervisor.ErrNotUp) {
+				return fmt.Errorf("environment %q is not up", name)
+			}
+			if err != nil {
+				return err
+			}
+			state = supervisor.Observe(state)
+			if output == "json" {
+				enc := json.NewEncoder(streams.Out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(state)
+			}
+			fmt.Fprintf(streams.Out, "%s: %s since %s (supervisor pid %d)\n", state.Name, state.Phase,
+				state.Started.Format(time.TimeOnly), state.Supervisor.Pid)
+			fmt.Fprintf(streams.Out, "KUBECONFIG=%s\n\n", state.Kubeconfig)
+			tw := tabwriter.NewWriter(streams.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "COMPONENT\tSTATUS\tPID\tADDRESS\tDELVE\tLOG")
+			fmt.Fprintf(tw, "etcd\tembedded\t%d\t%s\t-\t%s\n", state.Supervisor.Pid, state.Etcd.ClientURL, state.Etcd.LogPath)
+			for _, c := range state.Components {
+				debug := c.DebugAddress
+				if debug == "" {
+					debug = "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d\thttps://%s\t%s\t%s\n", c.Name, c.Status, c.Process.Pid, c.Address, debug, c.LogPath)
+			}
+			return tw.Flush()
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: json")
+	return cmd
+}
+
+func newKubeconfigCommand(streams Streams) *cobra.Command {
+	var f envFlags
+	cmd := &cobra.Command{
+		Use:   "kubeconfig [SPEC]",
+		Short: "Print the path of the environment's admin kubeconfig",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			env, _, err := f.resolve(args, streams)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(streams.Out, env.Kubeconfig("admin"))
+			return nil
+		},
+	}
+	f.register(cmd)
+	return cmd
+}

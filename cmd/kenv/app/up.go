@@ -1,0 +1,157 @@
+package app
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+	"github.com/spf13/cobra"
+
+	"github.com/kenv-dev/kenv/env/layout"
+	"github.com/kenv-dev/kenv/env/spec"
+	"github.com/kenv-dev/kenv/env/supervisor"
+)
+
+// readyMarker ends the progress a detached supervisor sends its parent once
+// the environment is ready.
+const readyMarker = "\x00kenv-ready"
+
+type upOptions struct {
+	detach     bool
+	supervised bool
+	timeout    time.Duration
+}
+
+func newUpCommand(streams Streams) *cobra.Command {
+	var o upOptions
+	cmd := &cobra.Command{
+		Use:   "up SPEC",
+		Short: "Build and start the environment a spec describes",
+		Long: `Build and start the environment SPEC describes, and wait until it is ready.
+
+In the foreground, Ctrl-C stops everything. With -d, kenv returns once the
+environment is ready and keeps it running in the background until
+` + "`kenv down`" + `.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runUp(cmd.Context(), args[0], o, streams)
+		},
+	}
+	cmd.Flags().BoolVarP(&o.detach, "detach", "d", false, "return once ready and keep the environment running in the background")
+	cmd.Flags().DurationVar(&o.timeout, "timeout", 3*time.Minute, "how long to wait for the components to become ready")
+	cmd.Flags().BoolVar(&o.supervised, "supervise", false, "run as the detached supervisor (internal)")
+	_ = cmd.Flags().MarkHidden("supervise")
+	return cmd
+}
+
+func runUp(ctx context.Context, specPath string, o upOptions, streams Streams) error {
+	s, err := loadSpec(specPath, streams)
+	if err != nil {
+		return err
+	}
+	stateRoot, err := layout.StateRoot()
+	if err != nil {
+		return err
+	}
+	cacheRoot, err := layout.CacheRoot()
+	if err != nil {
+		return err
+	}
+	env := layout.NewEnv(stateRoot, s.Name)
+	if o.detach && !o.supervised {
+		return detach(ctx, s, env, o, streams)
+	}
+
+	out := streams.Out
+	var ready *os.File
+	if o.supervised {
+		// The parent reads progress from fd 3 until the marker.
+		ready = os.NewFile(3, "ready")
+		out = ready
+	}
+	ctx, cancel := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	running, err := supervisor.Up(ctx, supervisor.Options{
+		Spec:         s,
+		Env:          env,
+		Cache:        layout.Cache{Dir: cacheRoot},
+		Out:          out,
+		ReadyTimeout: o.timeout,
+	})
+	if err != nil {
+		fmt.Fprintf(out, "\nError: kenv up %s: %v\n", specPath, err)
+		return fmt.Errorf("%v: %w", err, errReported)
+	}
+	running.Summary(out)
+	if ready != nil {
+		fmt.Fprintln(ready, readyMarker)
+		ready.Close()
+	} else {
+		fmt.Fprintln(out, "Ctrl-C stops it.")
+	}
+	var errs *multierror.Error
+	errs = multierror.Append(errs, running.Supervise(ctx))
+	errs = multierror.Append(errs, running.Stop())
+	return errs.ErrorOrNil()
+}
+
+// detach starts `kenv up --supervise` in a session of its own, relays its
+// progress, and returns once it reports the environment ready.
+func detach(ctx context.Context, s *spec.Spec, env layout.Env, o upOptions, streams Streams) error {
+	if err := os.MkdirAll(env.LogDir(), 0o755); err != nil {
+		return err
+	}
+	logPath := env.Log("kenv")
+	log, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(exe, "up", "--supervise", "--detach", "--timeout", o.timeout.String(), s.File)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.ExtraFiles = []*os.File{w}
+	cmd.Dir = filepath.Dir(s.File)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start the supervisor: %w", err)
+	}
+	w.Close()
+
+	// Interrupting the parent while the environment comes up stops it.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		if _, ok := <-sigs; ok {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+		}
+	}()
+
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		if sc.Text() == readyMarker {
+			fmt.Fprintf(streams.Out, "The supervisor (pid %d) logs to %s.\n", cmd.Process.Pid, logPath)
+			return cmd.Process.Release()
+		}
+		fmt.Fprintln(streams.Out, sc.Text())
+	}
+	if err := cmd.Wait(); err != nil {
+		return fmt.Errorf("%w; the supervisor's log is %s: %w", err, logPath, errReported)
+	}
+	return fmt.Errorf("the supervisor ended before the environment was ready; see %s", logPath)
+}

@@ -1,0 +1,154 @@
+// Package build compiles Kubernetes components from a source tree with
+// debug-friendly flags and the upstream version ldflags.
+package build
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/kenv-dev/kenv/env/source"
+)
+
+// Request says what to build.
+type Request struct {
+	Tree *source.Tree
+	// Components are command names under cmd/, e.g. "kube-apiserver".
+	Components []string
+	// OutDir receives one binary per component.
+	OutDir string
+	// Debug disables optimisation and inlining; symbols and DWARF are always
+	// kept.
+	Debug bool
+}
+
+// Command returns the go command line and its environment for r. It is a
+// pure function of r so that it can be shown before anything runs.
+func Command(r Request) (argv []string, env []string) {
+	gcflags := ""
+	if r.Debug {
+		gcflags = "all=-N -l"
+	}
+	argv = []string{"go", "build",
+		"-o", r.OutDir + string(filepath.Separator),
+		"-gcflags=" + gcflags,
+		"-ldflags=all=" + strings.Join(VersionLDFlags(r.Tree.Version), " "),
+		// The tags hack/lib/golang.sh uses for a debug build.
+		"-tags=selinux,notest",
+	}
+	for _, c := range r.Components {
+		argv = append(argv, "./cmd/"+c)
+	}
+	env = []string{
+		"GOTOOLCHAIN=go" + r.Tree.GoVersion,
+		"GOWORK=" + filepath.Join(r.Tree.Dir, "go.work"),
+		// The control-plane components are static binaries upstream.
+		"CGO_ENABLED=0",
+		"GOFLAGS=-buildvcs=false",
+	}
+	return argv, env
+}
+
+// VersionLDFlags returns the -X flags that set the version variables in
+// both packages Kubernetes reads them from.
+func VersionLDFlags(v source.Version) []string {
+	vars := [][2]string{
+		{"gitVersion", v.GitVersion},
+		{"gitMajor", v.GitMajor},
+		{"gitMinor", v.GitMinor},
+		{"buildDate", v.BuildDate},
+		{"gitCommit", v.GitCommit},
+		{"gitTreeState", v.GitTreeState},
+	}
+	var flags []string
+	for _, pkg := range []string{"k8s.io/client-go/pkg/version", "k8s.io/component-base/version"} {
+		for _, kv := range vars {
+			if kv[1] != "" {
+				flags = append(flags, fmt.Sprintf("-X '%s.%s=%s'", pkg, kv[0], kv[1]))
+			}
+		}
+	}
+	return flags
+}
+
+// stamp records what a binary was built from.
+type stamp struct {
+	Inputs string
+}
+
+// Run builds the components of r that are missing or were built from other
+// inputs, all in one go build. It returns the components it built; none
+// when everything was up to date.
+func Run(ctx context.Context, r Request, output *os.File) ([]string, error) {
+	argv, env := Command(r)
+	inputs := inputsHash(r, argv, env)
+	var stale []string
+	for _, c := range r.Components {
+		if !upToDate(r.OutDir, c, inputs) {
+			stale = append(stale, c)
+		}
+	}
+	if len(stale) == 0 {
+		return nil, nil
+	}
+	if err := os.MkdirAll(r.OutDir, 0o755); err != nil {
+		return nil, err
+	}
+	sub := r
+	sub.Components = stale
+	argv, env = Command(sub)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = r.Tree.Dir
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = output, output
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("go build %s: %w", strings.Join(stale, " "), err)
+	}
+	for _, c := range stale {
+		raw, _ := json.Marshal(stamp{Inputs: inputs})
+		if err := os.WriteFile(stampPath(r.OutDir, c), raw, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	return stale, nil
+}
+
+// inputsHash names everything a binary depends on besides the tree's
+// content, which is fixed for a released version.
+func inputsHash(r Request, argv, env []string) string {
+	h := sha256.New()
+	fmt.Fprintln(h, r.Tree.Key, r.Tree.GoVersion)
+	// The component list is not an input of any one binary.
+	for _, a := range argv {
+		if !strings.HasPrefix(a, "./cmd/") {
+			fmt.Fprintln(h, a)
+		}
+	}
+	for _, e := range slices.Sorted(slices.Values(env)) {
+		fmt.Fprintln(h, e)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func upToDate(dir, component, inputs string) bool {
+	if _, err := os.Stat(filepath.Join(dir, component)); err != nil {
+		return false
+	}
+	raw, err := os.ReadFile(stampPath(dir, component))
+	if err != nil {
+		return false
+	}
+	var s stamp
+	return json.Unmarshal(raw, &s) == nil && s.Inputs == inputs
+}
+
+func stampPath(dir, component string) string {
+	return filepath.Join(dir, "."+component+".stamp")
+}

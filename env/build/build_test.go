@@ -1,0 +1,48 @@
+package build_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/kenv-dev/kenv/env/build"
+	"github.com/kenv-dev/kenv/env/source"
+)
+
+func TestCommand(t *testing.T) {
+	tree := &source.Tree{Dir: "/cache/src/kubernetes@v1.35.1", Key: "kubernetes@v1.35.1", GoVersion: "1.25.7",
+		Version: source.Version{GitVersion: "v1.35.1", GitMajor: "1", GitMinor: "35", BuildDate: "2026-01-02T03:04:05Z"}}
+	argv, env := build.Command(build.Request{Tree: tree, Components: []string{"kube-apiserver", "kube-scheduler"}, OutDir: "/out", Debug: true})
+	for _, want := range []string{"-gcflags=all=-N -l", "./cmd/kube-apiserver", "./cmd/kube-scheduler", "-o"} {
+		if !slices.Contains(argv, want) {
+			t.Errorf("argv %q lacks %q", argv, want)
+		}
+	}
+	for _, a := range argv {
+		if a == "-trimpath" || strings.Contains(a, "-s -w") || strings.HasSuffix(a, " -s") || strings.HasSuffix(a, " -w") {
+			t.Errorf("argv %q drops debug information with %q", argv, a)
+		}
+	}
+	ldflags := argv[slices.IndexFunc(argv, func(a string) bool { return strings.HasPrefix(a, "-ldflags=") })]
+	for _, want := range []string{
+		"-X 'k8s.io/component-base/version.gitVersion=v1.35.1'",
+		"-X 'k8s.io/client-go/pkg/version.gitVersion=v1.35.1'",
+		"-X 'k8s.io/component-base/version.gitMinor=35'",
+		"-X 'k8s.io/component-base/version.buildDate=2026-01-02T03:04:05Z'",
+	} {
+		if !strings.Contains(ldflags, want) {
+			t.Errorf("%s lacks %s", ldflags, want)
+		}
+	}
+	if strings.Contains(ldflags, "gitCommit") {
+		t.Errorf("%s sets a commit the source does not know", ldflags)
+	}
+	if !slices.Contains(env, "GOTOOLCHAIN=go1.25.7") || !slices.Contains(env, "GOWORK=/cache/src/kubernetes@v1.35.1/go.work") {
+		t.Errorf("env %q", env)
+	}
+
+	release, _ := build.Command(build.Request{Tree: tree, Components: []string{"kube-apiserver"}, OutDir: "/out"})
+	if slices.Contains(release, "-gcflags=all=-N -l") {
+		t.Errorf("a non-debug build disables optimisation")
+	}
+}

@@ -1,0 +1,77 @@
+// Package etcd runs etcd embedded in the kenv process.
+package etcd
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"time"
+
+	"go.etcd.io/etcd/server/v3/embed"
+)
+
+// Config says where etcd listens and keeps its data.
+type Config struct {
+	ClientURL string
+	PeerURL   string
+	DataDir   string
+	LogPath   string
+	// StartTimeout bounds the wait for etcd to be ready to serve.
+	StartTimeout time.Duration
+}
+
+// Server is a running embedded etcd.
+type Server struct {
+	etcd *embed.Etcd
+}
+
+// Start starts etcd and returns once it serves clients. Data in DataDir from
+// an earlier run is kept.
+func Start(ctx context.Context, c Config) (*Server, error) {
+	client, err := url.Parse(c.ClientURL)
+	if err != nil {
+		return nil, fmt.Errorf("etcd client URL: %w", err)
+	}
+	peer, err := url.Parse(c.PeerURL)
+	if err != nil {
+		return nil, fmt.Errorf("etcd peer URL: %w", err)
+	}
+	cfg := embed.NewConfig()
+	cfg.Name = "kenv"
+	cfg.Dir = c.DataDir
+	cfg.ListenClientUrls = []url.URL{*client}
+	cfg.AdvertiseClientUrls = []url.URL{*client}
+	cfg.ListenPeerUrls = []url.URL{*peer}
+	cfg.AdvertisePeerUrls = []url.URL{*peer}
+	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+	cfg.LogLevel = "warn"
+	cfg.LogOutputs = []string{c.LogPath}
+
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("start etcd: %w", err)
+	}
+	timeout := c.StartTimeout
+	if timeout == 0 {
+		timeout = time.Minute
+	}
+	select {
+	case <-e.Server.ReadyNotify():
+		return &Server{etcd: e}, nil
+	case err := <-e.Err():
+		e.Close()
+		return nil, fmt.Errorf("start etcd: %w", err)
+	case <-time.After(timeout):
+		e.Close()
+		return nil, fmt.Errorf("start etcd: not ready after %s; see %s", timeout, c.LogPath)
+	case <-ctx.Done():
+		e.Close()
+		return nil, ctx.Err()
+	}
+}
+
+// Err reports a failure of the running server.
+func (s *Server) Err() <-chan error { return s.etcd.Err() }
+
+// Close stops etcd and waits until its data is on disk.
+func (s *Server) Close() { s.etcd.Close() }

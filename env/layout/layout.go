@@ -1,0 +1,76 @@
+// Package layout names the files and directories kenv keeps: each
+// environment's state under $KENV_HOME and the shared cache under $KENV_CACHE.
+package layout
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// StateRoot is where environments keep their state: $KENV_HOME, else
+// $XDG_STATE_HOME/kenv, else ~/.local/state/kenv.
+func StateRoot() (string, error) {
+	return root("KENV_HOME", "XDG_STATE_HOME", ".local/state")
+}
+
+// CacheRoot is where sources, binaries and Delve are cached: $KENV_CACHE,
+// else $XDG_CACHE_HOME/kenv, else ~/.cache/kenv.
+func CacheRoot() (string, error) {
+	return root("KENV_CACHE", "XDG_CACHE_HOME", ".cache")
+}
+
+func root(own, xdg, underHome string) (string, error) {
+	if dir := os.Getenv(own); dir != "" {
+		return filepath.Abs(dir)
+	}
+	if dir := os.Getenv(xdg); dir != "" {
+		return filepath.Join(dir, "kenv"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("find a directory for kenv: %w; set %s", err, own)
+	}
+	return filepath.Join(home, underHome, "kenv"), nil
+}
+
+// Env is the state directory of one environment.
+type Env struct {
+	Dir string
+}
+
+// NewEnv returns the state directory of the environment called name.
+func NewEnv(stateRoot, name string) Env {
+	return Env{Dir: filepath.Join(stateRoot, name)}
+}
+
+func (e Env) CertDir() string   { return filepath.Join(e.Dir, "pki") }
+func (e Env) EtcdDir() string   { return filepath.Join(e.Dir, "etcd") }
+func (e Env) LogDir() string    { return filepath.Join(e.Dir, "logs") }
+func (e Env) ConfigDir() string { return filepath.Join(e.Dir, "config") }
+func (e Env) StateFile() string { return filepath.Join(e.Dir, "state.json") }
+func (e Env) LockFile() string  { return filepath.Join(e.Dir, "supervisor.lock") }
+
+// Log is the log file of a component, of etcd, or of the supervisor ("kenv").
+func (e Env) Log(name string) string { return filepath.Join(e.LogDir(), name+".log") }
+
+// Kubeconfig is the kubeconfig of a client identity such as "admin".
+func (e Env) Kubeconfig(id string) string {
+	return filepath.Join(e.Dir, id+".kubeconfig")
+}
+
+// Cache is the cache shared by all environments.
+type Cache struct {
+	Dir string
+}
+
+// SourceDir holds a Kubernetes tree; key names the source, e.g.
+// "kubernetes@v1.34.4". The path must stay the same from run to run: Go's
+// build cache keys on it.
+func (c Cache) SourceDir(key string) string { return filepath.Join(c.Dir, "src", key) }
+
+// BinDir holds the binaries built from the source called key.
+func (c Cache) BinDir(key string) string { return filepath.Join(c.Dir, "bin", key) }
+
+// DelveDir holds the dlv binary of one Delve version.
+func (c Cache) DelveDir(version string) string { return filepath.Join(c.Dir, "dlv", version) }

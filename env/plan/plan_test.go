@@ -1,0 +1,183 @@
+package plan_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/kenv-dev/kenv/env/layout"
+	"github.com/kenv-dev/kenv/env/plan"
+	"github.com/kenv-dev/kenv/env/spec"
+)
+
+func newPlan(t *testing.T, src string) *plan.Plan {
+	t.Helper()
+	s, diags := spec.Parse([]byte(src), "/specs/test.hcl")
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	p, err := plan.New(s, layout.NewEnv("/state", s.Name), "/cache/bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const allThree = `
+kubernetes {
+  version = "v1.34.4"
+}
+etcd {
+  port = 12379
+}
+component "kube-apiserver" {
+  port = 16443
+  debug {
+    port = 12345
+  }
+  flags = {
+    v              = 6
+    feature-gates  = "AllAlpha=false,WatchList=true"
+    cors-allowed-origins = null
+    profiling      = true
+  }
+}
+component "kube-controller-manager" {
+  port = 20257
+}
+component "kube-scheduler" {
+  port = 20259
+}
+`
+
+func TestComputedFlags(t *testing.T) {
+	p := newPlan(t, allThree)
+	want := map[string]map[string]string{
+		"kube-apiserver": {
+			"v":                                "6",
+			"authorization-mode":               "Node,RBAC",
+			"bind-address":                     "127.0.0.1",
+			"advertise-address":                "127.0.0.1",
+			"secure-port":                      "16443",
+			"etcd-servers":                     "http://127.0.0.1:12379",
+			"client-ca-file":                   "/state/test/pki/client-ca.crt",
+			"tls-cert-file":                    "/state/test/pki/serving-kube-apiserver.crt",
+			"tls-private-key-file":             "/state/test/pki/serving-kube-apiserver.key",
+			"service-account-key-file":         "/state/test/pki/service-account.key",
+			"service-account-signing-key-file": "/state/test/pki/service-account.key",
+			"service-account-issuer":           "https://kubernetes.default.svc",
+			"service-cluster-ip-range":         "10.0.0.0/24",
+			"requestheader-client-ca-file":     "/state/test/pki/request-header-ca.crt",
+			"requestheader-allowed-names":      "system:auth-proxy",
+			"proxy-client-cert-file":           "/state/test/pki/client-auth-proxy.crt",
+			"kubelet-client-certificate":       "/state/test/pki/client-kube-apiserver.crt",
+			"feature-gates":                    "AllAlpha=false,WatchList=true",
+			"audit-policy-file":                "/state/test/config/audit-policy.yaml",
+			"egress-selector-config-file":      "/state/test/config/egress-selector.yaml",
+			"profiling":                        "true",
+		},
+		"kube-controller-manager": {
+			"kubeconfig":                       "/state/test/controller.kubeconfig",
+			"authentication-kubeconfig":        "/state/test/controller.kubeconfig",
+			"service-account-private-key-file": "/state/test/pki/service-account.key",
+			"root-ca-file":                     "/state/test/pki/server-ca.crt",
+			"cluster-signing-cert-file":        "/state/test/pki/client-ca.crt",
+			"cluster-signing-key-file":         "/state/test/pki/client-ca.key",
+			"use-service-account-credentials":  "true",
+			"controllers":                      "*",
+			"leader-elect":                     "false",
+			"secure-port":                      "20257",
+			"bind-address":                     "127.0.0.1",
+		},
+		"kube-scheduler": {
+			"config":                    "/state/test/config/kube-scheduler.yaml",
+			"authentication-kubeconfig": "/state/test/scheduler.kubeconfig",
+			"secure-port":               "20259",
+			"bind-address":              "127.0.0.1",
+		},
+	}
+	for _, c := range p.Components {
+		for name, value := range want[c.Name] {
+			if got, ok := c.Flag(name); !ok || got != value {
+				t.Errorf("%s --%s=%q (set: %v), want %q", c.Name, name, got, ok, value)
+			}
+		}
+		seen := map[string]bool{}
+		for _, f := range c.Flags {
+			if seen[f.Name] {
+				t.Errorf("%s has --%s twice", c.Name, f.Name)
+			}
+			seen[f.Name] = true
+			if strings.HasSuffix(f.Name, "address") && f.Value != "127.0.0.1" {
+				t.Errorf("%s --%s=%s binds beyond loopback", c.Name, f.Name, f.Value)
+			}
+		}
+	}
+	api := p.Components[0]
+	if _, ok := api.Flag("cors-allowed-origins"); ok {
+		t.Errorf("a null flag in the spec did not remove --cors-allowed-origins")
+	}
+	// An override keeps the computed flag's place; an addition goes last.
+	if api.Flags[0].Name != "v" || api.Flags[len(api.Flags)-1].Name != "profiling" {
+		t.Errorf("flag order: first %s, last %s", api.Flags[0].Name, api.Flags[len(api.Flags)-1].Name)
+	}
+	if api.HealthURL != "https://127.0.0.1:16443/readyz" || p.Components[1].HealthURL != "https://127.0.0.1:20257/healthz" {
+		t.Errorf("health URLs %s, %s", api.HealthURL, p.Components[1].HealthURL)
+	}
+}
+
+func TestDelveCommand(t *testing.T) {
+	p := newPlan(t, allThree)
+	api := p.Components[0]
+	cmd := api.Command("/cache/dlv/dlv")
+	wantPrefix := []string{"/cache/dlv/dlv", "exec", "--headless", "--api-version=2", "--accept-multiclient",
+		"--listen=127.0.0.1:12345", "--continue", "/cache/bin/kube-apiserver", "--"}
+	if !slices.Equal(cmd[:len(wantPrefix)], wantPrefix) {
+		t.Errorf("command %q", cmd[:len(wantPrefix)])
+	}
+	if !slices.Equal(cmd[len(wantPrefix):], api.Args()) {
+		t.Errorf("the component's flags do not follow --")
+	}
+	kcm := p.Components[1]
+	if cmd := kcm.Command("/cache/dlv/dlv"); cmd[0] != "/cache/bin/kube-controller-manager" {
+		t.Errorf("an undebugged component runs as %q", cmd[0])
+	}
+
+	waiting := newPlan(t, `
+kubernetes {
+  version = "v1.34.4"
+}
+component "kube-apiserver" {
+  debug {
+    wait = true
+  }
+}`)
+	if slices.Contains(waiting.Components[0].Command("dlv"), "--continue") {
+		t.Errorf("wait = true still passes --continue")
+	}
+}
+
+func TestFilesAndCertificates(t *testing.T) {
+	p := newPlan(t, allThree)
+	var paths []string
+	for _, f := range p.Files {
+		paths = append(paths, f.Path)
+	}
+	slices.Sort(paths)
+	want := []string{"/state/test/config/audit-policy.yaml", "/state/test/config/egress-selector.yaml", "/state/test/config/kube-scheduler.yaml"}
+	if !slices.Equal(paths, want) {
+		t.Errorf("files %v, want %v", paths, want)
+	}
+	for _, f := range p.Files {
+		if strings.HasSuffix(f.Path, "kube-scheduler.yaml") && !strings.Contains(f.Content, "kubeconfig: /state/test/scheduler.kubeconfig") {
+			t.Errorf("scheduler config does not name its kubeconfig:\n%s", f.Content)
+		}
+	}
+	serving := p.Certificates[0]
+	if serving.Name != "serving-kube-apiserver" || !slices.Contains(serving.Hosts, "10.0.0.1") || !slices.Contains(serving.Hosts, "kubernetes.default.svc.cluster.local") {
+		t.Errorf("serving certificate %+v", serving)
+	}
+	if p.APIServerURL != "https://127.0.0.1:16443" || p.Etcd.PeerURL != "http://127.0.0.1:12380" {
+		t.Errorf("URLs %s %s", p.APIServerURL, p.Etcd.PeerURL)
+	}
+}

@@ -1,0 +1,206 @@
+// Package process starts and stops the component processes of an
+// environment, each with its output in a log file.
+package process
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Spec says how to run one process.
+type Spec struct {
+	Name string
+	Argv []string
+	// Env is added to the current environment.
+	Env     []string
+	LogPath string
+}
+
+// Process is a started child process.
+type Process struct {
+	Name    string
+	LogPath string
+	cmd     *exec.Cmd
+	done    chan struct{}
+}
+
+// Start starts s with its stdout and stderr appended to its log file. The
+// child gets its own process group, so that stopping it reaches what it
+// starts, and it is killed if kenv dies.
+func Start(s Spec) (*Process, error) {
+	log, err := os.OpenFile(s.LogPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", s.Name, err)
+	}
+	defer log.Close()
+	fmt.Fprintf(log, "\n==== kenv started %s at %s\n", s.Name, time.Now().Format(time.RFC3339))
+	cmd := exec.Command(s.Argv[0], s.Argv[1:]...)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.Env = append(os.Environ(), s.Env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", s.Name, err)
+	}
+	p := &Process{Name: s.Name, LogPath: s.LogPath, cmd: cmd, done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// Pid is the process id of the child.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// Done is closed when the process has exited.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// ExitError describes how the process ended; nil while it runs.
+func (p *Process) ExitError() error {
+	select {
+	case <-p.done:
+	default:
+		return nil
+	}
+	st := p.cmd.ProcessState
+	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return fmt.Errorf("%s was killed by %s", p.Name, ws.Signal())
+	}
+	return fmt.Errorf("%s exited with code %d", p.Name, st.ExitCode())
+}
+
+// Stop sends SIGTERM to the process and everything it started, then
+// SIGKILL to what is left after timeout. Delve puts the program it debugs in
+// a process group of its own, so descendants are signalled one by one.
+func (p *Process) Stop(timeout time.Duration) error {
+	select {
+	case <-p.done:
+		return nil
+	default:
+	}
+	pids := append(Descendants(p.Pid()), p.Pid())
+	signalAll(p.Pid(), pids, syscall.SIGTERM)
+	if waitGone(p.done, pids, timeout) {
+		return nil
+	}
+	signalAll(p.Pid(), pids, syscall.SIGKILL)
+	if waitGone(p.done, pids, 10*time.Second) {
+		return nil
+	}
+	return fmt.Errorf("stop %s: pid %d still runs after SIGKILL", p.Name, p.Pid())
+}
+
+func signalAll(group int, pids []int, sig syscall.Signal) {
+	_ = syscall.Kill(-group, sig)
+	for _, pid := range pids {
+		_ = syscall.Kill(pid, sig)
+	}
+}
+
+// waitGone waits until the child has been reaped and no other pid runs.
+func waitGone(done <-chan struct{}, pids []int, timeout time.Duration) bool {
+	deadline := time.After(timeout)
+	select {
+	case <-done:
+	case <-deadline:
+		return false
+	}
+	for {
+		if !anyAlive(pids) {
+			return true
+		}
+		select {
+		case <-deadline:
+			return false
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func anyAlive(pids []int) bool {
+	for _, pid := range pids {
+		if Alive(pid) {
+			return true
+		}
+	}
+	return false
+}
+
+// Alive reports whether pid runs; a zombie does not.
+func Alive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	stat, err := readStat(pid)
+	return err == nil && stat.state != "Z" && stat.state != "X"
+}
+
+// Descendants lists the processes below pid, read from /proc.
+func Descendants(pid int) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	children := map[int][]int{}
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if st, err := readStat(child); err == nil {
+			children[st.ppid] = append(children[st.ppid], child)
+		}
+	}
+	var out []int
+	queue := []int{pid}
+	for len(queue) > 0 {
+		next := queue[0]
+		queue = queue[1:]
+		for _, c := range children[next] {
+			out = append(out, c)
+			queue = append(queue, c)
+		}
+	}
+	return out
+}
+
+type procStat struct {
+	state string
+	ppid  int
+	// start is the process's start time in clock ticks since boot; with the
+	// pid it names a process even after the pid is reused.
+	start uint64
+}
+
+func readStat(pid int) (procStat, error) {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return procStat{}, err
+	}
+	// The command name may contain spaces and parentheses; fields resume
+	// after the last ')'.
+	s := string(raw)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return procStat{}, errors.New("malformed /proc stat")
+	}
+	fields := strings.Fields(s[i+1:])
+	if len(fields) < 20 {
+		return procStat{}, errors.New("malformed /proc stat")
+	}
+	ppid, _ := strconv.Atoi(fields[1])
+	start, _ := strconv.ParseUint(fields[19], 10, 64)
+	return procStat{state: fields[0], ppid: ppid, start: start}, nil
+}
+
+// StartTime returns the start time of pid in clock ticks since boot.
+func StartTime(pid int) (uint64, error) {
+	st, err := readStat(pid)
+	return st.start, err
+}

@@ -1,0 +1,345 @@
+// Package source lays out a Kubernetes source tree that builds with its own
+// go.work, from a release version served by the Go module proxy.
+package source
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/modfile"
+	"golang.org/x/mod/semver"
+
+	"github.com/kenv-dev/kenv/env/layout"
+)
+
+// Tree is a Kubernetes source tree ready to build.
+type Tree struct {
+	// Dir is the root of the tree; it holds go.work.
+	Dir string
+	// Key names the source in the cache, e.g. "kubernetes@v1.34.4".
+	Key string
+	// GoVersion is the toolchain the source pins in .go-version, e.g. "1.24.12".
+	GoVersion string
+	// Version holds the values of the version -X ldflags.
+	Version Version
+	// Omitted lists staging modules the proxy refused and the build does not need.
+	Omitted []string
+}
+
+// Version holds what Kubernetes' hack/lib/version.sh computes from git.
+type Version struct {
+	GitVersion   string
+	GitMajor     string
+	GitMinor     string
+	GitCommit    string `json:",omitempty"`
+	GitTreeState string `json:",omitempty"`
+	BuildDate    string
+}
+
+const (
+	kubernetesModule = "k8s.io/kubernetes"
+	stagingPrefix    = "./staging/src/k8s.io/"
+	// markerFile is written last into a complete tree.
+	markerFile = ".kenv-source.json"
+)
+
+// FromModule returns the tree of Kubernetes version (e.g. "v1.34.4"), laying
+// it out in the cache from the Go module proxy on first use. A tree is
+// complete or absent: an interrupted lay-out leaves nothing the next run
+// would mistake for a tree.
+func FromModule(ctx context.Context, cache layout.Cache, version string, progress func(string)) (*Tree, error) {
+	key := "kubernetes@" + version
+	dir := cache.SourceDir(key)
+	if t, err := readMarker(dir); err == nil {
+		return t, nil
+	}
+
+	progress(fmt.Sprintf("downloading %s@%s from the Go module proxy", kubernetesModule, version))
+	root, err := downloadOne(ctx, kubernetesModule+"@"+version)
+	if err != nil {
+		return nil, err
+	}
+	work, err := readWork(root.Dir)
+	if err != nil {
+		return nil, err
+	}
+	required, err := requiredModules(root.Dir)
+	if err != nil {
+		return nil, err
+	}
+
+	stagingVersion := "v0" + strings.TrimPrefix(version, "v1")
+	var names, queries []string
+	for _, use := range work.Use {
+		if name, ok := strings.CutPrefix(use.Path, stagingPrefix); ok {
+			names = append(names, name)
+			queries = append(queries, "k8s.io/"+name+"@"+stagingVersion)
+		}
+	}
+	progress(fmt.Sprintf("downloading %d staging modules k8s.io/*@%s", len(names), stagingVersion))
+	staging, err := download(ctx, queries...)
+	if err != nil {
+		return nil, err
+	}
+
+	t := &Tree{Dir: dir, Key: key, Version: moduleVersion(version, root.Info)}
+	var missing []string
+	for i, name := range names {
+		m := staging[i]
+		if m.Dir != "" {
+			continue
+		}
+		if required["k8s.io/"+name] {
+			missing = append(missing, fmt.Sprintf("%s@%s: %s", m.Path, m.Version, firstLine(m.Error)))
+			continue
+		}
+		t.Omitted = append(t.Omitted, name)
+		if err := work.DropUse(stagingPrefix + name); err != nil {
+			return nil, err
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("the Go module proxy does not serve modules Kubernetes %s needs:\n  %s\nchoose another version, or set GOPROXY to a proxy that serves them",
+			version, strings.Join(missing, "\n  "))
+	}
+
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), "."+key+".tmp-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	progress(fmt.Sprintf("laying out the source tree in %s", dir))
+	if err := copyTree(root.Dir, tmp); err != nil {
+		return nil, err
+	}
+	for i, name := range names {
+		if staging[i].Dir == "" {
+			continue
+		}
+		if err := copyTree(staging[i].Dir, filepath.Join(tmp, "staging", "src", "k8s.io", name)); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "go.work"), modfile.Format(work.Syntax), 0o644); err != nil {
+		return nil, err
+	}
+	goVersion, err := os.ReadFile(filepath.Join(tmp, ".go-version"))
+	if err != nil {
+		return nil, fmt.Errorf("read the toolchain version of %s: %w", key, err)
+	}
+	t.GoVersion = strings.TrimSpace(string(goVersion))
+	if err := writeMarker(tmp, t); err != nil {
+		return nil, err
+	}
+	// A tree without a marker is left over from an interrupted run.
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// moduleVersion derives the version ldflags of a release from its version
+// string. The build date is the module's publication time, so builds of the
+// same source report the same date.
+func moduleVersion(version string, info moduleInfo) Version {
+	major, minor := semverParts(version)
+	return Version{
+		GitVersion: version,
+		GitMajor:   major,
+		GitMinor:   minor,
+		BuildDate:  info.Time.UTC().Format(time.RFC3339),
+	}
+}
+
+// semverParts returns the major and minor version the way hack/lib/version.sh
+// does: the minor gets a trailing "+" when the version has a pre-release or
+// build suffix.
+func semverParts(version string) (major, minor string) {
+	mm := strings.TrimPrefix(semver.MajorMinor(version), "v")
+	major, minor, _ = strings.Cut(mm, ".")
+	if semver.Prerelease(version) != "" || semver.Build(version) != "" {
+		minor += "+"
+	}
+	return major, minor
+}
+
+type module struct {
+	Path    string
+	Version string
+	Dir     string
+	Info    string
+	Error   string
+}
+
+type moduleInfo struct {
+	Version string
+	Time    time.Time
+}
+
+type downloaded struct {
+	module
+	Info moduleInfo
+}
+
+func downloadOne(ctx context.Context, query string) (downloaded, error) {
+	mods, err := download(ctx, query)
+	if err != nil {
+		return downloaded{}, err
+	}
+	m := mods[0]
+	if m.Dir == "" {
+		return downloaded{}, fmt.Errorf("the Go module proxy does not serve %s: %s", query, firstLine(m.Error))
+	}
+	return m, nil
+}
+
+// download runs `go mod download -json` once for all queries and returns one
+// entry per query, in order. A module the proxy refuses comes back with an
+// empty Dir and its Error set; only a failure of the go command itself is an
+// error here.
+func download(ctx context.Context, queries ...string) ([]downloaded, error) {
+	cmd := exec.CommandContext(ctx, "go", append([]string{"mod", "download", "-json"}, queries...)...)
+	cmd.Dir = os.TempDir()
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	runErr := cmd.Run()
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	dec := json.NewDecoder(&stdout)
+	var mods []downloaded
+	for {
+		var m module
+		if err := dec.Decode(&m); err == io.EOF {
+			break
+		} else if err != nil {
+			return nil, fmt.Errorf("go mod download: %w (%v: %s)", err, runErr, stderr.String())
+		}
+		d := downloaded{module: m}
+		if m.Info != "" {
+			if raw, err := os.ReadFile(m.Info); err == nil {
+				_ = json.Unmarshal(raw, &d.Info)
+			}
+		}
+		mods = append(mods, d)
+	}
+	if len(mods) != len(queries) {
+		return nil, fmt.Errorf("go mod download %s: %v: %s", strings.Join(queries, " "), runErr, stderr.String())
+	}
+	return mods, nil
+}
+
+func readWork(dir string) (*modfile.WorkFile, error) {
+	p := filepath.Join(dir, "go.work")
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		return nil, fmt.Errorf("read the Kubernetes workspace: %w", err)
+	}
+	return modfile.ParseWork(p, raw, nil)
+}
+
+func requiredModules(dir string) (map[string]bool, error) {
+	p := filepath.Join(dir, "go.mod")
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	f, err := modfile.ParseLax(p, raw, nil)
+	if err != nil {
+		return nil, err
+	}
+	required := map[string]bool{}
+	for _, r := range f.Require {
+		required[r.Mod.Path] = true
+	}
+	return required, nil
+}
+
+// copyTree copies a module from the read-only module cache into a writable
+// tree.
+func copyTree(from, to string) error {
+	return filepath.WalkDir(from, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, p)
+		target := filepath.Join(to, rel)
+		switch {
+		case d.IsDir():
+			return os.MkdirAll(target, 0o755)
+		case d.Type().IsRegular():
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			return copyFile(p, target, info.Mode().Perm()|0o200)
+		default:
+			return nil
+		}
+	})
+}
+
+func copyFile(from, to string, mode fs.FileMode) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+func writeMarker(dir string, t *Tree) error {
+	raw, err := json.MarshalIndent(t, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, markerFile), raw, 0o644)
+}
+
+func readMarker(dir string) (*Tree, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, markerFile))
+	if err != nil {
+		return nil, err
+	}
+	var t Tree
+	if err := json.Unmarshal(raw, &t); err != nil {
+		return nil, err
+	}
+	if t.GoVersion == "" {
+		return nil, errors.New("incomplete source marker")
+	}
+	// The cache may have moved since the tree was laid out.
+	t.Dir = dir
+	return &t, nil
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
+}
+

@@ -1,0 +1,406 @@
+package spec
+
+import (
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// The file's schema as gohcl decodes it. Attributes are kept as
+// *hcl.Attribute where a later check needs the attribute's position.
+type fileSchema struct {
+	Name       *hcl.Attribute    `hcl:"name,optional"`
+	Kubernetes *kubernetesSchema `hcl:"kubernetes,block"`
+	Etcd       *etcdSchema       `hcl:"etcd,block"`
+	Components []componentSchema `hcl:"component,block"`
+}
+
+type kubernetesSchema struct {
+	Version  *hcl.Attribute `hcl:"version,optional"`
+	DefRange hcl.Range      `hcl:",def_range"`
+}
+
+type etcdSchema struct {
+	Port     *hcl.Attribute `hcl:"port,optional"`
+	PeerPort *hcl.Attribute `hcl:"peer_port,optional"`
+}
+
+type componentSchema struct {
+	Name      string         `hcl:"name,label"`
+	Port      *hcl.Attribute `hcl:"port,optional"`
+	Debug     *debugSchema   `hcl:"debug,block"`
+	Flags     *hcl.Attribute `hcl:"flags,optional"`
+	DefRange  hcl.Range      `hcl:",def_range"`
+	TypeRange hcl.Range      `hcl:",type_range"`
+}
+
+type debugSchema struct {
+	Port *hcl.Attribute `hcl:"port,optional"`
+	Wait *hcl.Attribute `hcl:"wait,optional"`
+}
+
+// componentDefaults holds what kenv assumes for a component the spec does not
+// configure. Debug ports differ per component so that several components can
+// run under Delve without the spec naming a port for each.
+type componentDefaults struct {
+	port      int
+	debugPort int
+}
+
+var knownComponents = map[string]componentDefaults{
+	KubeAPIServer:         {port: 6443, debugPort: 2345},
+	KubeControllerManager: {port: 10257, debugPort: 2346},
+	KubeScheduler:         {port: 10259, debugPort: 2347},
+}
+
+// plannedComponents are real Kubernetes components kenv does not run yet.
+var plannedComponents = map[string]bool{"kubelet": true, "kube-proxy": true}
+
+const (
+	defaultEtcdPort = 2379
+)
+
+var (
+	nameRE    = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	versionRE = regexp.MustCompile(`^v(\d+)\.(\d+)\.(\d+)(-[0-9A-Za-z.-]+)?$`)
+)
+
+// ParseFile reads, defaults and checks the spec at path. The returned
+// diagnostics hold every problem found; the spec is nil when any of them is
+// an error. The parser is returned so callers can render diagnostics with
+// the source lines they point at.
+func ParseFile(path string) (*Spec, *hclparse.Parser, hcl.Diagnostics) {
+	parser := hclparse.NewParser()
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, parser, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read spec", Detail: err.Error()}}
+	}
+	src, err := os.ReadFile(abs)
+	if err != nil {
+		return nil, parser, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Cannot read spec",
+			Detail:   fmt.Sprintf("%v. Pass the path of an environment spec such as examples/debug.hcl.", err),
+		}}
+	}
+	s, diags := parse(parser, src, abs)
+	return s, parser, diags
+}
+
+// Parse parses src as the spec file named filename.
+func Parse(src []byte, filename string) (*Spec, hcl.Diagnostics) {
+	return parse(hclparse.NewParser(), src, filename)
+}
+
+func parse(parser *hclparse.Parser, src []byte, filename string) (*Spec, hcl.Diagnostics) {
+	file, diags := parser.ParseHCL(src, filename)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	var raw fileSchema
+	diags = append(diags, gohcl.DecodeBody(file.Body, nil, &raw)...)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	d := decoder{}
+	s := d.spec(&raw, filename, file.Body)
+	if d.diags.HasErrors() {
+		return nil, append(diags, d.diags...)
+	}
+	return s, append(diags, d.diags...)
+}
+
+// decoder collects diagnostics while it turns the raw schema into a Spec, so
+// that one run reports every problem.
+type decoder struct {
+	diags hcl.Diagnostics
+}
+
+func (d *decoder) errorf(subject hcl.Range, summary, format string, args ...any) {
+	d.diags = append(d.diags, &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  summary,
+		Detail:   fmt.Sprintf(format, args...),
+		Subject:  subject.Ptr(),
+	})
+}
+
+func (d *decoder) spec(raw *fileSchema, filename string, body hcl.Body) *Spec {
+	s := &Spec{File: filename, Name: defaultName(filename)}
+	if raw.Name != nil {
+		s.Name = d.str(raw.Name, s.Name)
+		if !nameRE.MatchString(s.Name) {
+			d.errorf(raw.Name.Expr.Range(), "Invalid environment name",
+				"%q is not a valid name: use lower-case letters, digits and dashes, such as \"debug\".", s.Name)
+		}
+	} else if !nameRE.MatchString(s.Name) {
+		d.errorf(body.MissingItemRange(), "Invalid environment name",
+			"The file name %q does not make a valid environment name; set name = \"...\" with lower-case letters, digits and dashes.", s.Name)
+	}
+
+	if raw.Kubernetes == nil {
+		d.errorf(body.MissingItemRange(), "Missing kubernetes block",
+			"The spec must say which Kubernetes to build, for example:\n  kubernetes {\n    version = \"v1.34.4\"\n  }")
+	} else {
+		s.Kubernetes = d.kubernetes(raw.Kubernetes)
+	}
+
+	s.Etcd = Etcd{Port: defaultEtcdPort}
+	if raw.Etcd != nil {
+		s.Etcd.Port = d.port(raw.Etcd.Port, defaultEtcdPort)
+	}
+	s.Etcd.PeerPort = s.Etcd.Port + 1
+	if raw.Etcd != nil {
+		s.Etcd.PeerPort = d.port(raw.Etcd.PeerPort, s.Etcd.PeerPort)
+	}
+
+	seen := map[string]hcl.Range{}
+	for i := range raw.Components {
+		rc := &raw.Components[i]
+		if prev, dup := seen[rc.Name]; dup {
+			d.diags = append(d.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Duplicate component",
+				Detail:   fmt.Sprintf("Component %q is already defined at %s. Merge the two blocks.", rc.Name, prev),
+				Subject:  rc.DefRange.Ptr(),
+			})
+			continue
+		}
+		seen[rc.Name] = rc.DefRange
+		if c, ok := d.component(rc); ok {
+			s.Components = append(s.Components, c)
+		}
+	}
+	if len(raw.Components) > 0 && seen[KubeAPIServer] == (hcl.Range{}) {
+		d.errorf(body.MissingItemRange(), "Missing kube-apiserver",
+			"Every environment runs kube-apiserver; add component \"kube-apiserver\" {}.")
+	}
+	if len(raw.Components) == 0 {
+		d.errorf(body.MissingItemRange(), "No components",
+			"List the components to run, at least component \"kube-apiserver\" {}.")
+	}
+	d.checkPorts(raw, s)
+	return s
+}
+
+func (d *decoder) kubernetes(raw *kubernetesSchema) Kubernetes {
+	var k Kubernetes
+	if raw.Version == nil {
+		d.errorf(raw.DefRange, "Missing Kubernetes version",
+			"Set version = \"v1.34.4\" (any released version the Go module proxy serves).")
+		return k
+	}
+	k.Version = d.str(raw.Version, "")
+	if k.Version != "" && !versionRE.MatchString(k.Version) {
+		d.errorf(raw.Version.Expr.Range(), "Invalid Kubernetes version",
+			"%q is not a Kubernetes release version; write it like \"v1.34.4\".", k.Version)
+	}
+	return k
+}
+
+func (d *decoder) component(raw *componentSchema) (Component, bool) {
+	defaults, known := knownComponents[raw.Name]
+	if !known {
+		detail := fmt.Sprintf("kenv runs %s.", strings.Join(sortedKeys(knownComponents), ", "))
+		if plannedComponents[raw.Name] {
+			detail = fmt.Sprintf("%q is not supported yet; %s", raw.Name, detail)
+		} else if guess := nearest(raw.Name, sortedKeys(knownComponents)); guess != "" {
+			detail = fmt.Sprintf("Did you mean %q? %s", guess, detail)
+		}
+		d.errorf(raw.DefRange, "Unknown component", "%s", detail)
+		return Component{}, false
+	}
+	c := Component{Name: raw.Name, DeclRange: raw.DefRange}
+	c.Port = d.port(raw.Port, defaults.port)
+	if raw.Debug != nil {
+		c.Debug = &Debug{
+			Port: d.port(raw.Debug.Port, defaults.debugPort),
+			Wait: d.boolean(raw.Debug.Wait, false),
+		}
+	}
+	c.Flags = d.flags(raw.Flags)
+	return c, true
+}
+
+// flags decodes a map of flag name to value. Values may be strings, numbers
+// or bools; null removes a flag kenv would otherwise pass.
+func (d *decoder) flags(attr *hcl.Attribute) map[string]*string {
+	if attr == nil {
+		return nil
+	}
+	flags := map[string]*string{}
+	if obj, ok := attr.Expr.(*hclsyntax.ObjectConsExpr); ok {
+		for _, item := range obj.Items {
+			var name string
+			if diags := gohcl.DecodeExpression(item.KeyExpr, nil, &name); diags.HasErrors() {
+				d.diags = append(d.diags, diags...)
+				continue
+			}
+			val, diags := item.ValueExpr.Value(nil)
+			if diags.HasErrors() {
+				d.diags = append(d.diags, diags...)
+				continue
+			}
+			d.flag(flags, name, val, item.KeyExpr.Range(), item.ValueExpr.Range())
+		}
+		return flags
+	}
+	val, diags := attr.Expr.Value(nil)
+	if diags.HasErrors() {
+		d.diags = append(d.diags, diags...)
+		return nil
+	}
+	if val.IsNull() || !(val.Type().IsObjectType() || val.Type().IsMapType()) {
+		d.errorf(attr.Expr.Range(), "Invalid flags", "flags must be a map such as { v = \"4\" }.")
+		return nil
+	}
+	for it := val.ElementIterator(); it.Next(); {
+		k, v := it.Element()
+		d.flag(flags, k.AsString(), v, attr.Expr.Range(), attr.Expr.Range())
+	}
+	return flags
+}
+
+func (d *decoder) flag(flags map[string]*string, name string, val cty.Value, nameRange, valRange hcl.Range) {
+	if strings.HasPrefix(name, "-") {
+		d.errorf(nameRange, "Invalid flag name", "Write flag names without dashes: %q, not %q.", strings.TrimLeft(name, "-"), name)
+		return
+	}
+	if val.IsNull() {
+		flags[name] = nil
+		return
+	}
+	if !val.IsKnown() {
+		d.errorf(valRange, "Invalid flag value", "The value of flag %q is not known.", name)
+		return
+	}
+	var s string
+	switch val.Type() {
+	case cty.String:
+		s = val.AsString()
+	case cty.Bool:
+		s = fmt.Sprint(val.True())
+	case cty.Number:
+		s = val.AsBigFloat().Text('f', -1)
+		if val.AsBigFloat().IsInt() {
+			i, _ := val.AsBigFloat().Int(new(big.Int))
+			s = i.String()
+		}
+	default:
+		d.errorf(valRange, "Invalid flag value",
+			"Flag %q has a %s value; use a string, number, bool, or null to remove the flag.", name, val.Type().FriendlyName())
+		return
+	}
+	flags[name] = &s
+}
+
+func (d *decoder) str(attr *hcl.Attribute, def string) string {
+	if attr == nil {
+		return def
+	}
+	var s string
+	if diags := gohcl.DecodeExpression(attr.Expr, nil, &s); diags.HasErrors() {
+		d.diags = append(d.diags, diags...)
+		return def
+	}
+	return s
+}
+
+func (d *decoder) boolean(attr *hcl.Attribute, def bool) bool {
+	if attr == nil {
+		return def
+	}
+	var b bool
+	if diags := gohcl.DecodeExpression(attr.Expr, nil, &b); diags.HasErrors() {
+		d.diags = append(d.diags, diags...)
+		return def
+	}
+	return b
+}
+
+func (d *decoder) port(attr *hcl.Attribute, def int) int {
+	if attr == nil {
+		return def
+	}
+	var p int
+	if diags := gohcl.DecodeExpression(attr.Expr, nil, &p); diags.HasErrors() {
+		d.diags = append(d.diags, diags...)
+		return def
+	}
+	if p < 1 || p > 65535 {
+		d.errorf(attr.Expr.Range(), "Invalid port", "Port %d is out of range; use a port from 1 to 65535.", p)
+		return def
+	}
+	return p
+}
+
+// checkPorts reports two listeners of the environment on one port.
+func (d *decoder) checkPorts(raw *fileSchema, s *Spec) {
+	type listener struct {
+		what string
+		at   *hcl.Range // nil for a default port
+	}
+	byPort := map[int]listener{}
+	claim := func(port int, what string, attr *hcl.Attribute, block hcl.Range) {
+		l := listener{what: what + " (default port)"}
+		if attr != nil {
+			l = listener{what: what, at: attr.Range.Ptr()}
+		}
+		prev, taken := byPort[port]
+		if !taken {
+			byPort[port] = l
+			return
+		}
+		if prev.at != nil {
+			prev.what += " at " + prev.at.String()
+		}
+		subject := l.at
+		if subject == nil {
+			subject = block.Ptr()
+		}
+		d.diags = append(d.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Port used twice",
+			Detail:   fmt.Sprintf("%s and %s both listen on port %d; give one of them another port.", l.what, prev.what, port),
+			Subject:  subject,
+		})
+	}
+	var etcdPort, etcdPeerPort *hcl.Attribute
+	if raw.Etcd != nil {
+		etcdPort, etcdPeerPort = raw.Etcd.Port, raw.Etcd.PeerPort
+	}
+	fileStart := hcl.Range{Filename: s.File, Start: hcl.InitialPos, End: hcl.InitialPos}
+	claim(s.Etcd.Port, "etcd", etcdPort, fileStart)
+	claim(s.Etcd.PeerPort, "etcd's peer listener", etcdPeerPort, fileStart)
+	checked := map[string]bool{}
+	for _, rc := range raw.Components {
+		c := s.Component(rc.Name)
+		if c == nil || checked[rc.Name] {
+			continue // unknown or duplicate, reported already
+		}
+		checked[rc.Name] = true
+		claim(c.Port, c.Name, rc.Port, rc.DefRange)
+		if c.Debug != nil {
+			claim(c.Debug.Port, c.Name+"'s Delve", rc.Debug.Port, rc.DefRange)
+		}
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

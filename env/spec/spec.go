@@ -1,0 +1,91 @@
+// Package spec reads a kenv environment spec (HCL), fills in its defaults and
+// checks it. Every problem is reported as an hcl.Diagnostic that points at the
+// spec's file, line and column.
+package spec
+
+import (
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// Component names kenv knows how to run.
+const (
+	KubeAPIServer         = "kube-apiserver"
+	KubeControllerManager = "kube-controller-manager"
+	KubeScheduler         = "kube-scheduler"
+)
+
+// Spec is a parsed, defaulted and checked environment spec.
+type Spec struct {
+	// Name names the environment; it keys its state directory.
+	Name string
+	// File is the absolute path of the spec file.
+	File string
+
+	Kubernetes Kubernetes
+	Etcd       Etcd
+	// Components in the order the spec lists them.
+	Components []Component
+}
+
+// Kubernetes says where the Kubernetes source comes from.
+type Kubernetes struct {
+	// Version is a released version served by the Go module proxy, e.g. v1.34.4.
+	Version string
+}
+
+// Etcd configures the embedded etcd.
+type Etcd struct {
+	Port     int
+	PeerPort int
+}
+
+// Component is one Kubernetes component to build and run.
+type Component struct {
+	Name string
+	// Port is the component's secure port.
+	Port int
+	// Debug is set when the component runs under Delve.
+	Debug *Debug
+	// Flags adds to or overrides the computed flags. A nil value removes
+	// the computed flag of that name.
+	Flags map[string]*string
+
+	// DeclRange is where the component's block starts, for later messages.
+	DeclRange hcl.Range
+}
+
+// Debug configures Delve for one component.
+type Debug struct {
+	Port int
+	// Wait keeps the component stopped at entry until a client continues it.
+	Wait bool
+}
+
+// Component returns the named component, or nil when the spec does not list it.
+func (s *Spec) Component(name string) *Component {
+	for i := range s.Components {
+		if s.Components[i].Name == name {
+			return &s.Components[i]
+		}
+	}
+	return nil
+}
+
+// SortedFlagNames returns the names of c.Flags in a stable order.
+func (c *Component) SortedFlagNames() []string {
+	names := make([]string, 0, len(c.Flags))
+	for name := range c.Flags {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// defaultName is the spec file's name without its .hcl extension.
+func defaultName(file string) string {
+	return strings.TrimSuffix(filepath.Base(file), ".hcl")
+}

@@ -1,0 +1,5 @@
+name = "My_Env"
+kubernetes {
+  version = "v1.34.4"
+}
+component "kube-apiserver" {}

@@ -1,0 +1,4 @@
+kubernetes {
+  version = "1.34"
+}
+component "kube-apiserver" {}

@@ -1,0 +1,7 @@
+kubernetes {
+  version = "v1.34.4"
+}
+component "kube-apiserver" {}
+component "kube-apiserver" {
+  port = 7443
+}

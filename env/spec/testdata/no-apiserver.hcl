@@ -1,0 +1,4 @@
+kubernetes {
+  version = "v1.34.4"
+}
+component "kube-scheduler" {}

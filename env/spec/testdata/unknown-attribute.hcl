@@ -1,0 +1,4 @@
+kubernetes {
+  versoin = "v1.34.4"
+}
+component "kube-apiserver" {}

@@ -1,0 +1,8 @@
+kubernetes {
+  version = "v1.34.4"
+}
+component "kube-apiserver" {
+  debug {
+    wait = "sometimes"
+  }
+}

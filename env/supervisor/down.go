@@ -1,0 +1,110 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/kenv-dev/kenv/env/layout"
+)
+
+// Down stops the environment from any process: it asks the supervisor to
+// stop, and cleans up after one that died. With purge it also deletes the
+// environment's state: etcd data, certificates and logs.
+func Down(env layout.Env, name string, purge bool, out io.Writer) error {
+	start := time.Now()
+	state, err := ReadState(env)
+	switch {
+	case errors.Is(err, ErrNotUp):
+		fmt.Fprintf(out, "Environment %q is not up.\n", name)
+	case err != nil:
+		return err
+	default:
+		if err := stop(env, state); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, " ✓ stopped %q (%s)\n", name, time.Since(start).Round(100*time.Millisecond))
+	}
+	if purge {
+		if _, err := os.Stat(env.Dir); err != nil {
+			return nil
+		}
+		if err := os.RemoveAll(env.Dir); err != nil {
+			return fmt.Errorf("purge %s: %w", env.Dir, err)
+		}
+		fmt.Fprintf(out, " ✓ deleted %s (etcd data, certificates, kubeconfigs, logs)\n", env.Dir)
+	}
+	return nil
+}
+
+func stop(env layout.Env, state *State) error {
+	if state.Supervisor.Alive() {
+		_ = syscall.Kill(state.Supervisor.Pid, syscall.SIGTERM)
+		if !waitUnlocked(env, 60*time.Second) {
+			_ = syscall.Kill(state.Supervisor.Pid, syscall.SIGKILL)
+			waitUnlocked(env, 10*time.Second)
+		}
+	}
+	// Whatever outlived its supervisor is stopped here.
+	var leftovers []Proc
+	for _, c := range state.Components {
+		for _, p := range append([]Proc{c.Process}, c.Descendants...) {
+			if p.Alive() {
+				leftovers = append(leftovers, p)
+			}
+		}
+	}
+	if len(leftovers) > 0 {
+		signal(leftovers, syscall.SIGTERM)
+		if !waitDead(leftovers, 15*time.Second) {
+			signal(leftovers, syscall.SIGKILL)
+			if !waitDead(leftovers, 10*time.Second) {
+				return fmt.Errorf("processes of %q still run after SIGKILL: %v", state.Name, leftovers)
+			}
+		}
+	}
+	if locked(env) {
+		return fmt.Errorf("the supervisor of %q (pid %d) does not stop", state.Name, state.Supervisor.Pid)
+	}
+	if err := os.Remove(env.StateFile()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+func signal(procs []Proc, sig syscall.Signal) {
+	for _, p := range procs {
+		if p.Alive() {
+			_ = syscall.Kill(p.Pid, sig)
+		}
+	}
+}
+
+func waitDead(procs []Proc, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		alive := false
+		for _, p := range procs {
+			alive = alive || p.Alive()
+		}
+		if !alive {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
+}
+
+func waitUnlocked(env layout.Env, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if !locked(env) {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
+}

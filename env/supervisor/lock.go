@@ -1,0 +1,52 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+
+	"github.com/kenv-dev/kenv/env/layout"
+)
+
+// lock is held by the one process that supervises an environment. The
+// kernel drops it when that process dies, so a lock is never stale.
+type lock struct {
+	f *os.File
+}
+
+// ErrLocked means another process supervises the environment.
+var ErrLocked = errors.New("environment is locked by another kenv process")
+
+func acquire(env layout.Env) (*lock, error) {
+	if err := os.MkdirAll(env.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create the state directory: %w", err)
+	}
+	f, err := os.OpenFile(env.LockFile(), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", env.LockFile(), err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, ErrLocked
+		}
+		return nil, fmt.Errorf("lock %s: %w", env.LockFile(), err)
+	}
+	return &lock{f: f}, nil
+}
+
+func (l *lock) release() {
+	_ = syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
+	l.f.Close()
+}
+
+// locked reports whether a process holds the environment's lock.
+func locked(env layout.Env) bool {
+	l, err := acquire(env)
+	if err != nil {
+		return errors.Is(err, ErrLocked)
+	}
+	l.release()
+	return false
+}

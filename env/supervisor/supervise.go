@@ -1,0 +1,50 @@
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"text/tabwriter"
+	"time"
+)
+
+// Supervise keeps the environment running until ctx is done. A component
+// that exits is recorded in the state file with how it ended; the others
+// keep running.
+func (r *Running) Supervise(ctx context.Context) error {
+	for _, p := range r.processes {
+		go func() {
+			select {
+			case <-p.Done():
+				err := p.ExitError()
+				slog.Warn("component exited", "component", p.Name, "err", err, "log", p.LogPath)
+				r.setStatus(p.Name, err.Error())
+			case <-ctx.Done():
+			}
+		}()
+	}
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-r.etcd.Err():
+		return fmt.Errorf("etcd failed: %w; see %s", err, r.plan.Etcd.LogPath)
+	}
+}
+
+// Summary tells the user how to reach what runs.
+func (r *Running) Summary(w io.Writer) {
+	s := r.state
+	fmt.Fprintf(w, "\nEnvironment %q is up (%s).\n\n", s.Name, r.readyAfter.Round(100*time.Millisecond))
+	fmt.Fprintf(w, "  export KUBECONFIG=%s\n\n", s.Kubeconfig)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "  etcd\t%s\t\t%s\n", s.Etcd.ClientURL, s.Etcd.LogPath)
+	for _, c := range s.Components {
+		fmt.Fprintf(tw, "  %s\thttps://%s\tpid %d\t%s\n", c.Name, c.Address, c.Process.Pid, c.LogPath)
+		if c.DebugAddress != "" {
+			fmt.Fprintf(tw, "  \tdlv connect %s\t\t\n", c.DebugAddress)
+		}
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\nStop it with: kenv down --name %s\n", s.Name)
+}

@@ -1,0 +1,363 @@
+// Package supervisor brings an environment up, keeps it running, reports on
+// it and takes it down.
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+
+	"github.com/kenv-dev/kenv/env/build"
+	"github.com/kenv-dev/kenv/env/delve"
+	"github.com/kenv-dev/kenv/env/etcd"
+	"github.com/kenv-dev/kenv/env/layout"
+	"github.com/kenv-dev/kenv/env/plan"
+	"github.com/kenv-dev/kenv/env/process"
+	"github.com/kenv-dev/kenv/env/source"
+	"github.com/kenv-dev/kenv/env/spec"
+	"github.com/kenv-dev/kenv/pki"
+)
+
+// Options configure Up.
+type Options struct {
+	Spec  *spec.Spec
+	Env   layout.Env
+	Cache layout.Cache
+	// Out receives progress lines and the summary.
+	Out io.Writer
+	// ReadyTimeout bounds the wait for the components to become ready.
+	ReadyTimeout time.Duration
+}
+
+// Running is an environment that is up. Supervise keeps it running; Stop
+// takes it down.
+type Running struct {
+	opts       Options
+	lock       *lock
+	plan       *plan.Plan
+	binDir     string
+	etcd       *etcd.Server
+	processes  []*process.Process
+	state      *State
+	stateMu    sync.Mutex
+	readyAfter time.Duration
+}
+
+// Up brings the environment of o.Spec up and returns once it is ready. On
+// any failure it stops what it started and says which step failed.
+func Up(ctx context.Context, o Options) (r *Running, err error) {
+	start := time.Now()
+	if o.ReadyTimeout == 0 {
+		o.ReadyTimeout = 3 * time.Minute
+	}
+	pr := &progress{out: o.Out}
+	l, err := acquire(o.Env)
+	if errors.Is(err, ErrLocked) {
+		return nil, fmt.Errorf("environment %q is already up or being brought up; see `kenv status --name %s`, or `kenv down --name %s`",
+			o.Spec.Name, o.Spec.Name, o.Spec.Name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	r = &Running{opts: o, lock: l}
+	defer func() {
+		if err != nil {
+			r.Stop()
+		}
+	}()
+	for _, dir := range []string{o.Env.LogDir(), o.Env.ConfigDir(), o.Env.CertDir()} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("create %s: %w", dir, err)
+		}
+	}
+	if err := checkPorts(o.Spec); err != nil {
+		return nil, err
+	}
+
+	done := pr.step("source kubernetes@" + o.Spec.Kubernetes.Version)
+	tree, err := source.FromModule(ctx, o.Cache, o.Spec.Kubernetes.Version, func(msg string) { pr.printf("   %s\n", msg) })
+	done(err)
+	if err != nil {
+		return nil, fmt.Errorf("get the Kubernetes source: %w", err)
+	}
+	r.binDir = o.Cache.BinDir(filepath.Join(tree.Key, "debug"))
+	r.plan, err = plan.New(o.Spec, o.Env, r.binDir)
+	if err != nil {
+		return nil, err
+	}
+
+	// Building takes minutes on a cold cache; Delve and the certificates
+	// are made meanwhile.
+	var dlv string
+	err = parallel(
+		func() error { return r.build(ctx, pr, tree) },
+		func() (err error) { dlv, err = r.installDelve(ctx, pr, tree); return err },
+		func() error { return r.writeConfig(pr) },
+	)
+	if err != nil {
+		return nil, err
+	}
+
+	r.state = &State{
+		Name:         o.Spec.Name,
+		Spec:         o.Spec.File,
+		Phase:        Starting,
+		Started:      time.Now(),
+		Supervisor:   procOf(os.Getpid()),
+		APIServerURL: r.plan.APIServerURL,
+		Kubeconfig:   o.Env.Kubeconfig("admin"),
+		Etcd:         EtcdState{ClientURL: r.plan.Etcd.ClientURL, LogPath: r.plan.Etcd.LogPath},
+	}
+	if err := r.saveState(); err != nil {
+		return nil, err
+	}
+
+	done = pr.step("etcd on " + r.plan.Etcd.ClientURL)
+	r.etcd, err = etcd.Start(ctx, etcd.Config{
+		ClientURL: r.plan.Etcd.ClientURL,
+		PeerURL:   r.plan.Etcd.PeerURL,
+		DataDir:   r.plan.Etcd.DataDir,
+		LogPath:   r.plan.Etcd.LogPath,
+	})
+	done(err)
+	if err != nil {
+		return nil, err
+	}
+
+	// The components retry their connections, so all start at once rather
+	// than waiting for the apiserver as local-up-cluster does.
+	for _, c := range r.plan.Components {
+		p, err := process.Start(process.Spec{Name: c.Name, Argv: c.Command(dlv), Env: c.Env, LogPath: c.LogPath})
+		if err != nil {
+			return nil, err
+		}
+		r.processes = append(r.processes, p)
+		cs := ComponentState{Name: c.Name, Status: "starting", Process: procOf(p.Pid()), Address: c.Address, LogPath: c.LogPath}
+		if c.Debug != nil {
+			cs.DebugAddress = c.Debug.Listen
+		}
+		r.state.Components = append(r.state.Components, cs)
+	}
+	if err := r.saveState(); err != nil {
+		return nil, err
+	}
+	if err := r.waitReady(ctx, pr); err != nil {
+		return nil, err
+	}
+	r.readyAfter = time.Since(start)
+	r.updateState(func(s *State) {
+		s.Phase = Ready
+		for i := range s.Components {
+			s.Components[i].Descendants = nil
+			for _, pid := range process.Descendants(s.Components[i].Process.Pid) {
+				s.Components[i].Descendants = append(s.Components[i].Descendants, procOf(pid))
+			}
+		}
+	})
+	return r, nil
+}
+
+func (r *Running) build(ctx context.Context, pr *progress, tree *source.Tree) error {
+	o := r.opts
+	var names []string
+	for _, c := range o.Spec.Components {
+		names = append(names, c.Name)
+	}
+	logPath := o.Env.Log("build")
+	log, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	done := pr.step("build " + strings.Join(names, ", ") + " with Go " + tree.GoVersion)
+	built, err := build.Run(ctx, build.Request{Tree: tree, Components: names, OutDir: r.binDir, Debug: true}, log)
+	done(err)
+	if err != nil {
+		return fmt.Errorf("build: %w\n%s", err, tailLines(logPath, 20))
+	}
+	if len(built) == 0 {
+		pr.printf("   binaries are up to date\n")
+	}
+	return nil
+}
+
+func (r *Running) installDelve(ctx context.Context, pr *progress, tree *source.Tree) (string, error) {
+	debugged := false
+	for _, c := range r.plan.Components {
+		debugged = debugged || c.Debug != nil
+	}
+	if !debugged {
+		return "", nil
+	}
+	version, err := delve.VersionFor(tree.GoVersion)
+	if err != nil {
+		return "", err
+	}
+	logPath := r.opts.Env.Log("delve-install")
+	log, err := os.Create(logPath)
+	if err != nil {
+		return "", err
+	}
+	defer log.Close()
+	done := pr.step("Delve " + version + " for Go " + tree.GoVersion)
+	dlv, err := delve.Ensure(ctx, r.opts.Cache, version, tree.GoVersion, log)
+	done(err)
+	if err != nil {
+		return "", fmt.Errorf("%w\n%s", err, tailLines(logPath, 20))
+	}
+	return dlv, nil
+}
+
+// writeConfig makes the certificates, kubeconfigs and configuration files.
+func (r *Running) writeConfig(pr *progress) error {
+	env := r.opts.Env
+	done := pr.step("certificates and kubeconfigs in " + env.CertDir())
+	report, err := pki.Ensure(env.CertDir(), r.plan.Certificates)
+	if err == nil {
+		err = r.writeKubeconfigs()
+	}
+	for _, f := range r.plan.Files {
+		if err == nil {
+			err = os.WriteFile(f.Path, []byte(f.Content), 0o644)
+		}
+	}
+	done(err)
+	if err != nil {
+		return fmt.Errorf("write certificates and configuration: %w", err)
+	}
+	if len(report.Generated) > 0 && len(report.Reused) > 0 {
+		pr.printf("   made anew: %s\n", strings.Join(report.Generated, ", "))
+	}
+	return nil
+}
+
+func (r *Running) writeKubeconfigs() error {
+	dir := r.opts.Env.CertDir()
+	caPEM, err := pki.LoadCAPEM(dir, pki.ServerCA)
+	if err != nil {
+		return err
+	}
+	for _, k := range r.plan.Kubeconfigs {
+		client, err := pki.Load(dir, k.Client)
+		if err != nil {
+			return err
+		}
+		kc := pki.Kubeconfig{Name: "kenv-" + r.plan.Name, Server: r.plan.APIServerURL, CAPEM: caPEM, Client: client}
+		if err := kc.Write(k.Path); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkPorts fails when a port the spec needs is taken, before anything
+// starts.
+func checkPorts(s *spec.Spec) error {
+	type want struct {
+		port int
+		attr string
+	}
+	wants := []want{
+		{s.Etcd.Port, "etcd { port }"},
+		{s.Etcd.PeerPort, "etcd { peer_port }"},
+	}
+	for _, c := range s.Components {
+		wants = append(wants, want{c.Port, fmt.Sprintf("component %q { port }", c.Name)})
+		if c.Debug != nil {
+			wants = append(wants, want{c.Debug.Port, fmt.Sprintf("component %q { debug { port } }", c.Name)})
+		}
+	}
+	var errs *multierror.Error
+	for _, w := range wants {
+		l, err := net.Listen("tcp", net.JoinHostPort(plan.BindAddress, fmt.Sprint(w.port)))
+		if err != nil {
+			errs = multierror.Append(errs, fmt.Errorf("port %d is in use; stop what holds it (another environment: `kenv down`), or set %s in %s",
+				w.port, w.attr, s.File))
+			continue
+		}
+		l.Close()
+	}
+	return errs.ErrorOrNil()
+}
+
+func parallel(fns ...func() error) error {
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs *multierror.Error
+	)
+	for _, fn := range fns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(); err != nil {
+				mu.Lock()
+				errs = multierror.Append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errs.ErrorOrNil()
+}
+
+func (r *Running) saveState() error {
+	r.stateMu.Lock()
+	defer r.stateMu.Unlock()
+	return writeState(r.opts.Env, r.state)
+}
+
+// updateState changes the state and writes it; a failed write is logged,
+// not fatal: the processes run either way.
+func (r *Running) updateState(change func(*State)) {
+	r.stateMu.Lock()
+	defer r.stateMu.Unlock()
+	change(r.state)
+	if err := writeState(r.opts.Env, r.state); err != nil {
+		fmt.Fprintf(os.Stderr, "kenv: write state: %v\n", err)
+	}
+}
+
+// Stop stops the components, then etcd, and releases the environment. It
+// keeps etcd's data and the certificates.
+func (r *Running) Stop() error {
+	if r.state != nil {
+		r.updateState(func(s *State) { s.Phase = Stopping })
+	}
+	var (
+		mu   sync.Mutex
+		errs *multierror.Error
+		wg   sync.WaitGroup
+	)
+	for _, p := range r.processes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := p.Stop(15 * time.Second); err != nil {
+				mu.Lock()
+				errs = multierror.Append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if r.etcd != nil {
+		r.etcd.Close()
+	}
+	if r.lock != nil {
+		if errs.ErrorOrNil() == nil {
+			_ = os.Remove(r.opts.Env.StateFile())
+		}
+		r.lock.release()
+	}
+	return errs.ErrorOrNil()
+}
