@@ -17,16 +17,18 @@ import (
 
 // Names of the files of a control plane's PKI, as local-up-cluster names them.
 const (
-	ServerCA         = "server-ca"
-	ClientCA         = "client-ca"
-	RequestHeaderCA  = "request-header-ca"
-	APIServerServing = "serving-kube-apiserver"
-	AdminClient      = "client-admin"
-	ControllerClient = "client-controller"
-	SchedulerClient  = "client-scheduler"
-	KubeletClient    = "client-kube-apiserver"
-	AuthProxyClient  = "client-auth-proxy"
-	ServiceAccount   = "service-account"
+	ServerCA          = "server-ca"
+	ClientCA          = "client-ca"
+	RequestHeaderCA   = "request-header-ca"
+	APIServerServing  = "serving-kube-apiserver"
+	ControllerServing = "serving-kube-controller-manager"
+	SchedulerServing  = "serving-kube-scheduler"
+	AdminClient       = "client-admin"
+	ControllerClient  = "client-controller"
+	SchedulerClient   = "client-scheduler"
+	KubeletClient     = "client-kube-apiserver"
+	AuthProxyClient   = "client-auth-proxy"
+	ServiceAccount    = "service-account"
 )
 
 const (
@@ -48,10 +50,16 @@ var CAs = []string{ServerCA, ClientCA, RequestHeaderCA}
 
 // ControlPlaneLeaves lists the certificates kube-apiserver,
 // kube-controller-manager and kube-scheduler need. apiServerHosts are the
-// serving certificate's SANs.
-func ControlPlaneLeaves(apiServerHosts []string) []Leaf {
+// apiserver serving certificate's SANs, localHosts those of the others.
+//
+// Unlike local-up-cluster, the controller-manager and scheduler get serving
+// certificates from the server CA: clients can verify them, and a debug
+// build no longer spends seconds making a self-signed RSA key at each start.
+func ControlPlaneLeaves(apiServerHosts, localHosts []string) []Leaf {
 	return []Leaf{
 		{APIServerServing, ServerCA, Request{CommonName: "kubernetes.default", Hosts: apiServerHosts, Usage: ServerAuth}},
+		{ControllerServing, ServerCA, Request{CommonName: "kube-controller-manager", Hosts: localHosts, Usage: ServerAuth}},
+		{SchedulerServing, ServerCA, Request{CommonName: "kube-scheduler", Hosts: localHosts, Usage: ServerAuth}},
 		{AdminClient, ClientCA, Request{CommonName: "system:admin", Organization: []string{"system:masters"}, Usage: ClientAuth}},
 		{ControllerClient, ClientCA, Request{CommonName: "system:kube-controller-manager", Usage: ClientAuth}},
 		{SchedulerClient, ClientCA, Request{CommonName: "system:kube-scheduler", Usage: ClientAuth}},

@@ -16,9 +16,11 @@ import (
 var apiHosts = []string{"localhost", "127.0.0.1", "10.0.0.1", "kubernetes", "kubernetes.default",
 	"kubernetes.default.svc", "kubernetes.default.svc.cluster", "kubernetes.default.svc.cluster.local"}
 
+var localHosts = []string{"localhost", "127.0.0.1"}
+
 func TestControlPlaneSet(t *testing.T) {
 	dir := t.TempDir()
-	leaves := pki.ControlPlaneLeaves(apiHosts)
+	leaves := pki.ControlPlaneLeaves(apiHosts, localHosts)
 	report, err := pki.Ensure(dir, leaves)
 	if err != nil {
 		t.Fatal(err)
@@ -33,12 +35,14 @@ func TestControlPlaneSet(t *testing.T) {
 		org   []string
 		usage x509.ExtKeyUsage
 	}{
-		pki.APIServerServing: {pki.ServerCA, "kubernetes.default", nil, x509.ExtKeyUsageServerAuth},
-		pki.AdminClient:      {pki.ClientCA, "system:admin", []string{"system:masters"}, x509.ExtKeyUsageClientAuth},
-		pki.ControllerClient: {pki.ClientCA, "system:kube-controller-manager", nil, x509.ExtKeyUsageClientAuth},
-		pki.SchedulerClient:  {pki.ClientCA, "system:kube-scheduler", nil, x509.ExtKeyUsageClientAuth},
-		pki.KubeletClient:    {pki.ClientCA, "kube-apiserver", nil, x509.ExtKeyUsageClientAuth},
-		pki.AuthProxyClient:  {pki.RequestHeaderCA, "system:auth-proxy", nil, x509.ExtKeyUsageClientAuth},
+		pki.APIServerServing:  {pki.ServerCA, "kubernetes.default", nil, x509.ExtKeyUsageServerAuth},
+		pki.ControllerServing: {pki.ServerCA, "kube-controller-manager", nil, x509.ExtKeyUsageServerAuth},
+		pki.SchedulerServing:  {pki.ServerCA, "kube-scheduler", nil, x509.ExtKeyUsageServerAuth},
+		pki.AdminClient:       {pki.ClientCA, "system:admin", []string{"system:masters"}, x509.ExtKeyUsageClientAuth},
+		pki.ControllerClient:  {pki.ClientCA, "system:kube-controller-manager", nil, x509.ExtKeyUsageClientAuth},
+		pki.SchedulerClient:   {pki.ClientCA, "system:kube-scheduler", nil, x509.ExtKeyUsageClientAuth},
+		pki.KubeletClient:     {pki.ClientCA, "kube-apiserver", nil, x509.ExtKeyUsageClientAuth},
+		pki.AuthProxyClient:   {pki.RequestHeaderCA, "system:auth-proxy", nil, x509.ExtKeyUsageClientAuth},
 	}
 	if len(want) != len(leaves) {
 		t.Fatalf("%d leaves, want %d", len(leaves), len(want))
@@ -100,11 +104,11 @@ func TestControlPlaneSet(t *testing.T) {
 
 func TestEnsureReusesAndRenews(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := pki.Ensure(dir, pki.ControlPlaneLeaves(apiHosts)); err != nil {
+	if _, err := pki.Ensure(dir, pki.ControlPlaneLeaves(apiHosts, localHosts)); err != nil {
 		t.Fatal(err)
 	}
 	before, _ := os.ReadFile(pki.CertPath(dir, pki.AdminClient))
-	report, err := pki.Ensure(dir, pki.ControlPlaneLeaves(apiHosts))
+	report, err := pki.Ensure(dir, pki.ControlPlaneLeaves(apiHosts, localHosts))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +117,7 @@ func TestEnsureReusesAndRenews(t *testing.T) {
 	}
 
 	// New SANs make the serving certificate anew, and nothing else.
-	report, err = pki.Ensure(dir, pki.ControlPlaneLeaves(append(slices.Clone(apiHosts), "192.0.2.10")))
+	report, err = pki.Ensure(dir, pki.ControlPlaneLeaves(append(slices.Clone(apiHosts), "192.0.2.10"), localHosts))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +127,7 @@ func TestEnsureReusesAndRenews(t *testing.T) {
 
 	// A lost CA makes its leaves anew.
 	os.Remove(pki.CertPath(dir, pki.ClientCA))
-	report, err = pki.Ensure(dir, pki.ControlPlaneLeaves(apiHosts))
+	report, err = pki.Ensure(dir, pki.ControlPlaneLeaves(apiHosts, localHosts))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +144,7 @@ func TestEnsureReusesAndRenews(t *testing.T) {
 
 func TestKubeconfig(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := pki.Ensure(dir, pki.ControlPlaneLeaves(apiHosts)); err != nil {
+	if _, err := pki.Ensure(dir, pki.ControlPlaneLeaves(apiHosts, localHosts)); err != nil {
 		t.Fatal(err)
 	}
 	admin, _ := pki.Load(dir, pki.AdminClient)

@@ -13,41 +13,30 @@ import (
 
 	"github.com/kenv-dev/kenv/env/plan"
 	"github.com/kenv-dev/kenv/env/process"
-	"github.com/kenv-dev/kenv/env/spec"
 	"github.com/kenv-dev/kenv/pki"
 )
 
-// waitReady waits until every component answers its health check. A
-// component that Delve holds at entry is not waited for, nor, when it is the
-// apiserver, are the components that need it.
-func (r *Running) waitReady(ctx context.Context, pr *progress) error {
-	apiClient, selfSignedClient, err := r.healthClients()
+// waitReady waits until the components answer their health checks. A
+// component that Delve holds at entry is waited for without a time limit:
+// the user is stepping through it.
+func (r *Running) waitReady(ctx context.Context, pr *progress, components []plan.Component) error {
+	client, err := r.healthClient()
 	if err != nil {
 		return err
 	}
-	apiWaits := false
-	for _, c := range r.plan.Components {
-		apiWaits = apiWaits || (c.Name == spec.KubeAPIServer && c.Debug != nil && c.Debug.Wait)
-	}
-	ctx, cancel := context.WithTimeout(ctx, r.opts.ReadyTimeout)
-	defer cancel()
 	var fns []func() error
-	for i, c := range r.plan.Components {
-		p := r.processes[i]
-		if c.Debug != nil && c.Debug.Wait {
-			pr.printf(" • %s waits for a debugger: dlv connect %s, then continue\n", c.Name, c.Debug.Listen)
-			r.setStatus(c.Name, "waiting for debugger")
-			continue
-		}
-		if apiWaits {
-			pr.printf(" • %s started; it becomes ready once kube-apiserver is continued\n", c.Name)
-			continue
-		}
-		client := selfSignedClient
-		if c.Name == spec.KubeAPIServer {
-			client = apiClient
-		}
+	for _, c := range components {
+		p := r.process(c.Name)
 		fns = append(fns, func() error {
+			ctx := ctx
+			if c.Debug != nil && c.Debug.Wait {
+				pr.printf(" • %s waits for a debugger: dlv connect %s, then continue\n", c.Name, c.Debug.Listen)
+				r.setStatus(c.Name, "waiting for debugger")
+			} else {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, r.opts.ReadyTimeout)
+				defer cancel()
+			}
 			done := pr.step(c.Name + " ready at " + c.HealthURL)
 			err := waitHealthy(ctx, client, c, p)
 			done(err)
@@ -60,6 +49,15 @@ func (r *Running) waitReady(ctx context.Context, pr *progress) error {
 		})
 	}
 	return parallel(fns...)
+}
+
+func (r *Running) process(name string) *process.Process {
+	for _, p := range r.processes {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
 }
 
 func waitHealthy(ctx context.Context, client *http.Client, c plan.Component, p *process.Process) error {
@@ -88,27 +86,26 @@ func waitHealthy(ctx context.Context, client *http.Client, c plan.Component, p *
 	}
 }
 
-// healthClients return the client that checks the apiserver, presenting
-// the admin certificate and trusting the server CA, and the one for the
-// controller-manager and scheduler. Those serve self-signed certificates on
-// loopback that no CA vouches for, so only their answer is checked.
-func (r *Running) healthClients() (api, selfSigned *http.Client, err error) {
+// healthClient presents the admin certificate and trusts only the server
+// CA, which signs every component's serving certificate.
+func (r *Running) healthClient() (*http.Client, error) {
 	dir := r.opts.Env.CertDir()
 	admin, err := tls.LoadX509KeyPair(pki.CertPath(dir, pki.AdminClient), pki.KeyPath(dir, pki.AdminClient))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	caPEM, err := pki.LoadCAPEM(dir, pki.ServerCA)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(caPEM)
-	client := func(cfg *tls.Config) *http.Client {
-		cfg.Certificates = []tls.Certificate{admin}
-		return &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
-	}
-	return client(&tls.Config{RootCAs: roots}), client(&tls.Config{InsecureSkipVerify: true}), nil
+	return &http.Client{
+		Timeout: 2 * time.Second,
+		Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{admin}},
+		},
+	}, nil
 }
 
 func (r *Running) setStatus(name, status string) {

@@ -54,7 +54,7 @@ type Running struct {
 
 // Up brings the environment of o.Spec up and returns once it is ready. On
 // any failure it stops what it started and says which step failed.
-func Up(ctx context.Context, o Options) (r *Running, err error) {
+func Up(ctx context.Context, o Options) (_ *Running, err error) {
 	start := time.Now()
 	if o.ReadyTimeout == 0 {
 		o.ReadyTimeout = 3 * time.Minute
@@ -68,7 +68,7 @@ func Up(ctx context.Context, o Options) (r *Running, err error) {
 	if err != nil {
 		return nil, err
 	}
-	r = &Running{opts: o, lock: l}
+	r := &Running{opts: o, lock: l}
 	defer func() {
 		if err != nil {
 			r.Stop()
@@ -133,25 +133,24 @@ func Up(ctx context.Context, o Options) (r *Running, err error) {
 		return nil, err
 	}
 
-	// The components retry their connections, so all start at once rather
-	// than waiting for the apiserver as local-up-cluster does.
+	// kube-apiserver first: the controller-manager exits when the RBAC
+	// roles it needs are not yet there. The rest start together once the
+	// apiserver is ready.
+	var first, rest []plan.Component
 	for _, c := range r.plan.Components {
-		p, err := process.Start(process.Spec{Name: c.Name, Argv: c.Command(dlv), Env: c.Env, LogPath: c.LogPath})
-		if err != nil {
+		if c.Name == spec.KubeAPIServer {
+			first = append(first, c)
+		} else {
+			rest = append(rest, c)
+		}
+	}
+	for _, wave := range [][]plan.Component{first, rest} {
+		if err := r.start(wave, dlv); err != nil {
 			return nil, err
 		}
-		r.processes = append(r.processes, p)
-		cs := ComponentState{Name: c.Name, Status: "starting", Process: procOf(p.Pid()), Address: c.Address, LogPath: c.LogPath}
-		if c.Debug != nil {
-			cs.DebugAddress = c.Debug.Listen
+		if err := r.waitReady(ctx, pr, wave); err != nil {
+			return nil, err
 		}
-		r.state.Components = append(r.state.Components, cs)
-	}
-	if err := r.saveState(); err != nil {
-		return nil, err
-	}
-	if err := r.waitReady(ctx, pr); err != nil {
-		return nil, err
 	}
 	r.readyAfter = time.Since(start)
 	r.updateState(func(s *State) {
@@ -164,6 +163,23 @@ func Up(ctx context.Context, o Options) (r *Running, err error) {
 		}
 	})
 	return r, nil
+}
+
+// start starts components and records them in the state file.
+func (r *Running) start(components []plan.Component, dlv string) error {
+	for _, c := range components {
+		p, err := process.Start(process.Spec{Name: c.Name, Argv: c.Command(dlv), Env: c.Env, LogPath: c.LogPath})
+		if err != nil {
+			return err
+		}
+		r.processes = append(r.processes, p)
+		cs := ComponentState{Name: c.Name, Status: "starting", Process: procOf(p.Pid()), Address: c.Address, LogPath: c.LogPath}
+		if c.Debug != nil {
+			cs.DebugAddress = c.Debug.Listen
+		}
+		r.updateState(func(s *State) { s.Components = append(s.Components, cs) })
+	}
+	return nil
 }
 
 func (r *Running) build(ctx context.Context, pr *progress, tree *source.Tree) error {

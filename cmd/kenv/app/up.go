@@ -74,6 +74,9 @@ func runUp(ctx context.Context, specPath string, o upOptions, streams Streams) e
 	if o.supervised {
 		// The parent reads progress from fd 3 until the marker.
 		ready = os.NewFile(3, "ready")
+		// The components must not inherit it, or the parent would wait
+		// for them to exit.
+		syscall.CloseOnExec(3)
 		out = ready
 	}
 	ctx, cancel := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)

@@ -1,0 +1,354 @@
+package main_test
+
+// The end-to-end test runs kenv as a user does, against the real
+// Kubernetes components built from the real source and the real Delve. The
+// first run builds Kubernetes (minutes); later runs reuse $KENV_CACHE (by
+// default the user's cache, shared with `kenv up`).
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-delve/delve/service/api"
+	"github.com/go-delve/delve/service/rpc2"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+const storeCreate = "k8s.io/apiserver/pkg/registry/generic/registry.(*Store).Create"
+
+// kenvCLI runs a kenv binary with its own state directory.
+type kenvCLI struct {
+	t    *testing.T
+	bin  string
+	home string
+}
+
+func (k kenvCLI) run(args ...string) (string, error) {
+	k.t.Helper()
+	cmd := exec.Command(k.bin, args...)
+	cmd.Env = append(os.Environ(), "KENV_HOME="+k.home)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	k.t.Logf("$ kenv %s\n%s", strings.Join(args, " "), out.String())
+	return out.String(), err
+}
+
+func (k kenvCLI) mustRun(args ...string) string {
+	k.t.Helper()
+	out, err := k.run(args...)
+	if err != nil {
+		k.t.Fatalf("kenv %s: %v", strings.Join(args, " "), err)
+	}
+	return out
+}
+
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs Kubernetes")
+	}
+	version := os.Getenv("KENV_E2E_VERSION")
+	if version == "" {
+		version = "v1.34.4"
+	}
+	work := t.TempDir()
+	bin := filepath.Join(work, "kenv")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build kenv: %v\n%s", err, out)
+	}
+	k := kenvCLI{t: t, bin: bin, home: filepath.Join(work, "state")}
+
+	// Free ports, so that the test runs beside other environments and
+	// nothing depends on the default ports.
+	p := freePorts(t, 6)
+	specPath := filepath.Join(work, "e2e.hcl")
+	writeFile(t, specPath, fmt.Sprintf(`
+kubernetes {
+  version = %q
+}
+etcd {
+  port      = %d
+  peer_port = %d
+}
+component "kube-apiserver" {
+  port = %d
+  debug {
+    port = %d
+  }
+}
+component "kube-controller-manager" {
+  port = %d
+}
+component "kube-scheduler" {
+  port = %d
+}
+`, version, p[0], p[1], p[2], p[3], p[4], p[5]))
+	t.Cleanup(func() { _, _ = k.run("down", "--name", "e2e") })
+
+	start := time.Now()
+	k.mustRun("up", "-d", "--timeout", "5m", specPath)
+	t.Logf("FIGURE first up (cold when the cache is empty): %s", time.Since(start).Round(100*time.Millisecond))
+
+	status := map[string]string{}
+	for _, line := range strings.Split(k.mustRun("status"), "\n") {
+		if fields := strings.Fields(line); len(fields) > 2 {
+			status[fields[0]] = fields[1]
+		}
+	}
+	for _, c := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
+		if status[c] != "ready" {
+			t.Errorf("status says %s is %q, want ready", c, status[c])
+		}
+	}
+	kubeconfig := strings.TrimSpace(k.mustRun("kubeconfig", specPath))
+	cs := clientset(t, kubeconfig)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	t.Run("namespaces over HTTPS with the admin credentials", func(t *testing.T) {
+		list, err := cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !hasNamespace(list.Items, "kube-system") {
+			t.Errorf("kube-system is not among %d namespaces", len(list.Items))
+		}
+		if _, err := cs.CoreV1().Namespaces().Create(ctx, namespace("kept-across-restarts"), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("version", func(t *testing.T) {
+		v, err := cs.Discovery().ServerVersion()
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts := strings.Split(strings.TrimPrefix(version, "v"), ".")
+		if v.GitVersion != version || v.Major != parts[0] || v.Minor != parts[1] {
+			t.Errorf("/version says %s (major %q, minor %q), want %s", v.GitVersion, v.Major, v.Minor, version)
+		}
+		if _, err := time.Parse(time.RFC3339, v.BuildDate); err != nil || strings.HasPrefix(v.BuildDate, "1970") {
+			t.Errorf("buildDate %q is not the source's date", v.BuildDate)
+		}
+	})
+
+	t.Run("breakpoint on Store.Create is hit by a namespace create", func(t *testing.T) {
+		hitBreakpoint(ctx, t, cs, net.JoinHostPort("127.0.0.1", strconv.Itoa(p[3])))
+	})
+
+	stateBefore := readState(t, k)
+	certBefore, err := os.ReadFile(filepath.Join(k.home, "e2e", "pki", "client-admin.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	k.mustRun("down", specPath)
+	t.Logf("FIGURE down: %s", time.Since(start).Round(100*time.Millisecond))
+
+	t.Run("nothing is left after down", func(t *testing.T) {
+		for _, pid := range stateBefore.pids() {
+			if alive(pid) {
+				t.Errorf("pid %d still runs after down", pid)
+			}
+		}
+		for _, port := range p {
+			if c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second); err == nil {
+				c.Close()
+				t.Errorf("port %d still accepts connections after down", port)
+			}
+		}
+		if out, err := k.run("status", "--name", "e2e"); err == nil {
+			t.Errorf("status succeeds after down:\n%s", out)
+		}
+	})
+
+	start = time.Now()
+	k.mustRun("up", "-d", specPath)
+	t.Logf("FIGURE warm up (nothing to build): %s", time.Since(start).Round(100*time.Millisecond))
+
+	t.Run("data and certificates survive down and up", func(t *testing.T) {
+		if _, err := cs.CoreV1().Namespaces().Get(ctx, "kept-across-restarts", metav1.GetOptions{}); err != nil {
+			t.Errorf("the namespace created before down: %v", err)
+		}
+		certAfter, err := os.ReadFile(filepath.Join(k.home, "e2e", "pki", "client-admin.crt"))
+		if err != nil || !bytes.Equal(certBefore, certAfter) {
+			t.Errorf("the admin certificate changed across down and up (%v)", err)
+		}
+	})
+
+	t.Run("a second up of a running environment changes nothing", func(t *testing.T) {
+		before := readState(t, k)
+		out, err := k.run("up", "-d", specPath)
+		if err == nil || !strings.Contains(out, "already up") {
+			t.Errorf("second up: %v\n%s", err, out)
+		}
+		if after := readState(t, k); after.Supervisor.Pid != before.Supervisor.Pid {
+			t.Errorf("supervisor changed from %d to %d", before.Supervisor.Pid, after.Supervisor.Pid)
+		}
+	})
+
+	k.mustRun("down", "--name", "e2e", "--purge")
+	if _, err := os.Stat(filepath.Join(k.home, "e2e")); !os.IsNotExist(err) {
+		t.Errorf("down --purge left the state directory: %v", err)
+	}
+}
+
+// hitBreakpoint sets a breakpoint through Delve's JSON-RPC API, creates a
+// namespace and checks that the breakpoint stops the namespace create.
+func hitBreakpoint(ctx context.Context, t *testing.T, cs *kubernetes.Clientset, addr string) {
+	client := rpc2.NewClient(addr)
+	if _, err := client.Halt(); err != nil {
+		t.Fatalf("halt: %v", err)
+	}
+	bp, err := client.CreateBreakpoint(&api.Breakpoint{FunctionName: storeCreate})
+	if err != nil {
+		t.Fatalf("create breakpoint: %v", err)
+	}
+	created := make(chan error, 1)
+	go func() {
+		_, err := cs.CoreV1().Namespaces().Create(ctx, namespace("created-under-delve"), metav1.CreateOptions{})
+		created <- err
+	}()
+	hit := false
+	for i := 0; i < 50 && !hit; i++ {
+		state := <-client.Continue()
+		if state.Err != nil || state.Exited {
+			t.Fatalf("continue: %v (exited: %v)", state.Err, state.Exited)
+		}
+		th := state.CurrentThread
+		if th == nil || th.Breakpoint == nil || th.Breakpoint.ID != bp.ID {
+			continue
+		}
+		// Other clients create objects too; stop at the namespace.
+		v, err := client.EvalVariable(api.EvalScope{GoroutineID: -1}, "e.DefaultQualifiedResource.Resource", api.LoadConfig{MaxStringLen: 64})
+		if err != nil {
+			t.Fatalf("read the resource at the breakpoint: %v", err)
+		}
+		t.Logf("breakpoint hit at %s:%d creating %s", th.File, th.Line, v.Value)
+		hit = v.Value == "namespaces"
+	}
+	if !hit {
+		t.Fatal("the breakpoint was not hit by the namespace create")
+	}
+	if _, err := client.ClearBreakpoint(bp.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Disconnect(true); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-created:
+		if err != nil {
+			t.Fatalf("the namespace create after continue: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the namespace create did not finish after continue")
+	}
+}
+
+type state struct {
+	Supervisor struct{ Pid int }
+	Components []struct {
+		Process     struct{ Pid int }
+		Descendants []struct{ Pid int }
+	}
+}
+
+func (s state) pids() []int {
+	pids := []int{s.Supervisor.Pid}
+	for _, c := range s.Components {
+		pids = append(pids, c.Process.Pid)
+		for _, d := range c.Descendants {
+			pids = append(pids, d.Pid)
+		}
+	}
+	return pids
+}
+
+func readState(t *testing.T, k kenvCLI) state {
+	t.Helper()
+	var s state
+	if err := json.Unmarshal([]byte(k.mustRun("status", "--name", "e2e", "-o", "json")), &s); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Components) != 3 || len(s.Components[0].Descendants) == 0 {
+		t.Fatalf("state lacks components or the debugged apiserver under Delve: %+v", s)
+	}
+	return s
+}
+
+// alive reports whether pid runs; a zombie waiting for its reaper does not.
+func alive(pid int) bool {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(raw)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	return len(fields) > 0 && fields[0] != "Z"
+}
+
+func clientset(t *testing.T, kubeconfig string) *kubernetes.Clientset {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Timeout = 2 * time.Minute
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
+
+func namespace(name string) *corev1.Namespace {
+	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+}
+
+func hasNamespace(items []corev1.Namespace, name string) bool {
+	for _, ns := range items {
+		if ns.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	var listeners []net.Listener
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		listeners = append(listeners, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range listeners {
+		l.Close()
+	}
+	return ports
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
