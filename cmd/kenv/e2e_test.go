@@ -6,6 +6,7 @@ package main_test
 // default the user's cache, shared with `kenv up`).
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -56,25 +57,45 @@ func (k kenvCLI) mustRun(args ...string) string {
 	return out
 }
 
-func TestEndToEnd(t *testing.T) {
+// kenvBinary is built once for all end-to-end tests.
+var kenvBinary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "kenv-e2e-")
+	if err != nil {
+		panic(err)
+	}
+	kenvBinary = filepath.Join(dir, "kenv")
+	if out, err := exec.Command("go", "build", "-o", kenvBinary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build kenv: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// e2eVersion is the Kubernetes version under test; KENV_E2E_VERSION
+// chooses another.
+func e2eVersion() string {
+	if v := os.Getenv("KENV_E2E_VERSION"); v != "" {
+		return v
+	}
+	return "v1.34.4"
+}
+
+// newEnvironment writes a spec called name.hcl on free ports, so that the
+// tests run beside other environments and nothing depends on the default
+// ports. It returns the CLI, the spec's path and the ports: etcd, etcd
+// peer, kube-apiserver, its Delve, kube-controller-manager, kube-scheduler.
+func newEnvironment(t *testing.T, name, apiserverExtra string) (kenvCLI, string, []int) {
 	if testing.Short() {
 		t.Skip("builds and runs Kubernetes")
 	}
-	version := os.Getenv("KENV_E2E_VERSION")
-	if version == "" {
-		version = "v1.34.4"
-	}
 	work := t.TempDir()
-	bin := filepath.Join(work, "kenv")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build kenv: %v\n%s", err, out)
-	}
-	k := kenvCLI{t: t, bin: bin, home: filepath.Join(work, "state")}
-
-	// Free ports, so that the test runs beside other environments and
-	// nothing depends on the default ports.
+	k := kenvCLI{t: t, bin: kenvBinary, home: filepath.Join(work, "state")}
 	p := freePorts(t, 6)
-	specPath := filepath.Join(work, "e2e.hcl")
+	specPath := filepath.Join(work, name+".hcl")
 	writeFile(t, specPath, fmt.Sprintf(`
 kubernetes {
   version = %q
@@ -88,6 +109,7 @@ component "kube-apiserver" {
   debug {
     port = %d
   }
+  %s
 }
 component "kube-controller-manager" {
   port = %d
@@ -95,8 +117,14 @@ component "kube-controller-manager" {
 component "kube-scheduler" {
   port = %d
 }
-`, version, p[0], p[1], p[2], p[3], p[4], p[5]))
-	t.Cleanup(func() { _, _ = k.run("down", "--name", "e2e") })
+`, e2eVersion(), p[0], p[1], p[2], p[3], apiserverExtra, p[4], p[5]))
+	t.Cleanup(func() { _, _ = k.run("down", "--name", name) })
+	return k, specPath, p
+}
+
+func TestEndToEnd(t *testing.T) {
+	version := e2eVersion()
+	k, specPath, p := newEnvironment(t, "e2e", "")
 
 	start := time.Now()
 	k.mustRun("up", "-d", "--timeout", "5m", specPath)
@@ -149,7 +177,7 @@ component "kube-scheduler" {
 		hitBreakpoint(ctx, t, cs, net.JoinHostPort("127.0.0.1", strconv.Itoa(p[3])))
 	})
 
-	stateBefore := readState(t, k)
+	stateBefore := readState(t, k, "e2e")
 	certBefore, err := os.ReadFile(filepath.Join(k.home, "e2e", "pki", "client-admin.crt"))
 	if err != nil {
 		t.Fatal(err)
@@ -164,12 +192,7 @@ component "kube-scheduler" {
 				t.Errorf("pid %d still runs after down", pid)
 			}
 		}
-		for _, port := range p {
-			if c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second); err == nil {
-				c.Close()
-				t.Errorf("port %d still accepts connections after down", port)
-			}
-		}
+			assertPortsClosed(t, p)
 		if out, err := k.run("status", "--name", "e2e"); err == nil {
 			t.Errorf("status succeeds after down:\n%s", out)
 		}
@@ -190,12 +213,12 @@ component "kube-scheduler" {
 	})
 
 	t.Run("a second up of a running environment changes nothing", func(t *testing.T) {
-		before := readState(t, k)
+		before := readState(t, k, "e2e")
 		out, err := k.run("up", "-d", specPath)
 		if err == nil || !strings.Contains(out, "already up") {
 			t.Errorf("second up: %v\n%s", err, out)
 		}
-		if after := readState(t, k); after.Supervisor.Pid != before.Supervisor.Pid {
+		if after := readState(t, k, "e2e"); after.Supervisor.Pid != before.Supervisor.Pid {
 			t.Errorf("supervisor changed from %d to %d", before.Supervisor.Pid, after.Supervisor.Pid)
 		}
 	})
@@ -203,6 +226,89 @@ component "kube-scheduler" {
 	k.mustRun("down", "--name", "e2e", "--purge")
 	if _, err := os.Stat(filepath.Join(k.home, "e2e")); !os.IsNotExist(err) {
 		t.Errorf("down --purge left the state directory: %v", err)
+	}
+}
+
+// TestEndToEndForeground brings an environment up in the foreground and
+// stops it with Ctrl-C, as a user at a terminal does.
+func TestEndToEndForeground(t *testing.T) {
+	k, specPath, ports := newEnvironment(t, "foreground", "")
+	cmd := exec.Command(k.bin, "up", specPath)
+	cmd.Env = append(os.Environ(), "KENV_HOME="+k.home)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	sc := bufio.NewScanner(out)
+	ready := false
+	for sc.Scan() {
+		t.Log(sc.Text())
+		if strings.Contains(sc.Text(), "Ctrl-C stops it") {
+			ready = true
+			break
+		}
+	}
+	if !ready {
+		t.Fatal("kenv up ended before the environment was ready")
+	}
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	s := readState(t, k, "foreground")
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("kenv up after Ctrl-C: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("kenv up did not stop within a minute of Ctrl-C")
+	}
+	for _, pid := range s.pids() {
+		if pid != cmd.Process.Pid && alive(pid) {
+			t.Errorf("pid %d still runs after Ctrl-C", pid)
+		}
+	}
+	assertPortsClosed(t, ports)
+}
+
+// TestEndToEndFailedStart checks that a component that cannot start stops
+// the whole environment, and that the error names the step and shows the
+// component's log.
+func TestEndToEndFailedStart(t *testing.T) {
+	k, specPath, ports := newEnvironment(t, "broken", `flags = { no-such-flag = "1" }`)
+	out, err := k.run("up", "-d", specPath)
+	if err == nil {
+		t.Fatal("up succeeded with a flag kube-apiserver does not know")
+	}
+	for _, want := range []string{"✗ kube-apiserver", "exited under Delve", "last lines of", "unknown flag: --no-such-flag"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the output lacks %q", want)
+		}
+	}
+	if out, err := k.run("status", "--name", "broken"); err == nil {
+		t.Errorf("status succeeds after a failed up:\n%s", out)
+	}
+	assertPortsClosed(t, ports)
+}
+
+func assertPortsClosed(t *testing.T, ports []int) {
+	t.Helper()
+	for _, port := range ports {
+		if c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second); err == nil {
+			c.Close()
+			t.Errorf("port %d still accepts connections", port)
+		}
 	}
 }
 
@@ -278,10 +384,10 @@ func (s state) pids() []int {
 	return pids
 }
 
-func readState(t *testing.T, k kenvCLI) state {
+func readState(t *testing.T, k kenvCLI, name string) state {
 	t.Helper()
 	var s state
-	if err := json.Unmarshal([]byte(k.mustRun("status", "--name", "e2e", "-o", "json")), &s); err != nil {
+	if err := json.Unmarshal([]byte(k.mustRun("status", "--name", name, "-o", "json")), &s); err != nil {
 		t.Fatal(err)
 	}
 	if len(s.Components) != 3 || len(s.Components[0].Descendants) == 0 {

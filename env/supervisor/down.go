@@ -48,23 +48,8 @@ func stop(env layout.Env, state *State) error {
 			waitUnlocked(env, 10*time.Second)
 		}
 	}
-	// Whatever outlived its supervisor is stopped here.
-	var leftovers []Proc
-	for _, c := range state.Components {
-		for _, p := range append([]Proc{c.Process}, c.Descendants...) {
-			if p.Alive() {
-				leftovers = append(leftovers, p)
-			}
-		}
-	}
-	if len(leftovers) > 0 {
-		signal(leftovers, syscall.SIGTERM)
-		if !waitDead(leftovers, 15*time.Second) {
-			signal(leftovers, syscall.SIGKILL)
-			if !waitDead(leftovers, 10*time.Second) {
-				return fmt.Errorf("processes of %q still run after SIGKILL: %v", state.Name, leftovers)
-			}
-		}
+	if err := stopLeftovers(state); err != nil {
+		return err
 	}
 	if locked(env) {
 		return fmt.Errorf("the supervisor of %q (pid %d) does not stop", state.Name, state.Supervisor.Pid)
@@ -73,6 +58,31 @@ func stop(env layout.Env, state *State) error {
 		return err
 	}
 	return nil
+}
+
+// stopLeftovers stops the recorded processes that outlived their
+// supervisor, such as a program Delve debugged when Delve was killed.
+func stopLeftovers(state *State) error {
+	var leftovers []Proc
+	for _, c := range state.Components {
+		for _, p := range append([]Proc{c.Process}, c.Descendants...) {
+			if p.Alive() {
+				leftovers = append(leftovers, p)
+			}
+		}
+	}
+	if len(leftovers) == 0 {
+		return nil
+	}
+	signal(leftovers, syscall.SIGTERM)
+	if waitDead(leftovers, 15*time.Second) {
+		return nil
+	}
+	signal(leftovers, syscall.SIGKILL)
+	if waitDead(leftovers, 10*time.Second) {
+		return nil
+	}
+	return fmt.Errorf("processes of %q still run after SIGKILL: %v", state.Name, leftovers)
 }
 
 func signal(procs []Proc, sig syscall.Signal) {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kenv-dev/kenv/env/delve"
 	"github.com/kenv-dev/kenv/env/plan"
 	"github.com/kenv-dev/kenv/env/process"
 	"github.com/kenv-dev/kenv/pki"
@@ -65,6 +66,11 @@ func waitHealthy(ctx context.Context, client *http.Client, c plan.Component, p *
 	defer tick.Stop()
 	var last string
 	for {
+		if c.Debug != nil {
+			if exited, how := delve.ProgramExited(c.Debug.Listen); exited {
+				return fmt.Errorf("%s exited under Delve: %s", c.Name, how)
+			}
+		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.HealthURL, nil)
 		resp, err := client.Do(req)
 		if err == nil {

@@ -74,6 +74,15 @@ func Up(ctx context.Context, o Options) (_ *Running, err error) {
 			r.Stop()
 		}
 	}()
+	// State left by a supervisor that died: what it started may still run.
+	if stale, err := ReadState(o.Env); err == nil {
+		pr.printf(" • cleaning up after the supervisor that died (pid %d)\n", stale.Supervisor.Pid)
+		if err := stopLeftovers(stale); err != nil {
+			return nil, err
+		}
+	} else if !errors.Is(err, ErrNotUp) {
+		return nil, err
+	}
 	for _, dir := range []string{o.Env.LogDir(), o.Env.ConfigDir(), o.Env.CertDir()} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("create %s: %w", dir, err)

@@ -1,0 +1,115 @@
+package supervisor
+
+import (
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/kenv-dev/kenv/env/layout"
+	"github.com/kenv-dev/kenv/env/spec"
+)
+
+func TestLockIsExclusive(t *testing.T) {
+	env := layout.NewEnv(t.TempDir(), "x")
+	l, err := acquire(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := acquire(env); !errors.Is(err, ErrLocked) {
+		t.Errorf("second acquire: %v, want ErrLocked", err)
+	}
+	if !locked(env) {
+		t.Errorf("locked() = false while held")
+	}
+	l.release()
+	if locked(env) {
+		t.Errorf("locked() = true after release")
+	}
+}
+
+func TestStateRoundTrip(t *testing.T) {
+	root := t.TempDir()
+	env := layout.NewEnv(root, "x")
+	if _, err := ReadState(env); !errors.Is(err, ErrNotUp) {
+		t.Fatalf("no state file: %v, want ErrNotUp", err)
+	}
+	if err := os.MkdirAll(env.Dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	want := &State{Name: "x", Phase: Ready, Supervisor: procOf(os.Getpid()),
+		Components: []ComponentState{{Name: "kube-apiserver", Status: "ready", Process: procOf(os.Getpid())}}}
+	if err := writeState(env, want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadState(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != "x" || got.Supervisor != want.Supervisor || !got.Supervisor.Alive() {
+		t.Errorf("read back %+v", got)
+	}
+	if names, _ := Names(root); len(names) != 1 || names[0] != "x" {
+		t.Errorf("Names = %v", names)
+	}
+
+	if err := os.WriteFile(env.StateFile(), []byte("{not json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadState(env); err == nil || !strings.Contains(err.Error(), "damaged") {
+		t.Errorf("corrupted state: %v", err)
+	}
+	if _, err := os.Stat(env.StateFile()); err != nil {
+		t.Errorf("reading a damaged state file removed it: %v", err)
+	}
+}
+
+func TestObserveMarksDeadProcesses(t *testing.T) {
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dead := Proc{Pid: cmd.Process.Pid, Start: 1}
+	s := Observe(&State{Name: "x", Supervisor: dead, Components: []ComponentState{{Name: "kube-scheduler", Status: "ready", Process: dead}}})
+	if !strings.HasPrefix(string(s.Phase), "supervisor gone") {
+		t.Errorf("phase %q", s.Phase)
+	}
+	if s.Components[0].Status != "not running" {
+		t.Errorf("component status %q", s.Components[0].Status)
+	}
+	// A live pid with another start time is a reused pid, not the process.
+	if (Proc{Pid: os.Getpid(), Start: 1}).Alive() {
+		t.Errorf("a reused pid counts as alive")
+	}
+}
+
+func TestCheckPortsNamesTheSpecAttribute(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	taken := l.Addr().(*net.TCPAddr).Port
+	s := &spec.Spec{File: "debug.hcl", Etcd: spec.Etcd{Port: freePort(t), PeerPort: freePort(t)},
+		Components: []spec.Component{{Name: "kube-apiserver", Port: freePort(t), Debug: &spec.Debug{Port: taken}}}}
+	err = checkPorts(s)
+	if err == nil {
+		t.Fatal("a taken port passed the check")
+	}
+	for _, want := range []string{"port", "in use", `component "kube-apiserver" { debug { port } }`, "debug.hcl"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
