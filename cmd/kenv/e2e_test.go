@@ -192,7 +192,7 @@ func TestEndToEnd(t *testing.T) {
 				t.Errorf("pid %d still runs after down", pid)
 			}
 		}
-			assertPortsClosed(t, p)
+		assertPortsClosed(t, p)
 		if out, err := k.run("status", "--name", "e2e"); err == nil {
 			t.Errorf("status succeeds after down:\n%s", out)
 		}
