@@ -1,32 +1,142 @@
 package delve
 
 import (
+	"context"
+	"fmt"
 	"net"
+	"regexp"
 	"strings"
 	"time"
 
+	"github.com/go-delve/delve/service/api"
 	"github.com/go-delve/delve/service/rpc2"
 )
 
-// ProgramExited asks the headless Delve at addr whether the program it
-// debugs has exited, and if so how. Delve itself stays up after that,
-// waiting for clients, so its process alone does not tell.
-func ProgramExited(addr string) (exited bool, how string) {
+// State is what a headless Delve says about the program it debugs.
+type State struct {
+	// Exited is set once the program has ended; How says how.
+	Exited bool
+	How    string
+	// Halted is set while the program is stopped: at entry, at a
+	// breakpoint (then Breakpoint names it) or by a client.
+	Halted     bool
+	Breakpoint string
+	File       string
+	Line       int
+}
+
+// Inspect asks the headless Delve at addr about its program without
+// stopping it. Delve stays up after the program exits, waiting for
+// clients, so its process alone does not tell.
+func Inspect(addr string) (State, error) {
 	conn, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
-		return false, ""
+		return State{}, err
 	}
 	defer conn.Close()
 	if err := conn.SetDeadline(time.Now().Add(2 * time.Second)); err != nil {
-		return false, ""
+		return State{}, err
 	}
-	state, err := rpc2.NewClientFromConn(conn).GetStateNonBlocking()
+	st, err := rpc2.NewClientFromConn(conn).GetStateNonBlocking()
 	switch {
 	case err != nil && strings.Contains(err.Error(), "has exited with status"):
 		// Delve answers "Process 42 has exited with status 1".
-		return true, err.Error()
-	case err == nil && state.Exited:
-		return true, "the program exited"
+		return State{Exited: true, How: err.Error()}, nil
+	case err != nil:
+		return State{}, err
+	case st.Exited:
+		return State{Exited: true, How: "the program exited"}, nil
 	}
-	return false, ""
+	s := State{Halted: !st.Running}
+	if th := st.CurrentThread; s.Halted && th != nil {
+		s.File, s.Line = th.File, th.Line
+		if th.Breakpoint != nil {
+			s.Breakpoint = breakpointName(th.Breakpoint)
+		}
+	}
+	return s, nil
+}
+
+func breakpointName(bp *api.Breakpoint) string {
+	if bp.FunctionName != "" {
+		return bp.FunctionName
+	}
+	return fmt.Sprintf("%s:%d", bp.File, bp.Line)
+}
+
+// Breakpoint is a breakpoint to set; Location is in Delve's syntax or
+// the file.go:Function form Location translates.
+type Breakpoint struct {
+	Location  string
+	Condition string
+}
+
+// SetBreakpoint is one breakpoint as Delve set it, or why it could not.
+type SetBreakpoint struct {
+	Breakpoint
+	File string
+	Line int
+	Err  error
+}
+
+// SetBreakpoints connects to the Delve at addr, waiting up to timeout for it
+// to listen, sets bps and, when resume is true, continues the program.
+func SetBreakpoints(ctx context.Context, addr string, bps []Breakpoint, resume bool, timeout time.Duration) ([]SetBreakpoint, error) {
+	conn, err := dialUntil(ctx, addr, timeout)
+	if err != nil {
+		return nil, fmt.Errorf("connect to Delve at %s: %w", addr, err)
+	}
+	client := rpc2.NewClientFromConn(conn)
+	var out []SetBreakpoint
+	failed := false
+	for _, bp := range bps {
+		set, err := client.CreateBreakpointWithExpr(&api.Breakpoint{Cond: bp.Condition}, Location(bp.Location), nil, false)
+		s := SetBreakpoint{Breakpoint: bp, Err: err}
+		if err == nil {
+			s.File, s.Line = set.File, set.Line
+		}
+		failed = failed || err != nil
+		out = append(out, s)
+	}
+	if failed || !resume {
+		return out, conn.Close()
+	}
+	// Disconnect sends continue before it closes the connection.
+	return out, client.Disconnect(true)
+}
+
+func dialUntil(ctx context.Context, addr string, timeout time.Duration) (net.Conn, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil || time.Now().After(deadline) {
+			return conn, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+var fileFunction = regexp.MustCompile(`^(.+)/[^/]+\.go:([A-Za-z_(][\w.()*]*)$`)
+
+// Location translates "dir/file.go:Function", which Delve does not take,
+// into the function's full name. A path inside a Kubernetes tree maps to
+// its package: staging/src/k8s.io/x/... is k8s.io/x/..., cmd/... is
+// k8s.io/kubernetes/cmd/.... Everything else is Delve's own syntax and is
+// returned as it is.
+func Location(loc string) string {
+	m := fileFunction.FindStringSubmatch(loc)
+	if m == nil {
+		return loc
+	}
+	dir, fn := m[1], m[2]
+	if rest, ok := strings.CutPrefix(dir, "staging/src/"); ok {
+		dir = rest
+	} else if first, _, _ := strings.Cut(dir, "/"); !strings.Contains(first, ".") {
+		dir = "k8s.io/kubernetes/" + dir
+	}
+	return dir + "." + fn
 }

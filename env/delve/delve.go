@@ -55,6 +55,72 @@ func goMinor(goVersion string) (int, error) {
 	return minor, nil
 }
 
+// supports reports whether Delve version debugs Go goVersion; known is
+// false for a release kenv has no record of.
+func supports(version, goVersion string) (ok, known bool, err error) {
+	minor, err := goMinor(goVersion)
+	if err != nil {
+		return false, false, err
+	}
+	for _, s := range supported {
+		if s.version == version {
+			return s.minMinor <= minor && minor <= s.maxMinor, true, nil
+		}
+	}
+	return false, false, nil
+}
+
+// Resolve returns the dlv that debugs binaries built by Go goVersion and
+// its version: the pinned release when set, else a dlv on PATH that
+// supports goVersion, else the newest release that does, installed into
+// the cache. A pinned release known not to support goVersion is an error
+// here, not Delve's own at attach time.
+func Resolve(ctx context.Context, cache layout.Cache, pinned, goVersion string, output io.Writer) (path, version string, err error) {
+	if pinned != "" {
+		ok, known, err := supports(pinned, goVersion)
+		if err != nil {
+			return "", "", err
+		}
+		if known && !ok {
+			want, _ := VersionFor(goVersion)
+			return "", "", fmt.Errorf("Delve %s does not debug binaries built by Go %s; set dlv = %q or leave dlv out", pinned, goVersion, want)
+		}
+		path, err := Ensure(ctx, cache, pinned, goVersion, output)
+		return path, pinned, err
+	}
+	if path, version := onPath(goVersion); path != "" {
+		return path, version, nil
+	}
+	version, err = VersionFor(goVersion)
+	if err != nil {
+		return "", "", err
+	}
+	path, err = Ensure(ctx, cache, version, goVersion, output)
+	return path, version, err
+}
+
+// onPath returns the dlv on PATH when it is a release known to support
+// goVersion.
+func onPath(goVersion string) (path, version string) {
+	path, err := exec.LookPath("dlv")
+	if err != nil {
+		return "", ""
+	}
+	out, err := exec.Command(path, "version").Output()
+	if err != nil {
+		return "", ""
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if v, found := strings.CutPrefix(strings.TrimSpace(line), "Version: "); found {
+			version = "v" + strings.TrimSpace(v)
+		}
+	}
+	if ok, _, _ := supports(version, goVersion); !ok {
+		return "", ""
+	}
+	return path, version
+}
+
 // Ensure returns the path of dlv at version, installing it with go install
 // on first use. goVersion is the toolchain that builds it, at least.
 func Ensure(ctx context.Context, cache layout.Cache, version, goVersion string, output io.Writer) (string, error) {

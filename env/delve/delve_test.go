@@ -23,3 +23,31 @@ func TestVersionFor(t *testing.T) {
 		}
 	}
 }
+
+func TestSupports(t *testing.T) {
+	if ok, known, _ := supports("v1.25.2", "1.26.1"); ok || !known {
+		t.Errorf("v1.25.2 with Go 1.26: ok %v known %v; Delve 1.25 refuses go1.26 binaries", ok, known)
+	}
+	if ok, known, _ := supports("v1.27.2", "1.26.8"); !ok || !known {
+		t.Errorf("v1.27.2 with Go 1.26: ok %v known %v", ok, known)
+	}
+	if _, known, _ := supports("v9.9.9", "1.26.8"); known {
+		t.Errorf("an unknown release counts as known")
+	}
+}
+
+func TestLocation(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"cmd/kube-apiserver/app/server.go:Run", "k8s.io/kubernetes/cmd/kube-apiserver/app.Run"},
+		{"staging/src/k8s.io/apiserver/pkg/server/config.go:NewConfig", "k8s.io/apiserver/pkg/server.NewConfig"},
+		{"pkg/controlplane/instance.go:(*Config).Complete", "k8s.io/kubernetes/pkg/controlplane.(*Config).Complete"},
+		{"staging/src/k8s.io/apiserver/pkg/server/handler.go:123", "staging/src/k8s.io/apiserver/pkg/server/handler.go:123"},
+		{"k8s.io/apiserver/pkg/registry/generic/registry.(*Store).Create", "k8s.io/apiserver/pkg/registry/generic/registry.(*Store).Create"},
+		{"main.main", "main.main"},
+	}
+	for _, tt := range tests {
+		if got := Location(tt.in); got != tt.want {
+			t.Errorf("Location(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

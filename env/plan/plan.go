@@ -77,7 +77,17 @@ type Component struct {
 // Debug says how Delve runs a component.
 type Debug struct {
 	Listen string
-	Wait   bool
+	// Wait leaves the program stopped at entry for a client to continue.
+	Wait bool
+	// Dlv pins a Delve release; empty means the one the toolchain needs.
+	Dlv         string
+	Breakpoints []spec.Breakpoint
+}
+
+// Continue reports whether Delve starts the program right away. With
+// breakpoints to set, kenv continues it once they are set.
+func (d *Debug) Continue() bool {
+	return !d.Wait && len(d.Breakpoints) == 0
 }
 
 // Flag is one --name=value command-line flag.
@@ -103,7 +113,7 @@ func (c Component) Command(dlv string) []string {
 	}
 	argv := []string{dlv, "exec", "--headless", "--api-version=2", "--accept-multiclient",
 		"--listen=" + c.Debug.Listen}
-	if !c.Debug.Wait {
+	if c.Debug.Continue() {
 		argv = append(argv, "--continue")
 	}
 	argv = append(argv, c.Binary, "--")
@@ -169,7 +179,7 @@ func New(s *spec.Spec, env layout.Env, binDir string) (*Plan, error) {
 		comp.Address = net.JoinHostPort(BindAddress, strconv.Itoa(c.Port))
 		comp.Env = []string{"KUBE_CACHE_MUTATION_DETECTOR=false", "KUBE_PANIC_WATCH_DECODE_ERROR=true"}
 		if c.Debug != nil {
-			comp.Debug = &Debug{Listen: net.JoinHostPort(BindAddress, strconv.Itoa(c.Debug.Port)), Wait: c.Debug.Wait}
+			comp.Debug = &Debug{Listen: c.Debug.Listen, Wait: c.Debug.Wait, Dlv: c.Debug.Dlv, Breakpoints: c.Debug.Breakpoints}
 		}
 		comp.Flags = override(comp.Flags, c)
 		p.Components = append(p.Components, comp)

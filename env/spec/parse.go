@@ -3,10 +3,12 @@ package spec
 import (
 	"fmt"
 	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -45,8 +47,19 @@ type componentSchema struct {
 }
 
 type debugSchema struct {
-	Port *hcl.Attribute `hcl:"port,optional"`
-	Wait *hcl.Attribute `hcl:"wait,optional"`
+	Port        *hcl.Attribute     `hcl:"port,optional"`
+	Listen      *hcl.Attribute     `hcl:"listen,optional"`
+	Wait        *hcl.Attribute     `hcl:"wait,optional"`
+	Dlv         *hcl.Attribute     `hcl:"dlv,optional"`
+	Breakpoints *hcl.Attribute     `hcl:"breakpoints,optional"`
+	Breakpoint  []breakpointSchema `hcl:"breakpoint,block"`
+}
+
+type breakpointSchema struct {
+	Location  string         `hcl:"location,label"`
+	Condition *hcl.Attribute `hcl:"condition,optional"`
+	Trace     *hcl.Attribute `hcl:"trace,optional"`
+	DefRange  hcl.Range      `hcl:",def_range"`
 }
 
 // componentDefaults holds what kenv assumes for a component the spec does not
@@ -223,13 +236,91 @@ func (d *decoder) component(raw *componentSchema) (Component, bool) {
 	c := Component{Name: raw.Name, DeclRange: raw.DefRange}
 	c.Port = d.port(raw.Port, defaults.port)
 	if raw.Debug != nil {
-		c.Debug = &Debug{
-			Port: d.port(raw.Debug.Port, defaults.debugPort),
-			Wait: d.boolean(raw.Debug.Wait, false),
-		}
+		c.Debug = d.debug(raw.Debug, defaults.debugPort)
 	}
 	c.Flags = d.flags(raw.Flags)
 	return c, true
+}
+
+func (d *decoder) debug(raw *debugSchema, defaultPort int) *Debug {
+	dbg := &Debug{
+		Port: d.port(raw.Port, defaultPort),
+		Wait: d.boolean(raw.Wait, false),
+		Dlv:  d.str(raw.Dlv, ""),
+	}
+	dbg.Listen = net.JoinHostPort("127.0.0.1", strconv.Itoa(dbg.Port))
+	if raw.Listen != nil {
+		if raw.Port != nil {
+			d.errorf(raw.Listen.Range, "Conflicting Delve address", "Set either port or listen, not both.")
+		}
+		dbg.Listen = d.str(raw.Listen, dbg.Listen)
+		host, port, err := net.SplitHostPort(dbg.Listen)
+		p, perr := strconv.Atoi(port)
+		switch {
+		case err != nil || perr != nil || p < 1 || p > 65535:
+			d.errorf(raw.Listen.Expr.Range(), "Invalid Delve address", "%q is not a host:port such as \"127.0.0.1:2345\".", dbg.Listen)
+		case !isLoopback(host):
+			dbg.Port = p
+			d.diags = append(d.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagWarning,
+				Summary:  "Delve listens beyond loopback",
+				Detail: fmt.Sprintf("Delve's API on %s is neither authenticated nor encrypted: whoever reaches it runs code as you. "+
+					"Prefer the default loopback address and an SSH tunnel (ssh -L %d:127.0.0.1:%d host).", dbg.Listen, p, p),
+				Subject: raw.Listen.Expr.Range().Ptr(),
+			})
+		default:
+			dbg.Port = p
+		}
+	}
+	if dbg.Dlv != "" && !versionRE.MatchString(dbg.Dlv) {
+		d.errorf(raw.Dlv.Expr.Range(), "Invalid Delve version", "%q is not a Delve release; write it like \"v1.27.2\".", dbg.Dlv)
+	}
+	if raw.Breakpoints != nil {
+		var locations []string
+		if diags := gohcl.DecodeExpression(raw.Breakpoints.Expr, nil, &locations); diags.HasErrors() {
+			d.diags = append(d.diags, diags...)
+		}
+		ranges := elementRanges(raw.Breakpoints.Expr, len(locations))
+		for i, loc := range locations {
+			dbg.Breakpoints = append(dbg.Breakpoints, d.breakpoint(loc, ranges[i]))
+		}
+	}
+	for _, rb := range raw.Breakpoint {
+		bp := d.breakpoint(rb.Location, rb.DefRange)
+		bp.Condition = d.str(rb.Condition, "")
+		bp.Trace = d.boolean(rb.Trace, false)
+		dbg.Breakpoints = append(dbg.Breakpoints, bp)
+	}
+	return dbg
+}
+
+func (d *decoder) breakpoint(location string, at hcl.Range) Breakpoint {
+	if strings.TrimSpace(location) == "" {
+		d.errorf(at, "Empty breakpoint location", "Name a function or a file:line, such as \"k8s.io/apiserver/pkg/registry/generic/registry.(*Store).Create\".")
+	}
+	return Breakpoint{Location: location, Range: at}
+}
+
+// elementRanges returns the range of each element of a list expression,
+// or the whole expression's range for each when it is not a literal list.
+func elementRanges(expr hcl.Expression, n int) []hcl.Range {
+	ranges := make([]hcl.Range, n)
+	tuple, ok := expr.(*hclsyntax.TupleConsExpr)
+	for i := range ranges {
+		ranges[i] = expr.Range()
+		if ok && i < len(tuple.Exprs) {
+			ranges[i] = tuple.Exprs[i].Range()
+		}
+	}
+	return ranges
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // flags decodes a map of flag name to value. Values may be strings, numbers
@@ -391,7 +482,11 @@ func (d *decoder) checkPorts(raw *fileSchema, s *Spec) {
 		checked[rc.Name] = true
 		claim(c.Port, c.Name, rc.Port, rc.DefRange)
 		if c.Debug != nil {
-			claim(c.Debug.Port, c.Name+"'s Delve", rc.Debug.Port, rc.DefRange)
+			attr := rc.Debug.Port
+			if rc.Debug.Listen != nil {
+				attr = rc.Debug.Listen
+			}
+			claim(c.Debug.Port, c.Name+"'s Delve", attr, rc.DefRange)
 		}
 	}
 }

@@ -60,9 +60,28 @@ type Component struct {
 
 // Debug configures Delve for one component.
 type Debug struct {
-	Port int
+	// Listen is the host:port of Delve's API; 127.0.0.1 unless the spec
+	// says otherwise.
+	Listen string
+	Port   int
 	// Wait keeps the component stopped at entry until a client continues it.
 	Wait bool
+	// Dlv pins a Delve version, e.g. "v1.27.2"; empty means the one that
+	// supports the component's Go toolchain.
+	Dlv         string
+	Breakpoints []Breakpoint
+}
+
+// Breakpoint is set through Delve before the component runs.
+type Breakpoint struct {
+	// Location is anything Delve's location syntax takes, a file:line
+	// relative to the source tree, or file.go:Function.
+	Location  string
+	Condition string
+	// Trace logs the hit and goes on instead of stopping.
+	Trace bool
+	// Range is where the spec names the breakpoint.
+	Range hcl.Range
 }
 
 // Component returns the named component, or nil when the spec does not list it.

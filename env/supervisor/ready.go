@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -17,9 +18,9 @@ import (
 	"github.com/kenv-dev/kenv/pki"
 )
 
-// waitReady waits until the components answer their health checks. A
-// component that Delve holds at entry is waited for without a time limit:
-// the user is stepping through it.
+// waitReady waits until the components answer their health checks. The
+// time limit does not run while Delve holds a component stopped, at entry
+// or at a breakpoint: the user is stepping through it.
 func (r *Running) waitReady(ctx context.Context, pr *progress, components []plan.Component) error {
 	client, err := r.healthClient()
 	if err != nil {
@@ -29,17 +30,8 @@ func (r *Running) waitReady(ctx context.Context, pr *progress, components []plan
 	for _, c := range components {
 		p := r.process(c.Name)
 		fns = append(fns, func() error {
-			ctx := ctx
-			if c.Debug != nil && c.Debug.Wait {
-				pr.printf(" • %s waits for a debugger: dlv connect %s, then continue\n", c.Name, c.Debug.Listen)
-				r.setStatus(c.Name, "waiting for debugger")
-			} else {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, r.opts.ReadyTimeout)
-				defer cancel()
-			}
 			done := pr.step(c.Name + " ready at " + c.HealthURL)
-			err := waitHealthy(ctx, client, c, p)
+			err := r.waitHealthy(ctx, pr, client, c, p)
 			done(err)
 			if err != nil {
 				r.setStatus(c.Name, "failed")
@@ -52,23 +44,29 @@ func (r *Running) waitReady(ctx context.Context, pr *progress, components []plan
 	return parallel(fns...)
 }
 
-func (r *Running) process(name string) *process.Process {
-	for _, p := range r.processes {
-		if p.Name == name {
-			return p
-		}
-	}
-	return nil
-}
-
-func waitHealthy(ctx context.Context, client *http.Client, c plan.Component, p *process.Process) error {
+func (r *Running) waitHealthy(ctx context.Context, pr *progress, client *http.Client, c plan.Component, p *process.Process) error {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	var last string
+	deadline := time.Now().Add(r.opts.ReadyTimeout)
+	var last, lastStop string
 	for {
 		if c.Debug != nil {
-			if exited, how := delve.ProgramExited(c.Debug.Listen); exited {
-				return fmt.Errorf("%s exited under Delve: %s", c.Name, how)
+			st, err := delve.Inspect(c.Debug.Listen)
+			switch {
+			case err != nil:
+				// Delve is not listening yet.
+			case st.Exited:
+				return fmt.Errorf("%s exited under Delve: %s", c.Name, st.How)
+			case st.Halted:
+				deadline = time.Now().Add(r.opts.ReadyTimeout)
+				if stop := stopDescription(st); stop != lastStop {
+					lastStop = stop
+					pr.printf(" • %s is stopped %s; attach with `kenv attach %s` (or dlv connect %s) and continue\n",
+						c.Name, stop, c.Name, c.Debug.Listen)
+					r.setStatus(c.Name, "stopped "+shortStop(st))
+				}
+			default:
+				lastStop = ""
 			}
 		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.HealthURL, nil)
@@ -82,14 +80,51 @@ func waitHealthy(ctx context.Context, client *http.Client, c plan.Component, p *
 		} else {
 			last = err.Error()
 		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s is not ready after %s (last answer: %s)", c.Name, r.opts.ReadyTimeout, last)
+		}
 		select {
 		case <-p.Done():
 			return fmt.Errorf("%s: %w", c.Name, p.ExitError())
 		case <-ctx.Done():
-			return fmt.Errorf("%s is not ready (%s; last answer: %s)", c.Name, ctx.Err(), last)
+			return fmt.Errorf("%s is not ready: %w", c.Name, ctx.Err())
 		case <-tick.C:
 		}
 	}
+}
+
+// shortStop fits a stop into a status column: the function without its
+// package path, the file without its directory.
+func shortStop(st delve.State) string {
+	where := fmt.Sprintf("%s:%d", filepath.Base(st.File), st.Line)
+	if st.Breakpoint == "" {
+		return "at " + where + ", waiting for a debugger"
+	}
+	name := st.Breakpoint
+	if i := strings.LastIndex(name, "/"); i >= 0 {
+		name = name[i+1:]
+	}
+	return fmt.Sprintf("at %s (%s)", name, where)
+}
+
+func stopDescription(st delve.State) string {
+	switch {
+	case st.Breakpoint != "":
+		return fmt.Sprintf("at breakpoint %s (%s:%d)", st.Breakpoint, st.File, st.Line)
+	case st.File != "":
+		return fmt.Sprintf("at %s:%d, waiting for a debugger", st.File, st.Line)
+	default:
+		return "at entry, waiting for a debugger"
+	}
+}
+
+func (r *Running) process(name string) *process.Process {
+	for _, p := range r.processes {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
 }
 
 // healthClient presents the admin certificate and trusts only the server

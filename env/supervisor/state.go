@@ -23,8 +23,11 @@ type State struct {
 	Supervisor   Proc
 	APIServerURL string
 	Kubeconfig   string
-	Etcd         EtcdState
-	Components   []ComponentState
+	// SourceDir is the Kubernetes tree the binaries were built from.
+	SourceDir  string
+	Kubectl    string
+	Etcd       EtcdState
+	Components []ComponentState
 }
 
 // Phase is where an environment is in its life.
@@ -59,7 +62,12 @@ type ComponentState struct {
 	Descendants  []Proc `json:",omitempty"`
 	Address      string
 	DebugAddress string `json:",omitempty"`
-	LogPath      string
+	// Dlv is the Delve that debugs the component, for attaching.
+	Dlv     string `json:",omitempty"`
+	LogPath string
+	// Command and Env are what the component runs with.
+	Command []string
+	Env     []string
 }
 
 func procOf(pid int) Proc {

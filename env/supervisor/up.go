@@ -106,10 +106,10 @@ func Up(ctx context.Context, o Options) (_ *Running, err error) {
 
 	// Building takes minutes on a cold cache; Delve and the certificates
 	// are made meanwhile.
-	var dlv string
+	var dlvs map[string]string
 	err = parallel(
 		func() error { return r.build(ctx, pr, tree) },
-		func() (err error) { dlv, err = r.installDelve(ctx, pr, tree); return err },
+		func() (err error) { dlvs, err = r.installDelve(ctx, pr, tree); return err },
 		func() error { return r.writeConfig(pr) },
 	)
 	if err != nil {
@@ -124,6 +124,8 @@ func Up(ctx context.Context, o Options) (_ *Running, err error) {
 		Supervisor:   procOf(os.Getpid()),
 		APIServerURL: r.plan.APIServerURL,
 		Kubeconfig:   o.Env.Kubeconfig("admin"),
+		SourceDir:    tree.Dir,
+		Kubectl:      filepath.Join(r.binDir, "kubectl"),
 		Etcd:         EtcdState{ClientURL: r.plan.Etcd.ClientURL, LogPath: r.plan.Etcd.LogPath},
 	}
 	if err := r.saveState(); err != nil {
@@ -154,7 +156,7 @@ func Up(ctx context.Context, o Options) (_ *Running, err error) {
 		}
 	}
 	for _, wave := range [][]plan.Component{first, rest} {
-		if err := r.start(wave, dlv); err != nil {
+		if err := r.start(ctx, pr, wave, dlvs); err != nil {
 			return nil, err
 		}
 		if err := r.waitReady(ctx, pr, wave); err != nil {
@@ -174,21 +176,57 @@ func Up(ctx context.Context, o Options) (_ *Running, err error) {
 	return r, nil
 }
 
-// start starts components and records them in the state file.
-func (r *Running) start(components []plan.Component, dlv string) error {
+// start starts components, records them in the state file, and sets the
+// breakpoints the spec names for them.
+func (r *Running) start(ctx context.Context, pr *progress, components []plan.Component, dlvs map[string]string) error {
 	for _, c := range components {
-		p, err := process.Start(process.Spec{Name: c.Name, Argv: c.Command(dlv), Env: c.Env, LogPath: c.LogPath})
+		argv := c.Command(dlvs[c.Name])
+		p, err := process.Start(process.Spec{Name: c.Name, Argv: argv, Env: c.Env, LogPath: c.LogPath})
 		if err != nil {
 			return err
 		}
 		r.processes = append(r.processes, p)
-		cs := ComponentState{Name: c.Name, Status: "starting", Process: procOf(p.Pid()), Address: c.Address, LogPath: c.LogPath}
+		cs := ComponentState{Name: c.Name, Status: "starting", Process: procOf(p.Pid()), Address: c.Address,
+			LogPath: c.LogPath, Command: argv, Env: c.Env}
 		if c.Debug != nil {
-			cs.DebugAddress = c.Debug.Listen
+			cs.DebugAddress, cs.Dlv = c.Debug.Listen, dlvs[c.Name]
 		}
 		r.updateState(func(s *State) { s.Components = append(s.Components, cs) })
 	}
+	for _, c := range components {
+		if c.Debug != nil && len(c.Debug.Breakpoints) > 0 {
+			if err := setBreakpoints(ctx, pr, c); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
+}
+
+// setBreakpoints sets the spec's breakpoints through Delve's API before the
+// program runs, so that start-up code can be caught, then continues it
+// unless the spec says to wait. A location Delve cannot resolve fails up
+// with the spec position that names it.
+func setBreakpoints(ctx context.Context, pr *progress, c plan.Component) error {
+	var bps []delve.Breakpoint
+	for _, b := range c.Debug.Breakpoints {
+		bps = append(bps, delve.Breakpoint{Location: b.Location, Condition: b.Condition})
+	}
+	set, err := delve.SetBreakpoints(ctx, c.Debug.Listen, bps, !c.Debug.Wait, time.Minute)
+	if err != nil {
+		return fmt.Errorf("%s: %w", c.Name, err)
+	}
+	var errs *multierror.Error
+	for i, s := range set {
+		at := c.Debug.Breakpoints[i].Range
+		if s.Err != nil {
+			pr.printf(" ✗ breakpoint %q in %s\n", s.Location, c.Name)
+			errs = multierror.Append(errs, fmt.Errorf("%s:%d:%d: breakpoint %q: %v", at.Filename, at.Start.Line, at.Start.Column, s.Location, s.Err))
+			continue
+		}
+		pr.printf(" ✓ breakpoint %q in %s at %s:%d\n", s.Location, c.Name, s.File, s.Line)
+	}
+	return errs.ErrorOrNil()
 }
 
 func (r *Running) build(ctx context.Context, pr *progress, tree *source.Tree) error {
@@ -197,6 +235,8 @@ func (r *Running) build(ctx context.Context, pr *progress, tree *source.Tree) er
 	for _, c := range o.Spec.Components {
 		names = append(names, c.Name)
 	}
+	// kubectl from the same source, for `kenv kubectl`.
+	names = append(names, "kubectl")
 	logPath := o.Env.Log("build")
 	log, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
@@ -215,31 +255,35 @@ func (r *Running) build(ctx context.Context, pr *progress, tree *source.Tree) er
 	return nil
 }
 
-func (r *Running) installDelve(ctx context.Context, pr *progress, tree *source.Tree) (string, error) {
-	debugged := false
-	for _, c := range r.plan.Components {
-		debugged = debugged || c.Debug != nil
-	}
-	if !debugged {
-		return "", nil
-	}
-	version, err := delve.VersionFor(tree.GoVersion)
-	if err != nil {
-		return "", err
-	}
+// installDelve finds or installs the Delve of each debugged component and
+// returns their paths by component.
+func (r *Running) installDelve(ctx context.Context, pr *progress, tree *source.Tree) (map[string]string, error) {
 	logPath := r.opts.Env.Log("delve-install")
 	log, err := os.Create(logPath)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	defer log.Close()
-	done := pr.step("Delve " + version + " for Go " + tree.GoVersion)
-	dlv, err := delve.Ensure(ctx, r.opts.Cache, version, tree.GoVersion, log)
-	done(err)
-	if err != nil {
-		return "", fmt.Errorf("%w\n%s", err, tailLines(logPath, 20))
+	dlvs := map[string]string{}
+	byPin := map[string]string{}
+	for _, c := range r.plan.Components {
+		if c.Debug == nil {
+			continue
+		}
+		if path, done := byPin[c.Debug.Dlv]; done {
+			dlvs[c.Name] = path
+			continue
+		}
+		done := pr.step("Delve for " + c.Name + " (Go " + tree.GoVersion + ")")
+		path, version, err := delve.Resolve(ctx, r.opts.Cache, c.Debug.Dlv, tree.GoVersion, log)
+		done(err)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w\n%s", c.Name, err, tailLines(logPath, 20))
+		}
+		pr.printf("   dlv %s: %s\n", version, path)
+		dlvs[c.Name], byPin[c.Debug.Dlv] = path, path
 	}
-	return dlv, nil
+	return dlvs, nil
 }
 
 // writeConfig makes the certificates, kubeconfigs and configuration files.

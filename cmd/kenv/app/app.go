@@ -22,9 +22,19 @@ type Streams struct {
 // errReported is returned when the error has been shown to the user already.
 var errReported = errors.New("reported")
 
+// exitCode ends kenv with a child's exit code, the child having said what
+// went wrong.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit code %d", int(e)) }
+
 // Main runs kenv with the process's arguments and returns its exit code.
 func Main() int {
 	if err := Run(context.Background(), os.Args[1:], Streams{Out: os.Stdout, Err: os.Stderr}); err != nil {
+		var code exitCode
+		if errors.As(err, &code) {
+			return int(code)
+		}
 		if !errors.Is(err, errReported) {
 			fmt.Fprintf(os.Stderr, "Error: %v\n", err)
 		}
@@ -70,6 +80,11 @@ against an embedded etcd, and puts the ones you ask for under Delve.
 		newDownCommand(streams),
 		newStatusCommand(streams),
 		newKubeconfigCommand(streams),
+		newFlagsCommand(streams),
+		newAttachCommand(streams),
+		newKubectlCommand(streams),
+		newTokenCommand(streams),
+		newIDECommand(streams),
 	)
 	return root
 }

@@ -1,0 +1,121 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kenv-dev/kenv/env/layout"
+	"github.com/kenv-dev/kenv/env/supervisor"
+)
+
+// runningState returns the state of the selected environment, which must
+// be up.
+func runningState(f *envFlags, args []string, streams Streams) (*supervisor.State, layout.Env, error) {
+	env, name, err := f.resolve(args, streams)
+	if err != nil {
+		return nil, env, err
+	}
+	state, err := supervisor.ReadState(env)
+	if errors.Is(err, supervisor.ErrNotUp) {
+		return nil, env, fmt.Errorf("environment %q is not up; start it with `kenv up SPEC`", name)
+	}
+	return state, env, err
+}
+
+func component(state *supervisor.State, name string) (*supervisor.ComponentState, error) {
+	var names []string
+	for i := range state.Components {
+		if state.Components[i].Name == name {
+			return &state.Components[i], nil
+		}
+		names = append(names, state.Components[i].Name)
+	}
+	return nil, fmt.Errorf("environment %q runs no %q; it runs %s", state.Name, name, strings.Join(names, ", "))
+}
+
+func newFlagsCommand(streams Streams) *cobra.Command {
+	var f envFlags
+	cmd := &cobra.Command{
+		Use:   "flags COMPONENT",
+		Short: "Print the exact command line that runs a component, ready to paste into a shell",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			state, _, err := runningState(&f, nil, streams)
+			if err != nil {
+				return err
+			}
+			c, err := component(state, args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(streams.Out, shellCommand(c.Env, c.Command))
+			return nil
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+// shellCommand renders env and argv as one shell command, one flag per
+// line.
+func shellCommand(env, argv []string) string {
+	var parts []string
+	for _, e := range env {
+		parts = append(parts, shellQuote(e))
+	}
+	for _, a := range argv {
+		parts = append(parts, shellQuote(a))
+	}
+	return strings.Join(parts, " \\\n  ")
+}
+
+var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]+$`)
+
+// shellQuote quotes s for a POSIX shell when it needs quoting.
+func shellQuote(s string) string {
+	if shellSafe.MatchString(s) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+func newAttachCommand(streams Streams) *cobra.Command {
+	var f envFlags
+	cmd := &cobra.Command{
+		Use:   "attach COMPONENT",
+		Short: "Open Delve's terminal client on a debugged component",
+		Long: `Open Delve's terminal client (dlv connect) on a component that runs under
+Delve. The binaries keep the paths of the tree kenv built them from, so
+list, break and step show that source.
+
+Leave with "exit" and answer "n" to keep the component running. To debug from
+another machine, tunnel Delve's loopback port instead of exposing it:
+  ssh -L 2345:127.0.0.1:2345 user@host   then: dlv connect 127.0.0.1:2345`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			state, _, err := runningState(&f, nil, streams)
+			if err != nil {
+				return err
+			}
+			c, err := component(state, args[0])
+			if err != nil {
+				return err
+			}
+			if c.DebugAddress == "" {
+				return fmt.Errorf("%s does not run under Delve; add a debug {} block to its component in %s and run `kenv up` again",
+					c.Name, state.Spec)
+			}
+			argv := []string{c.Dlv, "connect", c.DebugAddress}
+			fmt.Fprintf(streams.Err, "%s\n", strings.Join(argv, " "))
+			return syscall.Exec(c.Dlv, argv, os.Environ())
+		},
+	}
+	f.register(cmd)
+	return cmd
+}

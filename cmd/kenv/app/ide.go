@@ -1,0 +1,128 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kenv-dev/kenv/env/ide"
+	"github.com/kenv-dev/kenv/env/supervisor"
+)
+
+func newIDECommand(streams Streams) *cobra.Command {
+	var (
+		f         envFlags
+		print     bool
+		workspace string
+	)
+	cmd := &cobra.Command{
+		Use:   "ide vscode|goland",
+		Short: "Write editor configurations that attach to the debugged components",
+		Long: `Write attach configurations for the components that run under Delve.
+
+  vscode  merges into .vscode/launch.json: one configuration per component and
+          a compound for all; your own entries and comments are kept.
+  goland  writes .run/kenv-<env>-<component>.run.xml "Go Remote" configurations.
+
+When the workspace is a Kubernetes checkout other than the tree kenv built,
+VS Code's substitutePath maps one to the other.`,
+		Args:      cobra.ExactArgs(1),
+		ValidArgs: []string{"vscode", "goland"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			state, _, err := runningState(&f, nil, streams)
+			if err != nil {
+				return err
+			}
+			targets := debugTargets(state)
+			if len(targets) == 0 {
+				return fmt.Errorf("no component of %q runs under Delve; add a debug {} block in %s", state.Name, state.Spec)
+			}
+			if workspace, err = filepath.Abs(workspace); err != nil {
+				return err
+			}
+			switch args[0] {
+			case "vscode":
+				return writeVSCode(state, targets, workspace, print, streams)
+			case "goland":
+				return writeGoLand(targets, workspace, print, streams)
+			default:
+				return fmt.Errorf("unknown editor %q; use vscode or goland", args[0])
+			}
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().BoolVar(&print, "print", false, "print the configuration instead of writing it")
+	cmd.Flags().StringVar(&workspace, "workspace", ".", "the editor's workspace folder")
+	return cmd
+}
+
+func debugTargets(state *supervisor.State) []ide.Target {
+	var targets []ide.Target
+	for _, c := range state.Components {
+		if c.DebugAddress != "" {
+			targets = append(targets, ide.Target{Env: state.Name, Component: c.Name, Address: c.DebugAddress})
+		}
+	}
+	return targets
+}
+
+func writeVSCode(state *supervisor.State, targets []ide.Target, workspace string, print bool, streams Streams) error {
+	path := filepath.Join(workspace, ".vscode", "launch.json")
+	existing, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	var mapping *ide.PathMapping
+	if isKubernetesTree(workspace) && filepath.Clean(workspace) != filepath.Clean(state.SourceDir) {
+		mapping = &ide.PathMapping{From: "${workspaceFolder}", To: state.SourceDir}
+	}
+	out, err := ide.VSCodeLaunch(existing, targets, mapping)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if print {
+		_, err := streams.Out.Write(out)
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, out, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(streams.Out, "wrote %s: %d attach configuration(s); in VS Code, Run and Debug → kenv: %s …\n", path, len(targets), state.Name)
+	return nil
+}
+
+func writeGoLand(targets []ide.Target, workspace string, print bool, streams Streams) error {
+	configs, err := ide.GoLand(targets)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(workspace, ".run")
+	for _, c := range configs {
+		path := filepath.Join(dir, c.File)
+		if print {
+			fmt.Fprintf(streams.Out, "# %s\n%s", path, c.Content)
+			continue
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(path, c.Content, 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(streams.Out, "wrote %s\n", path)
+	}
+	return nil
+}
+
+// isKubernetesTree reports whether dir holds a Kubernetes source tree.
+func isKubernetesTree(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, "cmd", "kube-apiserver"))
+	return err == nil
+}
