@@ -78,8 +78,6 @@ type Breakpoint struct {
 	// relative to the source tree, or file.go:Function.
 	Location  string
 	Condition string
-	// Trace logs the hit and goes on instead of stopping.
-	Trace bool
 	// Range is where the spec names the breakpoint.
 	Range hcl.Range
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/hcl/v2"
+
 	"github.com/kenv-dev/kenv/env/spec"
 )
 
@@ -102,6 +104,11 @@ func TestInvalidSpecs(t *testing.T) {
 		{"dashed-flag.hcl", []string{`5:13 Invalid flag name: "v", not "--v"`}},
 		{"bad-name.hcl", []string{`1:8 Invalid environment name: "My_Env" is not a valid name`}},
 		{"wrong-type.hcl", []string{`6:13 Unsuitable value type: a bool is required`}},
+		{"bad-debug.hcl", []string{
+			`7:5 Conflicting Delve address: either port or listen`,
+			`8:14 Invalid Delve version: "1.27" is not a Delve release`,
+			`9:33 Empty breakpoint location: Name a function`,
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -128,5 +135,61 @@ func TestInvalidSpecs(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestDebugBlock(t *testing.T) {
+	s, diags := spec.Parse([]byte(`
+kubernetes {
+  version = "v1.34.4"
+}
+component "kube-apiserver" {
+  debug {
+    listen      = "0.0.0.0:4000"
+    dlv         = "v1.27.2"
+    breakpoints = [
+      "cmd/kube-apiserver/app/server.go:Run",
+      "staging/src/k8s.io/apiserver/pkg/server/handler.go:123",
+    ]
+    breakpoint "k8s.io/apiserver/pkg/registry/generic/registry.(*Store).Create" {
+      condition = "e.DefaultQualifiedResource.Resource == \"namespaces\""
+    }
+  }
+}
+`), "/specs/debug.hcl")
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	// Listening beyond loopback is allowed, with a warning.
+	if len(diags) != 1 || diags[0].Severity != hcl.DiagWarning || !strings.Contains(diags[0].Detail, "neither authenticated nor encrypted") {
+		t.Errorf("diagnostics %v, want one warning about an unauthenticated Delve", diags)
+	}
+	d := s.Component(spec.KubeAPIServer).Debug
+	if d.Listen != "0.0.0.0:4000" || d.Port != 4000 || d.Dlv != "v1.27.2" {
+		t.Errorf("debug %+v", d)
+	}
+	if len(d.Breakpoints) != 3 {
+		t.Fatalf("%d breakpoints", len(d.Breakpoints))
+	}
+	if b := d.Breakpoints[1]; b.Location != "staging/src/k8s.io/apiserver/pkg/server/handler.go:123" || b.Range.Start.Line != 11 {
+		t.Errorf("second breakpoint %+v", b)
+	}
+	if b := d.Breakpoints[2]; b.Condition != `e.DefaultQualifiedResource.Resource == "namespaces"` || b.Range.Start.Line != 13 {
+		t.Errorf("conditional breakpoint %+v", b)
+	}
+
+	local, diags := spec.Parse([]byte(`
+kubernetes {
+  version = "v1.34.4"
+}
+component "kube-apiserver" {
+  debug {}
+}
+`), "/specs/debug.hcl")
+	if len(diags) != 0 {
+		t.Errorf("a default debug block has diagnostics: %v", diags)
+	}
+	if l := local.Component(spec.KubeAPIServer).Debug.Listen; l != "127.0.0.1:2345" {
+		t.Errorf("default Delve address %s, want loopback", l)
 	}
 }
