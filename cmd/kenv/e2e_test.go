@@ -86,9 +86,11 @@ func e2eVersion() string {
 
 // newEnvironment writes a spec called name.hcl on free ports, so that the
 // tests run beside other environments and nothing depends on the default
-// ports. It returns the CLI, the spec's path and the ports: etcd, etcd
-// peer, kube-apiserver, its Delve, kube-controller-manager, kube-scheduler.
-func newEnvironment(t *testing.T, name, apiserverExtra string) (kenvCLI, string, []int) {
+// ports; kube-apiserver runs under Delve. debugExtra goes into its debug
+// block, apiserverExtra into its component block. It returns the CLI, the
+// spec's path and the ports: etcd, etcd peer, kube-apiserver, its Delve,
+// kube-controller-manager, kube-scheduler.
+func newEnvironment(t *testing.T, name, debugExtra, apiserverExtra string) (kenvCLI, string, []int) {
 	if testing.Short() {
 		t.Skip("builds and runs Kubernetes")
 	}
@@ -108,6 +110,7 @@ component "kube-apiserver" {
   port = %d
   debug {
     port = %d
+    %s
   }
   %s
 }
@@ -117,14 +120,14 @@ component "kube-controller-manager" {
 component "kube-scheduler" {
   port = %d
 }
-`, e2eVersion(), p[0], p[1], p[2], p[3], apiserverExtra, p[4], p[5]))
+`, e2eVersion(), p[0], p[1], p[2], p[3], debugExtra, apiserverExtra, p[4], p[5]))
 	t.Cleanup(func() { _, _ = k.run("down", "--name", name) })
 	return k, specPath, p
 }
 
 func TestEndToEnd(t *testing.T) {
 	version := e2eVersion()
-	k, specPath, p := newEnvironment(t, "e2e", "")
+	k, specPath, p := newEnvironment(t, "e2e", "", "")
 
 	start := time.Now()
 	k.mustRun("up", "-d", "--timeout", "5m", specPath)
@@ -232,7 +235,7 @@ func TestEndToEnd(t *testing.T) {
 // TestEndToEndForeground brings an environment up in the foreground and
 // stops it with Ctrl-C, as a user at a terminal does.
 func TestEndToEndForeground(t *testing.T) {
-	k, specPath, ports := newEnvironment(t, "foreground", "")
+	k, specPath, ports := newEnvironment(t, "foreground", "", "")
 	cmd := exec.Command(k.bin, "up", specPath)
 	cmd.Env = append(os.Environ(), "KENV_HOME="+k.home)
 	out, err := cmd.StdoutPipe()
@@ -286,7 +289,7 @@ func TestEndToEndForeground(t *testing.T) {
 // the whole environment, and that the error names the step and shows the
 // component's log.
 func TestEndToEndFailedStart(t *testing.T) {
-	k, specPath, ports := newEnvironment(t, "broken", `flags = { no-such-flag = "1" }`)
+	k, specPath, ports := newEnvironment(t, "broken", "", `flags = { no-such-flag = "1" }`)
 	out, err := k.run("up", "-d", specPath)
 	if err == nil {
 		t.Fatal("up succeeded with a flag kube-apiserver does not know")

@@ -90,12 +90,9 @@ func SetBreakpoints(ctx context.Context, addr string, bps []Breakpoint, resume b
 	var out []SetBreakpoint
 	failed := false
 	for _, bp := range bps {
-		set, err := client.CreateBreakpointWithExpr(&api.Breakpoint{Cond: bp.Condition}, Location(bp.Location), nil, false)
-		s := SetBreakpoint{Breakpoint: bp, Err: err}
-		if err == nil {
-			s.File, s.Line = set.File, set.Line
-		}
-		failed = failed || err != nil
+		s := SetBreakpoint{Breakpoint: bp}
+		s.File, s.Line, s.Err = setBreakpoint(client, bp)
+		failed = failed || s.Err != nil
 		out = append(out, s)
 	}
 	if failed || !resume {
@@ -103,6 +100,24 @@ func SetBreakpoints(ctx context.Context, addr string, bps []Breakpoint, resume b
 	}
 	// Disconnect sends continue before it closes the connection.
 	return out, client.Disconnect(true)
+}
+
+// setBreakpoint resolves bp's location first: Delve would otherwise accept
+// a location that matches nothing as a breakpoint at no address.
+func setBreakpoint(client *rpc2.RPCClient, bp Breakpoint) (file string, line int, err error) {
+	loc := Location(bp.Location)
+	found, _, err := client.FindLocation(api.EvalScope{GoroutineID: -1}, loc, false, nil)
+	if err != nil {
+		return "", 0, err
+	}
+	if len(found) == 0 || len(found[0].PCs) == 0 && found[0].PC == 0 {
+		return "", 0, fmt.Errorf("location %q matches no code", loc)
+	}
+	set, err := client.CreateBreakpointWithExpr(&api.Breakpoint{Cond: bp.Condition}, loc, nil, false)
+	if err != nil {
+		return "", 0, err
+	}
+	return set.File, set.Line, nil
 }
 
 func dialUntil(ctx context.Context, addr string, timeout time.Duration) (net.Conn, error) {
