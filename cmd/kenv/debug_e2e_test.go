@@ -211,4 +211,3 @@ func waitHalted(t *testing.T, client *rpc2.RPCClient, timeout time.Duration) *ap
 	t.Fatal("the program did not stop at a breakpoint")
 	return nil
 }
-
