@@ -139,6 +139,36 @@ func TestEndToEndBreakpoints(t *testing.T) {
 	})
 }
 
+// TestEndToEndTracepoint traces a function instead of stopping in it: the
+// environment comes up on its own, and each hit is logged.
+func TestEndToEndTracepoint(t *testing.T) {
+	k, specPath, _ := newEnvironment(t, "tracepoint", `
+    breakpoint "k8s.io/apiserver/pkg/registry/generic/registry.(*Store).Create" {
+      condition = "e.DefaultQualifiedResource.Resource == \"namespaces\""
+      trace     = true
+    }`, "")
+	out := k.mustRun("up", "-d", specPath)
+	if !strings.Contains(out, `✓ tracepoint "k8s.io/apiserver/pkg/registry/generic/registry.(*Store).Create"`) {
+		t.Errorf("up does not report the tracepoint")
+	}
+	hits := func() int {
+		raw, err := os.ReadFile(filepath.Join(k.home, "tracepoint", "logs", "kube-apiserver-trace.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Count(string(raw), "registry.(*Store).Create(")
+	}
+	// The apiserver creates its own namespaces at start.
+	atStart := hits()
+	if atStart == 0 {
+		t.Errorf("no hit traced at start")
+	}
+	k.mustRun("kubectl", "--name", "tracepoint", "--", "create", "namespace", "traced")
+	if after := hits(); after != atStart+1 {
+		t.Errorf("%d hits traced after a namespace create, want %d", after, atStart+1)
+	}
+}
+
 // TestEndToEndBadBreakpoint checks that a location Delve cannot resolve
 // fails up with the spec's position and Delve's reason.
 func TestEndToEndBadBreakpoint(t *testing.T) {

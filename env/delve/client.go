@@ -47,7 +47,8 @@ func Inspect(addr string) (State, error) {
 	case st.Exited:
 		return State{Exited: true, How: "the program exited"}, nil
 	}
-	s := State{Halted: !st.Running}
+	// A stop at a tracepoint is passing: the tracer resumes it.
+	s := State{Halted: !st.Running && !atTracepoint(st)}
 	if th := st.CurrentThread; s.Halted && th != nil {
 		s.File, s.Line = th.File, th.Line
 		if th.Breakpoint != nil {
@@ -69,6 +70,8 @@ func breakpointName(bp *api.Breakpoint) string {
 type Breakpoint struct {
 	Location  string
 	Condition string
+	// Trace makes a tracepoint; Trace resumes the program at each hit.
+	Trace bool
 }
 
 // SetBreakpoint is one breakpoint as Delve set it, or why it could not.
@@ -113,7 +116,11 @@ func setBreakpoint(client *rpc2.RPCClient, bp Breakpoint) (file string, line int
 	if len(found) == 0 || len(found[0].PCs) == 0 && found[0].PC == 0 {
 		return "", 0, fmt.Errorf("location %q matches no code", loc)
 	}
-	set, err := client.CreateBreakpointWithExpr(&api.Breakpoint{Cond: bp.Condition}, loc, nil, false)
+	req := &api.Breakpoint{Cond: bp.Condition, Tracepoint: bp.Trace}
+	if bp.Trace {
+		req.LoadArgs = &traceLoad
+	}
+	set, err := client.CreateBreakpointWithExpr(req, loc, nil, false)
 	if err != nil {
 		return "", 0, err
 	}

@@ -58,6 +58,7 @@ type debugSchema struct {
 type breakpointSchema struct {
 	Location  string         `hcl:"location,label"`
 	Condition *hcl.Attribute `hcl:"condition,optional"`
+	Trace     *hcl.Attribute `hcl:"trace,optional"`
 	DefRange  hcl.Range      `hcl:",def_range"`
 }
 
@@ -287,6 +288,7 @@ func (d *decoder) debug(raw *debugSchema, defaultPort int) *Debug {
 	for _, rb := range raw.Breakpoint {
 		bp := d.breakpoint(rb.Location, rb.DefRange)
 		bp.Condition = d.str(rb.Condition, "")
+		bp.Trace = d.boolean(rb.Trace, false)
 		dbg.Breakpoints = append(dbg.Breakpoints, bp)
 	}
 	return dbg

@@ -78,6 +78,9 @@ type Breakpoint struct {
 	// relative to the source tree, or file.go:Function.
 	Location  string
 	Condition string
+	// Trace makes a tracepoint: kenv logs each hit and lets the program
+	// go on instead of stopping it.
+	Trace bool
 	// Range is where the spec names the breakpoint.
 	Range hcl.Range
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -41,15 +42,17 @@ type Options struct {
 // Running is an environment that is up. Supervise keeps it running; Stop
 // takes it down.
 type Running struct {
-	opts       Options
-	lock       *lock
-	plan       *plan.Plan
-	binDir     string
-	etcd       *etcd.Server
-	processes  []*process.Process
-	state      *State
-	stateMu    sync.Mutex
-	readyAfter time.Duration
+	opts   Options
+	lock   *lock
+	plan   *plan.Plan
+	binDir string
+	// stopTracing ends the tracers of components with tracepoints.
+	stopTracing []context.CancelFunc
+	etcd        *etcd.Server
+	processes   []*process.Process
+	state       *State
+	stateMu     sync.Mutex
+	readyAfter  time.Duration
 }
 
 // Up brings the environment of o.Spec up and returns once it is ready. On
@@ -194,12 +197,45 @@ func (r *Running) start(ctx context.Context, pr *progress, components []plan.Com
 		r.updateState(func(s *State) { s.Components = append(s.Components, cs) })
 	}
 	for _, c := range components {
-		if c.Debug != nil && len(c.Debug.Breakpoints) > 0 {
-			if err := setBreakpoints(ctx, pr, c); err != nil {
+		if c.Debug == nil || len(c.Debug.Breakpoints) == 0 {
+			continue
+		}
+		if err := setBreakpoints(ctx, pr, c); err != nil {
+			return err
+		}
+		if hasTracepoints(c) {
+			if err := r.trace(c); err != nil {
 				return err
 			}
 		}
 	}
+	return nil
+}
+
+func hasTracepoints(c plan.Component) bool {
+	for _, b := range c.Debug.Breakpoints {
+		if b.Trace {
+			return true
+		}
+	}
+	return false
+}
+
+// trace resumes c at its tracepoints and logs their hits until Stop.
+func (r *Running) trace(c plan.Component) error {
+	path := r.opts.Env.Log(c.Name + "-trace")
+	log, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.stopTracing = append(r.stopTracing, cancel)
+	go func() {
+		defer log.Close()
+		if err := delve.Trace(ctx, c.Debug.Listen, log); err != nil {
+			slog.Warn("tracing stopped", "component", c.Name, "err", err)
+		}
+	}()
 	return nil
 }
 
@@ -210,7 +246,7 @@ func (r *Running) start(ctx context.Context, pr *progress, components []plan.Com
 func setBreakpoints(ctx context.Context, pr *progress, c plan.Component) error {
 	var bps []delve.Breakpoint
 	for _, b := range c.Debug.Breakpoints {
-		bps = append(bps, delve.Breakpoint{Location: b.Location, Condition: b.Condition})
+		bps = append(bps, delve.Breakpoint{Location: b.Location, Condition: b.Condition, Trace: b.Trace})
 	}
 	set, err := delve.SetBreakpoints(ctx, c.Debug.Listen, bps, !c.Debug.Wait, time.Minute)
 	if err != nil {
@@ -224,7 +260,11 @@ func setBreakpoints(ctx context.Context, pr *progress, c plan.Component) error {
 			errs = multierror.Append(errs, fmt.Errorf("%s:%d:%d: breakpoint %q: %v", at.Filename, at.Start.Line, at.Start.Column, s.Location, s.Err))
 			continue
 		}
-		pr.printf(" ✓ breakpoint %q in %s at %s:%d\n", s.Location, c.Name, s.File, s.Line)
+		kind := "breakpoint"
+		if s.Trace {
+			kind = "tracepoint"
+		}
+		pr.printf(" ✓ %s %q in %s at %s:%d\n", kind, s.Location, c.Name, s.File, s.Line)
 	}
 	return errs.ErrorOrNil()
 }
@@ -401,6 +441,9 @@ func (r *Running) updateState(change func(*State)) {
 func (r *Running) Stop() error {
 	if r.state != nil {
 		r.updateState(func(s *State) { s.Phase = Stopping })
+	}
+	for _, cancel := range r.stopTracing {
+		cancel()
 	}
 	var (
 		mu   sync.Mutex
