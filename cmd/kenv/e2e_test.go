@@ -176,6 +176,19 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("token and curl line reach the apiserver directly", func(t *testing.T) {
+		out := k.mustRun("token", "--name", "e2e", "--cluster-admin", "-n", "token-test")
+		script := filepath.Join(t.TempDir(), "curl.sh")
+		writeFile(t, script, out)
+		got, err := exec.Command("bash", script).CombinedOutput()
+		if err != nil {
+			t.Fatalf("the printed curl line: %v\n%s", err, got)
+		}
+		if !strings.Contains(string(got), `"kind": "PodList"`) {
+			t.Errorf("the curl line with the token got:\n%s", got)
+		}
+	})
+
 	t.Run("breakpoint on Store.Create is hit by a namespace create", func(t *testing.T) {
 		hitBreakpoint(ctx, t, cs, net.JoinHostPort("127.0.0.1", strconv.Itoa(p[3])))
 	})
