@@ -42,7 +42,7 @@ func (r *Running) Summary(w io.Writer) {
 	for _, c := range s.Components {
 		fmt.Fprintf(tw, "  %s\thttps://%s\tpid %d\t%s\n", c.Name, c.Address, c.Process.Pid, c.LogPath)
 		if c.DebugAddress != "" {
-			fmt.Fprintf(tw, "  \tdlv connect %s\t\t\n", c.DebugAddress)
+			fmt.Fprintf(tw, "  \tdlv connect %s\n", c.DebugAddress)
 		}
 	}
 	tw.Flush()
