@@ -118,7 +118,8 @@ component "kube-controller-manager" {
   port = %d
 }
 component "kube-scheduler" {
-  port = %d
+  port    = %d
+  restart = "on-failure"
 }
 `, e2eVersion(), p[0], p[1], p[2], p[3], debugExtra, apiserverExtra, p[4], p[5]))
 	t.Cleanup(func() { _, _ = k.run("down", "--name", name) })
@@ -384,6 +385,8 @@ func hitBreakpoint(ctx context.Context, t *testing.T, cs *kubernetes.Clientset, 
 type state struct {
 	Supervisor struct{ Pid int }
 	Components []struct {
+		Name        string
+		Status      string
 		Process     struct{ Pid int }
 		Descendants []struct{ Pid int }
 	}

@@ -3,6 +3,8 @@
 package layout
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -74,3 +76,16 @@ func (c Cache) BinDir(key string) string { return filepath.Join(c.Dir, "bin", ke
 
 // DelveDir holds the dlv binary of one Delve version.
 func (c Cache) DelveDir(version string) string { return filepath.Join(c.Dir, "dlv", version) }
+
+// ControlSocket is the Unix socket of the environment's supervisor. A Unix
+// socket path has room for about 100 bytes; a state directory deeper than
+// that gets its socket in a directory of the user's under the temporary
+// directory, named after the state directory.
+func (e Env) ControlSocket() string {
+	path := filepath.Join(e.Dir, "supervisor.sock")
+	if len(path) <= 100 {
+		return path
+	}
+	sum := sha256.Sum256([]byte(e.Dir))
+	return filepath.Join(os.TempDir(), fmt.Sprintf("kenv-%d", os.Getuid()), hex.EncodeToString(sum[:8])+".sock")
+}

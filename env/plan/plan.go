@@ -72,6 +72,8 @@ type Component struct {
 	// HealthURL answers 200 once the component is ready.
 	HealthURL string
 	Debug     *Debug
+	// RestartOnFailure restarts the component when it exits with an error.
+	RestartOnFailure bool
 }
 
 // Debug says how Delve runs a component.
@@ -182,6 +184,7 @@ func New(s *spec.Spec, env layout.Env, binDir string) (*Plan, error) {
 			comp.Debug = &Debug{Listen: c.Debug.Listen, Wait: c.Debug.Wait, Dlv: c.Debug.Dlv, Breakpoints: c.Debug.Breakpoints}
 		}
 		comp.Flags = override(comp.Flags, c)
+		comp.RestartOnFailure = c.Restart == spec.RestartOnFailure
 		p.Components = append(p.Components, comp)
 	}
 	return p, nil

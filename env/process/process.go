@@ -132,13 +132,18 @@ func anyAlive(pids []int) bool {
 	return false
 }
 
-// Alive reports whether pid runs; a zombie does not.
+// Alive reports whether pid runs. A zombie does not, once its last
+// thread has exited: until then it still holds its files and ports.
 func Alive(pid int) bool {
 	if pid <= 0 {
 		return false
 	}
 	stat, err := readStat(pid)
-	return err == nil && stat.state != "Z" && stat.state != "X"
+	if err != nil {
+		return false
+	}
+	zombie := stat.state == "Z" || stat.state == "X"
+	return !zombie || stat.threads > 1
 }
 
 // Descendants lists the processes below pid, read from /proc.
@@ -171,8 +176,9 @@ func Descendants(pid int) []int {
 }
 
 type procStat struct {
-	state string
-	ppid  int
+	state   string
+	ppid    int
+	threads int
 	// start is the process's start time in clock ticks since boot; with the
 	// pid it names a process even after the pid is reused.
 	start uint64
@@ -195,8 +201,9 @@ func readStat(pid int) (procStat, error) {
 		return procStat{}, errors.New("malformed /proc stat")
 	}
 	ppid, _ := strconv.Atoi(fields[1])
+	threads, _ := strconv.Atoi(fields[17])
 	start, _ := strconv.ParseUint(fields[19], 10, 64)
-	return procStat{state: fields[0], ppid: ppid, start: start}, nil
+	return procStat{state: fields[0], ppid: ppid, threads: threads, start: start}, nil
 }
 
 // StartTime returns the start time of pid in clock ticks since boot.

@@ -42,6 +42,7 @@ type componentSchema struct {
 	Port      *hcl.Attribute `hcl:"port,optional"`
 	Debug     *debugSchema   `hcl:"debug,block"`
 	Flags     *hcl.Attribute `hcl:"flags,optional"`
+	Restart   *hcl.Attribute `hcl:"restart,optional"`
 	DefRange  hcl.Range      `hcl:",def_range"`
 	TypeRange hcl.Range      `hcl:",type_range"`
 }
@@ -75,6 +76,10 @@ var knownComponents = map[string]componentDefaults{
 	KubeControllerManager: {port: 10257, debugPort: 2346},
 	KubeScheduler:         {port: 10259, debugPort: 2347},
 }
+
+// DefaultDebugPort is the Delve port of a component whose debug block names
+// none, or that is switched to Delve by `kenv restart --debug`.
+func DefaultDebugPort(component string) int { return knownComponents[component].debugPort }
 
 // plannedComponents are real Kubernetes components kenv does not run yet.
 var plannedComponents = map[string]bool{"kubelet": true, "kube-proxy": true}
@@ -239,6 +244,11 @@ func (d *decoder) component(raw *componentSchema) (Component, bool) {
 		c.Debug = d.debug(raw.Debug, defaults.debugPort)
 	}
 	c.Flags = d.flags(raw.Flags)
+	c.Restart = d.str(raw.Restart, RestartNever)
+	if c.Restart != RestartNever && c.Restart != RestartOnFailure {
+		d.errorf(raw.Restart.Expr.Range(), "Invalid restart policy",
+			"restart is %q or %q, not %q.", RestartNever, RestartOnFailure, c.Restart)
+	}
 	return c, true
 }
 

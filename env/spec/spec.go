@@ -18,6 +18,12 @@ const (
 	KubeScheduler         = "kube-scheduler"
 )
 
+// Restart policies of a component.
+const (
+	RestartNever     = "no"
+	RestartOnFailure = "on-failure"
+)
+
 // Spec is a parsed, defaulted and checked environment spec.
 type Spec struct {
 	// Name names the environment; it keys its state directory.
@@ -53,6 +59,8 @@ type Component struct {
 	// Flags adds to or overrides the computed flags. A nil value removes
 	// the computed flag of that name.
 	Flags map[string]*string
+	// Restart is RestartNever or RestartOnFailure.
+	Restart string
 
 	// DeclRange is where the component's block starts, for later messages.
 	DeclRange hcl.Range
@@ -93,6 +101,15 @@ func (s *Spec) Component(name string) *Component {
 		}
 	}
 	return nil
+}
+
+// ComponentNames lists the components in spec order.
+func (s *Spec) ComponentNames() []string {
+	names := make([]string, 0, len(s.Components))
+	for _, c := range s.Components {
+		names = append(names, c.Name)
+	}
+	return names
 }
 
 // SortedFlagNames returns the names of c.Flags in a stable order.

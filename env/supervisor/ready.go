@@ -28,7 +28,10 @@ func (r *Running) waitReady(ctx context.Context, pr *progress, components []plan
 	}
 	var fns []func() error
 	for _, c := range components {
-		p := r.process(c.Name)
+		u := r.unit(c.Name)
+		u.mu.Lock()
+		p := u.proc
+		u.mu.Unlock()
 		fns = append(fns, func() error {
 			done := pr.step(c.Name + " ready at " + c.HealthURL)
 			err := r.waitHealthy(ctx, pr, client, c, p)
@@ -116,15 +119,6 @@ func stopDescription(st delve.State) string {
 	default:
 		return "at entry, waiting for a debugger"
 	}
-}
-
-func (r *Running) process(name string) *process.Process {
-	for _, p := range r.processes {
-		if p.Name == name {
-			return p
-		}
-	}
-	return nil
 }
 
 // healthClient presents the admin certificate and trusts only the server

@@ -65,6 +65,8 @@ type ComponentState struct {
 	// Dlv is the Delve that debugs the component, for attaching.
 	Dlv     string `json:",omitempty"`
 	LogPath string
+	// Started is when the current process started.
+	Started time.Time
 	// Command and Env are what the component runs with.
 	Command []string
 	Env     []string

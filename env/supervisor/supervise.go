@@ -4,26 +4,20 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"text/tabwriter"
 	"time"
 )
 
-// Supervise keeps the environment running until ctx is done. A component
-// that exits is recorded in the state file with how it ended; the others
-// keep running.
+// Supervise keeps the environment running until ctx is done, and serves
+// the control socket through which `kenv restart`, `stop` and `start`
+// reach it. A component that exits is recorded in the state file with how
+// it ended, and restarted when its spec says so; the others keep running.
 func (r *Running) Supervise(ctx context.Context) error {
-	for _, p := range r.processes {
-		go func() {
-			select {
-			case <-p.Done():
-				err := p.ExitError()
-				slog.Warn("component exited", "component", p.Name, "err", err, "log", p.LogPath)
-				r.setStatus(p.Name, err.Error())
-			case <-ctx.Done():
-			}
-		}()
+	stopServing, err := r.serveControl()
+	if err != nil {
+		return err
 	}
+	defer stopServing()
 	select {
 	case <-ctx.Done():
 		return nil

@@ -22,7 +22,6 @@ import (
 	"github.com/kenv-dev/kenv/env/etcd"
 	"github.com/kenv-dev/kenv/env/layout"
 	"github.com/kenv-dev/kenv/env/plan"
-	"github.com/kenv-dev/kenv/env/process"
 	"github.com/kenv-dev/kenv/env/source"
 	"github.com/kenv-dev/kenv/env/spec"
 	"github.com/kenv-dev/kenv/pki"
@@ -42,17 +41,21 @@ type Options struct {
 // Running is an environment that is up. Supervise keeps it running; Stop
 // takes it down.
 type Running struct {
-	opts   Options
-	lock   *lock
-	plan   *plan.Plan
+	opts  Options
+	lock  *lock
+	plan  *plan.Plan
+	tree  *source.Tree
+	etcd  *etcd.Server
+	units []*unit
+	// binDir holds the binaries built from tree.
 	binDir string
 	// stopTracing ends the tracers of components with tracepoints.
 	stopTracing []context.CancelFunc
-	etcd        *etcd.Server
-	processes   []*process.Process
-	state       *State
-	stateMu     sync.Mutex
-	readyAfter  time.Duration
+	// restartMu keeps restarts, which build, one at a time.
+	restartMu  sync.Mutex
+	state      *State
+	stateMu    sync.Mutex
+	readyAfter time.Duration
 }
 
 // Up brings the environment of o.Spec up and returns once it is ready. On
@@ -101,6 +104,7 @@ func Up(ctx context.Context, o Options) (_ *Running, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("get the Kubernetes source: %w", err)
 	}
+	r.tree = tree
 	r.binDir = o.Cache.BinDir(filepath.Join(tree.Key, "debug"))
 	r.plan, err = plan.New(o.Spec, o.Env, r.binDir)
 	if err != nil {
@@ -111,7 +115,8 @@ func Up(ctx context.Context, o Options) (_ *Running, err error) {
 	// are made meanwhile.
 	var dlvs map[string]string
 	err = parallel(
-		func() error { return r.build(ctx, pr, tree) },
+		// kubectl from the same source, for `kenv kubectl`.
+		func() error { return r.build(ctx, pr, tree, append(o.Spec.ComponentNames(), "kubectl")) },
 		func() (err error) { dlvs, err = r.installDelve(ctx, pr, tree); return err },
 		func() error { return r.writeConfig(pr) },
 	)
@@ -167,15 +172,10 @@ func Up(ctx context.Context, o Options) (_ *Running, err error) {
 		}
 	}
 	r.readyAfter = time.Since(start)
-	r.updateState(func(s *State) {
-		s.Phase = Ready
-		for i := range s.Components {
-			s.Components[i].Descendants = nil
-			for _, pid := range process.Descendants(s.Components[i].Process.Pid) {
-				s.Components[i].Descendants = append(s.Components[i].Descendants, procOf(pid))
-			}
-		}
-	})
+	for _, u := range r.units {
+		r.recordChildren(u)
+	}
+	r.updateState(func(s *State) { s.Phase = Ready })
 	return r, nil
 }
 
@@ -183,18 +183,11 @@ func Up(ctx context.Context, o Options) (_ *Running, err error) {
 // breakpoints the spec names for them.
 func (r *Running) start(ctx context.Context, pr *progress, components []plan.Component, dlvs map[string]string) error {
 	for _, c := range components {
-		argv := c.Command(dlvs[c.Name])
-		p, err := process.Start(process.Spec{Name: c.Name, Argv: argv, Env: c.Env, LogPath: c.LogPath})
-		if err != nil {
+		u := &unit{c: c, dlv: dlvs[c.Name]}
+		r.units = append(r.units, u)
+		if err := r.launch(u); err != nil {
 			return err
 		}
-		r.processes = append(r.processes, p)
-		cs := ComponentState{Name: c.Name, Status: "starting", Process: procOf(p.Pid()), Address: c.Address,
-			LogPath: c.LogPath, Command: argv, Env: c.Env}
-		if c.Debug != nil {
-			cs.DebugAddress, cs.Dlv = c.Debug.Listen, dlvs[c.Name]
-		}
-		r.updateState(func(s *State) { s.Components = append(s.Components, cs) })
 	}
 	for _, c := range components {
 		if c.Debug == nil || len(c.Debug.Breakpoints) == 0 {
@@ -269,14 +262,9 @@ func setBreakpoints(ctx context.Context, pr *progress, c plan.Component) error {
 	return errs.ErrorOrNil()
 }
 
-func (r *Running) build(ctx context.Context, pr *progress, tree *source.Tree) error {
+// build builds the named commands of tree that are not up to date.
+func (r *Running) build(ctx context.Context, pr *progress, tree *source.Tree, names []string) error {
 	o := r.opts
-	var names []string
-	for _, c := range o.Spec.Components {
-		names = append(names, c.Name)
-	}
-	// kubectl from the same source, for `kenv kubectl`.
-	names = append(names, "kubectl")
 	logPath := o.Env.Log("build")
 	log, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
@@ -450,11 +438,11 @@ func (r *Running) Stop() error {
 		errs *multierror.Error
 		wg   sync.WaitGroup
 	)
-	for _, p := range r.processes {
+	for _, u := range r.units {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := p.Stop(15 * time.Second); err != nil {
+			if err := r.stopUnit(u); err != nil {
 				mu.Lock()
 				errs = multierror.Append(errs, err)
 				mu.Unlock()

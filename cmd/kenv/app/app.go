@@ -85,6 +85,10 @@ against an embedded etcd, and puts the ones you ask for under Delve.
 		newKubectlCommand(streams),
 		newTokenCommand(streams),
 		newIDECommand(streams),
+		newRestartCommand(streams),
+		newStopCommand(streams),
+		newStartCommand(streams),
+		newLogsCommand(streams),
 	)
 	return root
 }

@@ -1,0 +1,155 @@
+package app
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kenv-dev/kenv/env/supervisor"
+)
+
+func newRestartCommand(streams Streams) *cobra.Command {
+	var (
+		f              controlFlags
+		debug, noDebug bool
+	)
+	cmd := &cobra.Command{
+		Use:   "restart COMPONENT",
+		Short: "Rebuild a component if its source changed and restart it with the same flags",
+		Long: `Restart one component with the same computed flags; the others keep running and
+keep their state. Its binary is rebuilt first when its source changed.
+--debug and --no-debug switch Delve on or off for it.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var d *bool
+			switch {
+			case debug && noDebug:
+				return fmt.Errorf("--debug and --no-debug exclude each other")
+			case debug, noDebug:
+				d = &debug
+			}
+			return f.control(cmd, streams, args[0], "restart", d)
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().BoolVar(&debug, "debug", false, "run the component under Delve from now on")
+	cmd.Flags().BoolVar(&noDebug, "no-debug", false, "run the component without Delve from now on")
+	return cmd
+}
+
+func newStopCommand(streams Streams) *cobra.Command {
+	var f controlFlags
+	cmd := &cobra.Command{
+		Use:   "stop COMPONENT",
+		Short: "Stop one component; the others keep running",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return f.control(cmd, streams, args[0], "stop", nil)
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func newStartCommand(streams Streams) *cobra.Command {
+	var f controlFlags
+	cmd := &cobra.Command{
+		Use:   "start COMPONENT",
+		Short: "Start a component that was stopped or exited",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return f.control(cmd, streams, args[0], "start", nil)
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+// controlFlags selects an environment for commands that act through its supervisor.
+type controlFlags struct{ envFlags }
+
+func (f *controlFlags) control(cmd *cobra.Command, streams Streams, name, action string, debug *bool) error {
+	state, env, err := runningState(&f.envFlags, nil, streams)
+	if err != nil {
+		return err
+	}
+	if !state.Supervisor.Alive() {
+		return fmt.Errorf("the supervisor of %q is gone (pid %d); run `kenv down --name %s` and `kenv up` again",
+			state.Name, state.Supervisor.Pid, state.Name)
+	}
+	if _, err := component(state, name); err != nil {
+		return err
+	}
+	return supervisor.Control(cmd.Context(), env, name, action, debug, streams.Out)
+}
+
+func newLogsCommand(streams Streams) *cobra.Command {
+	var (
+		f      envFlags
+		follow bool
+		tail   int
+	)
+	cmd := &cobra.Command{
+		Use:   "logs COMPONENT",
+		Short: "Print a component's log (etcd and kenv's own included)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			env, _, err := f.resolve(nil, streams)
+			if err != nil {
+				return err
+			}
+			path := env.Log(args[0])
+			file, err := os.Open(path)
+			if err != nil {
+				return fmt.Errorf("no log for %q: %w", args[0], err)
+			}
+			defer file.Close()
+			if err := printTail(file, tail, streams.Out); err != nil {
+				return err
+			}
+			if !follow {
+				return nil
+			}
+			for {
+				if _, err := io.Copy(streams.Out, file); err != nil {
+					return err
+				}
+				select {
+				case <-cmd.Context().Done():
+					return nil
+				case <-time.After(200 * time.Millisecond):
+				}
+			}
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing what is appended")
+	cmd.Flags().IntVar(&tail, "tail", -1, "print only the last N lines (-1: all)")
+	return cmd
+}
+
+// printTail prints the last n lines of r (all when n < 0), leaving r at
+// its end.
+func printTail(r io.Reader, n int, out io.Writer) error {
+	if n < 0 {
+		_, err := io.Copy(out, r)
+		return err
+	}
+	var lines []string
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if len(lines) > n {
+			lines = lines[1:]
+		}
+	}
+	for _, l := range lines {
+		fmt.Fprintln(out, l)
+	}
+	return sc.Err()
+}

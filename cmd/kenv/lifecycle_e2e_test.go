@@ -1,0 +1,264 @@
+package main_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+const objects = 300
+
+// TestEndToEndLifecycle restarts, stops and starts components, injects
+// faults (kill -9 of a component, of Delve, of the supervisor; a port
+// taken) and checks that the environment recovers without losing objects
+// or leaking processes.
+func TestEndToEndLifecycle(t *testing.T) {
+	k, specPath, ports := newEnvironment(t, "life", "", "")
+	k.mustRun("up", "-d", specPath)
+	cs := clientset(t, strings.TrimSpace(k.mustRun("kubeconfig", "--name", "life")))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	createConfigMaps(ctx, t, cs, objects)
+
+	seen := map[int]bool{} // every pid the environment ever had
+	pidsOf := func() map[string]componentPids {
+		s := readState(t, k, "life")
+		for _, pid := range s.pids() {
+			seen[pid] = true
+		}
+		return s.byComponent()
+	}
+	before := pidsOf()
+	faults, recovered := 0, 0
+
+	t.Run("logs", func(t *testing.T) {
+		out, err := k.run("logs", "--name", "life", "kube-scheduler", "--tail", "3")
+		if err != nil || strings.Count(out, "\n") != 3 {
+			t.Errorf("logs --tail 3 printed %d lines: %v", strings.Count(out, "\n"), err)
+		}
+		if _, err := k.run("logs", "--name", "life", "etcd", "--tail", "1"); err != nil {
+			t.Errorf("etcd's log: %v", err)
+		}
+	})
+
+	t.Run("restart one component", func(t *testing.T) {
+		k.mustRun("restart", "--name", "life", "kube-scheduler")
+		after := pidsOf()
+		if after["kube-scheduler"].pid == before["kube-scheduler"].pid {
+			t.Errorf("the scheduler kept pid %d across a restart", before["kube-scheduler"].pid)
+		}
+		for _, c := range []string{"kube-apiserver", "kube-controller-manager"} {
+			if after[c].pid != before[c].pid {
+				t.Errorf("%s changed pid when the scheduler restarted", c)
+			}
+		}
+		assertStatus(t, k, "kube-scheduler", "ready")
+	})
+
+	t.Run("stop and start one component", func(t *testing.T) {
+		kcm := pidsOf()["kube-controller-manager"].pid
+		k.mustRun("stop", "--name", "life", "kube-controller-manager")
+		assertStatus(t, k, "kube-controller-manager", "stopped")
+		if alive(kcm) {
+			t.Errorf("pid %d runs after stop", kcm)
+		}
+		k.mustRun("start", "--name", "life", "kube-controller-manager")
+		assertStatus(t, k, "kube-controller-manager", "ready")
+	})
+
+	t.Run("kill -9 of a component with restart on-failure", func(t *testing.T) {
+		faults++
+		old := pidsOf()["kube-scheduler"].pid
+		if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, time.Minute, "the scheduler to be restarted", func() bool {
+			now := pidsOf()["kube-scheduler"].pid
+			return now != old && statusOf(t, k, "kube-scheduler") == "ready"
+		})
+		recovered++
+	})
+
+	t.Run("kill -9 of Delve", func(t *testing.T) {
+		faults++
+		api := pidsOf()["kube-apiserver"]
+		if len(api.children) == 0 {
+			t.Fatal("no program recorded under Delve")
+		}
+		if err := syscall.Kill(api.pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 30*time.Second, "the program Delve ran to be stopped", func() bool {
+			return !alive(api.children[0])
+		})
+		if st := statusOf(t, k, "kube-apiserver"); !strings.Contains(st, "killed") {
+			t.Errorf("status of kube-apiserver after its Delve was killed: %q", st)
+		}
+		k.mustRun("restart", "--name", "life", "kube-apiserver")
+		assertStatus(t, k, "kube-apiserver", "ready")
+		recovered++
+	})
+
+	t.Run("kill -9 of the supervisor", func(t *testing.T) {
+		faults++
+		s := pidsOf()
+		sup := readState(t, k, "life").Supervisor.Pid
+		if err := syscall.Kill(sup, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 30*time.Second, "the components to die with the supervisor", func() bool {
+			for _, c := range s {
+				if alive(c.pid) {
+					return false
+				}
+			}
+			return true
+		})
+		if out, _ := k.run("status", "--name", "life"); !strings.Contains(out, "supervisor gone") {
+			t.Errorf("status after the supervisor died:\n%s", out)
+		}
+		// A new up cleans up what is left and comes up without help.
+		k.mustRun("up", "-d", specPath)
+		pidsOf()
+		recovered++
+	})
+
+	t.Run("a port taken by another program", func(t *testing.T) {
+		faults++
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		taken := l.Addr().(*net.TCPAddr).Port
+		other := filepath.Join(t.TempDir(), "other.hcl")
+		writeFile(t, other, fmt.Sprintf("kubernetes {\n  version = %q\n}\netcd {\n  port = %d\n}\ncomponent \"kube-apiserver\" {\n  port = %d\n}\n",
+			e2eVersion(), taken, freePorts(t, 1)[0]))
+		out, err := k.run("up", "-d", other)
+		if err == nil {
+			t.Fatal("up succeeded on a taken port")
+		}
+		if !strings.Contains(out, "port "+strconv.Itoa(taken)+" is in use") || !strings.Contains(out, "etcd { port }") {
+			t.Errorf("the error does not name the port and the attribute to change")
+		}
+		if _, err := os.Stat(filepath.Join(k.home, "other", "state.json")); err == nil {
+			t.Errorf("a refused up left state behind")
+		}
+		recovered++
+	})
+
+	lost := objects - countConfigMaps(ctx, t, cs)
+	k.mustRun("down", "--name", "life")
+	leaked := 0
+	for pid := range seen {
+		if alive(pid) {
+			leaked++
+			t.Errorf("pid %d of the environment still runs after down", pid)
+		}
+	}
+	assertPortsClosed(t, ports)
+	t.Logf("FIGURE faults injected %d, recovered %d, objects lost %d of %d, processes leaked %d", faults, recovered, lost, objects, leaked)
+	if lost != 0 {
+		t.Errorf("%d objects lost", lost)
+	}
+}
+
+type componentPids struct {
+	pid      int
+	children []int
+}
+
+func (s state) byComponent() map[string]componentPids {
+	out := map[string]componentPids{}
+	for _, c := range s.Components {
+		cp := componentPids{pid: c.Process.Pid}
+		for _, d := range c.Descendants {
+			cp.children = append(cp.children, d.Pid)
+		}
+		out[c.Name] = cp
+	}
+	return out
+}
+
+func createConfigMaps(ctx context.Context, t *testing.T, cs *kubernetes.Clientset, n int) {
+	t.Helper()
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, namespace("faults"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for w := range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 10 {
+				cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("cm-%03d", i)}, Data: map[string]string{"i": strconv.Itoa(i)}}
+				if _, err := cs.CoreV1().ConfigMaps("faults").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+func countConfigMaps(ctx context.Context, t *testing.T, cs *kubernetes.Clientset) int {
+	t.Helper()
+	list, err := cs.CoreV1().ConfigMaps("faults").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, cm := range list.Items {
+		if strings.HasPrefix(cm.Name, "cm-") && cm.Data["i"] != "" {
+			n++
+		}
+	}
+	return n
+}
+
+func statusOf(t *testing.T, k kenvCLI, component string) string {
+	t.Helper()
+	s := readState(t, k, "life")
+	for _, c := range s.Components {
+		if c.Name == component {
+			return c.Status
+		}
+	}
+	return ""
+}
+
+func assertStatus(t *testing.T, k kenvCLI, component, want string) {
+	t.Helper()
+	if got := statusOf(t, k, component); got != want {
+		t.Errorf("%s is %q, want %q", component, got, want)
+	}
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}

@@ -1,0 +1,44 @@
+package process
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestStartStopAndDescendants(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "sh.log")
+	// A shell whose child ignores SIGTERM: Stop must still end both.
+	p, err := Start(Spec{Name: "sh", Argv: []string{"sh", "-c", "sh -c 'trap \"\" TERM; echo child; sleep 60' & echo parent; wait"}, LogPath: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var children []int
+	for deadline := time.Now().Add(5 * time.Second); len(children) < 2 && time.Now().Before(deadline); {
+		children = Descendants(p.Pid())
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(children) < 2 {
+		t.Fatalf("descendants of %d: %v, want the child shell and its sleep", p.Pid(), children)
+	}
+	if !Alive(p.Pid()) || p.ExitError() != nil {
+		t.Fatalf("the process does not run")
+	}
+	if err := p.Stop(500 * time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range append(children, p.Pid()) {
+		if Alive(pid) {
+			t.Errorf("pid %d runs after Stop", pid)
+		}
+	}
+	if p.ExitError() == nil || !strings.Contains(p.ExitError().Error(), "sh ") {
+		t.Errorf("exit: %v", p.ExitError())
+	}
+	raw, _ := os.ReadFile(log)
+	if !strings.Contains(string(raw), "==== kenv started sh") || !strings.Contains(string(raw), "parent") {
+		t.Errorf("log:\n%s", raw)
+	}
+}
