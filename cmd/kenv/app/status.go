@@ -43,14 +43,19 @@ func newStatusCommand(streams Streams) *cobra.Command {
 				state.Started.Format(time.TimeOnly), state.Supervisor.Pid)
 			fmt.Fprintf(streams.Out, "KUBECONFIG=%s\n\n", state.Kubeconfig)
 			tw := tabwriter.NewWriter(streams.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "COMPONENT\tSTATUS\tPID\tADDRESS\tDELVE\tLOG")
-			fmt.Fprintf(tw, "etcd\tembedded\t%d\t%s\t-\t%s\n", state.Supervisor.Pid, state.Etcd.ClientURL, state.Etcd.LogPath)
+			fmt.Fprintln(tw, "COMPONENT\tSTATUS\tPID\tUPTIME\tADDRESS\tDELVE\tLOG")
+			fmt.Fprintf(tw, "etcd\tembedded\t%d\t%s\t%s\t-\t%s\n", state.Supervisor.Pid, uptime(state.Started),
+				state.Etcd.ClientURL, state.Etcd.LogPath)
 			for _, c := range state.Components {
 				debug := c.DebugAddress
 				if debug == "" {
 					debug = "-"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\thttps://%s\t%s\t%s\n", c.Name, c.Status, c.Process.Pid, c.Address, debug, c.LogPath)
+				up := "-"
+				if c.Process.Alive() {
+					up = uptime(c.Started)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\thttps://%s\t%s\t%s\n", c.Name, c.Status, c.Process.Pid, up, c.Address, debug, c.LogPath)
 			}
 			return tw.Flush()
 		},
@@ -58,6 +63,13 @@ func newStatusCommand(streams Streams) *cobra.Command {
 	f.register(cmd)
 	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: json")
 	return cmd
+}
+
+func uptime(since time.Time) string {
+	if since.IsZero() {
+		return "-"
+	}
+	return time.Since(since).Round(time.Second).String()
 }
 
 func newKubeconfigCommand(streams Streams) *cobra.Command {
