@@ -317,6 +317,20 @@ func TestEndToEndFailedStart(t *testing.T) {
 		t.Errorf("status succeeds after a failed up:\n%s", out)
 	}
 	assertPortsClosed(t, ports)
+
+	// With --retain, what started stays for inspection until down.
+	out, err = k.run("up", "-d", "--retain", specPath)
+	if err == nil || !strings.Contains(out, "kept for inspection") {
+		t.Fatalf("up --retain: %v", err)
+	}
+	status := k.mustRun("status", "--name", "broken")
+	for _, want := range []string{"failed, kept for inspection", "kube-apiserver is failed; the last lines of", "unknown flag: --no-such-flag"} {
+		if !strings.Contains(status, want) {
+			t.Errorf("status of a retained environment lacks %q", want)
+		}
+	}
+	k.mustRun("down", "--name", "broken")
+	assertPortsClosed(t, ports)
 }
 
 func assertPortsClosed(t *testing.T, ports []int) {

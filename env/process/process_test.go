@@ -1,6 +1,8 @@
 package process
 
 import (
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,5 +42,22 @@ func TestStartStopAndDescendants(t *testing.T) {
 	raw, _ := os.ReadFile(log)
 	if !strings.Contains(string(raw), "==== kenv started sh") || !strings.Contains(string(raw), "parent") {
 		t.Errorf("log:\n%s", raw)
+	}
+}
+
+func TestPortHolder(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	want := fmt.Sprintf("pid %d (", os.Getpid())
+	if got := PortHolder(port); !strings.HasPrefix(got, want) {
+		t.Errorf("PortHolder(%d) = %q, want %s...)", port, got, want)
+	}
+	l.Close()
+	if got := PortHolder(port); got != "" {
+		t.Errorf("a closed port is held by %q", got)
 	}
 }

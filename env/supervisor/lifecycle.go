@@ -51,6 +51,11 @@ func (r *Running) unit(name string) *unit {
 func (r *Running) launch(u *unit) error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	// Stop takes u.mu after it marks the environment stopping, so a
+	// process started here is either refused or seen and stopped by it.
+	if r.stopping() {
+		return fmt.Errorf("start %s: the environment is stopping", u.c.Name)
+	}
 	argv := u.c.Command(u.dlv)
 	p, err := process.Start(process.Spec{Name: u.c.Name, Argv: argv, Env: u.c.Env, LogPath: u.c.LogPath})
 	if err != nil {

@@ -37,6 +37,8 @@ const (
 	Starting Phase = "starting"
 	Ready    Phase = "ready"
 	Stopping Phase = "stopping"
+	// Failed is an up that failed and was kept for inspection (--retain).
+	Failed Phase = "failed, kept for inspection"
 )
 
 // Proc names a process by pid and start time, so that a reused pid is not

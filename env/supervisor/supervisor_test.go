@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -98,7 +99,7 @@ func TestCheckPortsNamesTheSpecAttribute(t *testing.T) {
 	if err == nil {
 		t.Fatal("a taken port passed the check")
 	}
-	for _, want := range []string{"port", "in use", `component "kube-apiserver" { debug { port } }`, "debug.hcl"} {
+	for _, want := range []string{"port", "in use by pid " + strconv.Itoa(os.Getpid()), `component "kube-apiserver" { debug { port } }`, "debug.hcl"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}

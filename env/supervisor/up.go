@@ -22,6 +22,7 @@ import (
 	"github.com/kenv-dev/kenv/env/etcd"
 	"github.com/kenv-dev/kenv/env/layout"
 	"github.com/kenv-dev/kenv/env/plan"
+	"github.com/kenv-dev/kenv/env/process"
 	"github.com/kenv-dev/kenv/env/source"
 	"github.com/kenv-dev/kenv/env/spec"
 	"github.com/kenv-dev/kenv/pki"
@@ -36,6 +37,8 @@ type Options struct {
 	Out io.Writer
 	// ReadyTimeout bounds the wait for the components to become ready.
 	ReadyTimeout time.Duration
+	// Retain keeps what started running when up fails, for inspection.
+	Retain bool
 }
 
 // Running is an environment that is up. Supervise keeps it running; Stop
@@ -59,8 +62,10 @@ type Running struct {
 }
 
 // Up brings the environment of o.Spec up and returns once it is ready. On
-// any failure it stops what it started and says which step failed.
-func Up(ctx context.Context, o Options) (_ *Running, err error) {
+// any failure it stops what it started and says which step failed; with
+// o.Retain it returns the error together with the environment as far as it
+// got, still running, for the caller to supervise until `kenv down`.
+func Up(ctx context.Context, o Options) (retained *Running, err error) {
 	start := time.Now()
 	if o.ReadyTimeout == 0 {
 		o.ReadyTimeout = 3 * time.Minute
@@ -76,7 +81,12 @@ func Up(ctx context.Context, o Options) (_ *Running, err error) {
 	}
 	r := &Running{opts: o, lock: l}
 	defer func() {
-		if err != nil {
+		switch {
+		case err == nil:
+		case o.Retain && r.state != nil:
+			r.updateState(func(s *State) { s.Phase = Failed })
+			retained = r
+		default:
 			r.Stop()
 		}
 	}()
@@ -377,8 +387,12 @@ func checkPorts(s *spec.Spec) error {
 	for _, w := range wants {
 		l, err := net.Listen("tcp", net.JoinHostPort(plan.BindAddress, fmt.Sprint(w.port)))
 		if err != nil {
-			errs = multierror.Append(errs, fmt.Errorf("port %d is in use; stop what holds it (another environment: `kenv down`), or set %s in %s",
-				w.port, w.attr, s.File))
+			holder := ""
+			if h := process.PortHolder(w.port); h != "" {
+				holder = " by " + h
+			}
+			errs = multierror.Append(errs, fmt.Errorf("port %d is in use%s; stop what holds it (another environment: `kenv down`), or set %s in %s",
+				w.port, holder, w.attr, s.File))
 			continue
 		}
 		l.Close()

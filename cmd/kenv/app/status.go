@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -57,7 +59,24 @@ func newStatusCommand(streams Streams) *cobra.Command {
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\thttps://%s\t%s\t%s\n", c.Name, c.Status, c.Process.Pid, up, c.Address, debug, c.LogPath)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			// Say why what is down went down.
+			for _, c := range state.Components {
+				if c.Status == "ready" || c.Status == "stopped" || strings.HasPrefix(c.Status, "stopped at") {
+					continue
+				}
+				if f, err := os.Open(c.LogPath); err == nil {
+					fmt.Fprintf(streams.Out, "\n%s is %s; the last lines of %s:\n", c.Name, c.Status, c.LogPath)
+					err = printTail(f, 8, streams.Out)
+					f.Close()
+					if err != nil {
+						return err
+					}
+				}
+			}
+			return nil
 		},
 	}
 	f.register(cmd)

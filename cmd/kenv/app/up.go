@@ -20,13 +20,17 @@ import (
 )
 
 // readyMarker ends the progress a detached supervisor sends its parent once
-// the environment is ready.
-const readyMarker = "\x00kenv-ready"
+// the environment is ready; retainedMarker once it failed and was kept.
+const (
+	readyMarker    = "\x00kenv-ready"
+	retainedMarker = "\x00kenv-retained"
+)
 
 type upOptions struct {
 	detach     bool
 	supervised bool
 	timeout    time.Duration
+	retain     bool
 }
 
 func newUpCommand(streams Streams) *cobra.Command {
@@ -46,6 +50,7 @@ environment is ready and keeps it running in the background until
 	}
 	cmd.Flags().BoolVarP(&o.detach, "detach", "d", false, "return once ready and keep the environment running in the background")
 	cmd.Flags().DurationVar(&o.timeout, "timeout", 3*time.Minute, "how long to wait for the components to become ready")
+	cmd.Flags().BoolVar(&o.retain, "retain", false, "on failure, keep what started running for inspection until `kenv down`")
 	cmd.Flags().BoolVar(&o.supervised, "supervise", false, "run as the detached supervisor (internal)")
 	_ = cmd.Flags().MarkHidden("supervise")
 	return cmd
@@ -87,19 +92,30 @@ func runUp(ctx context.Context, specPath string, o upOptions, streams Streams) e
 		Cache:        layout.Cache{Dir: cacheRoot},
 		Out:          out,
 		ReadyTimeout: o.timeout,
+		Retain:       o.retain,
 	})
-	if err != nil {
+	var errs *multierror.Error
+	switch {
+	case err != nil && running == nil:
 		fmt.Fprintf(out, "\nError: kenv up %s: %v\n", specPath, err)
 		return fmt.Errorf("%v: %w", err, errReported)
+	case err != nil:
+		fmt.Fprintf(out, "\nError: kenv up %s: %v\n", specPath, err)
+		fmt.Fprintf(out, "\nWhat started is kept for inspection (--retain): see `kenv status --name %s`; `kenv down --name %s` stops it.\n", s.Name, s.Name)
+		errs = multierror.Append(errs, errReported)
+		if ready != nil {
+			fmt.Fprintln(ready, retainedMarker)
+			ready.Close()
+		}
+	default:
+		running.Summary(out)
+		if ready != nil {
+			fmt.Fprintln(ready, readyMarker)
+			ready.Close()
+		} else {
+			fmt.Fprintln(out, "Ctrl-C stops it.")
+		}
 	}
-	running.Summary(out)
-	if ready != nil {
-		fmt.Fprintln(ready, readyMarker)
-		ready.Close()
-	} else {
-		fmt.Fprintln(out, "Ctrl-C stops it.")
-	}
-	var errs *multierror.Error
 	errs = multierror.Append(errs, running.Supervise(ctx))
 	errs = multierror.Append(errs, running.Stop())
 	return errs.ErrorOrNil()
@@ -125,7 +141,11 @@ func detach(ctx context.Context, s *spec.Spec, env layout.Env, o upOptions, stre
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(exe, "up", "--supervise", "--detach", "--timeout", o.timeout.String(), s.File)
+	args := []string{"up", "--supervise", "--detach", "--timeout", o.timeout.String()}
+	if o.retain {
+		args = append(args, "--retain")
+	}
+	cmd := exec.Command(exe, append(args, s.File)...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.ExtraFiles = []*os.File{w}
 	cmd.Dir = filepath.Dir(s.File)
@@ -147,9 +167,13 @@ func detach(ctx context.Context, s *spec.Spec, env layout.Env, o upOptions, stre
 
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
-		if sc.Text() == readyMarker {
+		switch sc.Text() {
+		case readyMarker:
 			fmt.Fprintf(streams.Out, "The supervisor (pid %d) logs to %s.\n", cmd.Process.Pid, logPath)
 			return cmd.Process.Release()
+		case retainedMarker:
+			_ = cmd.Process.Release()
+			return errReported
 		}
 		fmt.Fprintln(streams.Out, sc.Text())
 	}
