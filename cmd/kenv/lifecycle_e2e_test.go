@@ -1,10 +1,12 @@
 package main_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -261,4 +263,59 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+// TestEndToEndInterrupt interrupts an up while it lays out the source in
+// an empty cache: it must stop at once and leave no half-written tree, no
+// state and no process behind.
+func TestEndToEndInterrupt(t *testing.T) {
+	k, specPath, ports := newEnvironment(t, "interrupted", "", "")
+	cache := t.TempDir()
+	cmd := exec.Command(k.bin, "up", specPath)
+	cmd.Env = append(os.Environ(), "KENV_HOME="+k.home, "KENV_CACHE="+cache)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		t.Log(sc.Text())
+		if strings.Contains(sc.Text(), "laying out the source tree") {
+			break
+		}
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	go func() {
+		for sc.Scan() {
+			t.Log(sc.Text())
+		}
+	}()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err == nil {
+			t.Error("an interrupted up exited 0")
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("up did not stop within a minute of Ctrl-C")
+	}
+	t.Logf("FIGURE up stopped %s after Ctrl-C", time.Since(start).Round(100*time.Millisecond))
+	left, _ := filepath.Glob(filepath.Join(cache, "src", "*"))
+	hidden, _ := filepath.Glob(filepath.Join(cache, "src", ".*"))
+	if len(left)+len(hidden) != 0 {
+		t.Errorf("the interrupted lay-out left %v %v in the cache", left, hidden)
+	}
+	if _, err := os.Stat(filepath.Join(k.home, "interrupted", "state.json")); err == nil {
+		t.Error("the interrupted up left state behind")
+	}
+	assertPortsClosed(t, ports)
 }

@@ -1,6 +1,14 @@
 package delve
 
-import "testing"
+import (
+	"context"
+	"io"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/kenv-dev/kenv/env/layout"
+)
 
 func TestVersionFor(t *testing.T) {
 	tests := []struct{ goVersion, want string }{
@@ -49,5 +57,16 @@ func TestLocation(t *testing.T) {
 		if got := Location(tt.in); got != tt.want {
 			t.Errorf("Location(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+func TestResolveRefusesAMismatchedPin(t *testing.T) {
+	cache := layout.Cache{Dir: t.TempDir()}
+	_, _, err := Resolve(context.Background(), cache, "v1.25.2", "1.26.5", io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "does not debug binaries built by Go 1.26.5") || !strings.Contains(err.Error(), `"v1.27.2"`) {
+		t.Errorf("pinning Delve 1.25 for Go 1.26: %v", err)
+	}
+	if entries, _ := os.ReadDir(cache.Dir); len(entries) != 0 {
+		t.Errorf("a refused pin installed something: %v", entries)
 	}
 }

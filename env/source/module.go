@@ -122,14 +122,14 @@ func FromModule(ctx context.Context, cache layout.Cache, version string, progres
 	}
 	defer os.RemoveAll(tmp)
 	progress(fmt.Sprintf("laying out the source tree in %s", dir))
-	if err := copyTree(root.Dir, tmp); err != nil {
+	if err := copyTree(ctx, root.Dir, tmp); err != nil {
 		return nil, err
 	}
 	for i, name := range names {
 		if staging[i].Dir == "" {
 			continue
 		}
-		if err := copyTree(staging[i].Dir, filepath.Join(tmp, "staging", "src", "k8s.io", name)); err != nil {
+		if err := copyTree(ctx, staging[i].Dir, filepath.Join(tmp, "staging", "src", "k8s.io", name)); err != nil {
 			return nil, err
 		}
 	}
@@ -273,10 +273,13 @@ func requiredModules(dir string) (map[string]bool, error) {
 }
 
 // copyTree copies a module from the read-only module cache into a writable
-// tree.
-func copyTree(from, to string) error {
+// tree, stopping early when ctx is done.
+func copyTree(ctx context.Context, from, to string) error {
 	return filepath.WalkDir(from, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
 			return err
 		}
 		rel, _ := filepath.Rel(from, p)

@@ -16,8 +16,8 @@ import (
 
 // runningState returns the state of the selected environment, which must
 // be up.
-func runningState(f *envFlags, args []string, streams Streams) (*supervisor.State, layout.Env, error) {
-	env, name, err := f.resolve(args, streams)
+func runningState(f *envFlags, streams Streams) (*supervisor.State, layout.Env, error) {
+	env, name, err := f.resolve(nil, streams)
 	if err != nil {
 		return nil, env, err
 	}
@@ -26,6 +26,17 @@ func runningState(f *envFlags, args []string, streams Streams) (*supervisor.Stat
 		return nil, env, fmt.Errorf("environment %q is not up; start it with `kenv up SPEC`", name)
 	}
 	return state, env, err
+}
+
+// runningComponent returns the state of a component of the selected
+// environment, which must be up.
+func runningComponent(f *envFlags, name string, streams Streams) (*supervisor.State, *supervisor.ComponentState, error) {
+	state, _, err := runningState(f, streams)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := component(state, name)
+	return state, c, err
 }
 
 func component(state *supervisor.State, name string) (*supervisor.ComponentState, error) {
@@ -46,11 +57,7 @@ func newFlagsCommand(streams Streams) *cobra.Command {
 		Short: "Print the exact command line that runs a component, ready to paste into a shell",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			state, _, err := runningState(&f, nil, streams)
-			if err != nil {
-				return err
-			}
-			c, err := component(state, args[0])
+			_, c, err := runningComponent(&f, args[0], streams)
 			if err != nil {
 				return err
 			}
@@ -99,11 +106,7 @@ another machine, tunnel Delve's loopback port instead of exposing it:
   ssh -L 2345:127.0.0.1:2345 user@host   then: dlv connect 127.0.0.1:2345`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			state, _, err := runningState(&f, nil, streams)
-			if err != nil {
-				return err
-			}
-			c, err := component(state, args[0])
+			state, c, err := runningComponent(&f, args[0], streams)
 			if err != nil {
 				return err
 			}

@@ -33,7 +33,7 @@ VS Code's substitutePath maps one to the other.`,
 		Args:      cobra.ExactArgs(1),
 		ValidArgs: []string{"vscode", "goland"},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			state, _, err := runningState(&f, nil, streams)
+			state, _, err := runningState(&f, streams)
 			if err != nil {
 				return err
 			}

@@ -14,7 +14,7 @@ func newKubectlCommand(streams Streams) *cobra.Command {
 		Use:   "kubectl [--name NAME] -- ARGS",
 		Short: "Run the kubectl built from the environment's source with its admin kubeconfig",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			state, _, err := runningState(&f, nil, streams)
+			state, _, err := runningState(&f, streams)
 			if err != nil {
 				return err
 			}

@@ -73,7 +73,7 @@ func newStartCommand(streams Streams) *cobra.Command {
 type controlFlags struct{ envFlags }
 
 func (f *controlFlags) control(cmd *cobra.Command, streams Streams, name, action string, debug *bool) error {
-	state, env, err := runningState(&f.envFlags, nil, streams)
+	state, env, err := runningState(&f.envFlags, streams)
 	if err != nil {
 		return err
 	}

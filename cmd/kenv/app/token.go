@@ -26,7 +26,7 @@ that set TOKEN and call the apiserver with curl, so that requests reach the
 apiserver directly rather than through kubectl's caches.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			state, env, err := runningState(&f, nil, streams)
+			state, env, err := runningState(&f, streams)
 			if err != nil {
 				return err
 			}

@@ -96,6 +96,9 @@ func runUp(ctx context.Context, specPath string, o upOptions, streams Streams) e
 	})
 	var errs *multierror.Error
 	switch {
+	case err != nil && running == nil && ctx.Err() != nil:
+		fmt.Fprintf(out, "\nInterrupted: what had started is stopped; the next `kenv up` goes on from the caches.\n")
+		return fmt.Errorf("interrupted: %w", errReported)
 	case err != nil && running == nil:
 		fmt.Fprintf(out, "\nError: kenv up %s: %v\n", specPath, err)
 		return fmt.Errorf("%v: %w", err, errReported)
