@@ -45,6 +45,39 @@ func TestEndToEndLifecycle(t *testing.T) {
 	before := pidsOf()
 	faults, recovered := 0, 0
 
+	t.Run("a second environment side by side", func(t *testing.T) {
+		p := freePorts(t, 5)
+		other := filepath.Join(t.TempDir(), "neighbour.hcl")
+		writeFile(t, other, fmt.Sprintf(`
+kubernetes {
+  version = %q
+}
+etcd {
+  port      = %d
+  peer_port = %d
+}
+component "kube-apiserver" {
+  port = %d
+}
+component "kube-controller-manager" {
+  port = %d
+}
+component "kube-scheduler" {
+  port = %d
+}
+`, e2eVersion(), p[0], p[1], p[2], p[3], p[4]))
+		k.mustRun("up", "-d", other)
+		if out, err := k.run("status"); err == nil || !strings.Contains(out, "several environments are up") {
+			t.Errorf("status without a name beside two environments: %v", err)
+		}
+		assertStatus(t, k, "kube-apiserver", "ready")
+		k.mustRun("down", "--name", "neighbour")
+		assertPortsClosed(t, p)
+		if after := pidsOf(); after["kube-apiserver"].pid != before["kube-apiserver"].pid {
+			t.Errorf("taking the neighbour down touched this environment")
+		}
+	})
+
 	t.Run("logs", func(t *testing.T) {
 		out, err := k.run("logs", "--name", "life", "kube-scheduler", "--tail", "3")
 		if err != nil || strings.Count(out, "\n") != 3 {
