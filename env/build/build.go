@@ -37,7 +37,7 @@ func Command(r Request) (argv []string, env []string) {
 		gcflags = "all=-N -l"
 	}
 	argv = []string{"go", "build",
-		"-o", r.OutDir + string(filepath.Separator),
+		"-o=" + r.OutDir + string(filepath.Separator),
 		"-gcflags=" + gcflags,
 		"-ldflags=all=" + strings.Join(VersionLDFlags(r.Tree.Version), " "),
 		// The tags hack/lib/golang.sh uses for a debug build.

@@ -345,3 +345,10 @@ func firstLine(s string) string {
 	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
 	return s
 }
+
+// Cached returns the tree of Kubernetes version when the cache already
+// holds it, without downloading anything.
+func Cached(cache layout.Cache, version string) (*Tree, bool) {
+	t, err := readMarker(cache.SourceDir("kubernetes@" + version))
+	return t, err == nil
+}

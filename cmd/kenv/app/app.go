@@ -80,6 +80,8 @@ against an embedded etcd, and puts the ones you ask for under Delve.
 		newDownCommand(streams),
 		newStatusCommand(streams),
 		newKubeconfigCommand(streams),
+		newValidateCommand(streams),
+		newPlanCommand(streams),
 		newFlagsCommand(streams),
 		newAttachCommand(streams),
 		newKubectlCommand(streams),

@@ -69,17 +69,24 @@ func newFlagsCommand(streams Streams) *cobra.Command {
 	return cmd
 }
 
-// shellCommand renders env and argv as one shell command, one flag per
-// line.
+// shellCommand renders env and argv as one shell command, an argument a
+// line; a subcommand ("go build", "dlv exec") stays with its command.
 func shellCommand(env, argv []string) string {
-	var parts []string
+	var b strings.Builder
 	for _, e := range env {
-		parts = append(parts, shellQuote(e))
+		b.WriteString(shellQuote(e) + " \\\n  ")
 	}
-	for _, a := range argv {
-		parts = append(parts, shellQuote(a))
+	for i, a := range argv {
+		switch {
+		case i == 0:
+		case i == 1 && !strings.HasPrefix(a, "-"):
+			b.WriteString(" ")
+		default:
+			b.WriteString(" \\\n  ")
+		}
+		b.WriteString(shellQuote(a))
 	}
-	return strings.Join(parts, " \\\n  ")
+	return b.String()
 }
 
 var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]+$`)

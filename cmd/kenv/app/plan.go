@@ -1,0 +1,137 @@
+package app
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kenv-dev/kenv/env/build"
+	"github.com/kenv-dev/kenv/env/delve"
+	"github.com/kenv-dev/kenv/env/layout"
+	"github.com/kenv-dev/kenv/env/plan"
+	"github.com/kenv-dev/kenv/env/source"
+	"github.com/kenv-dev/kenv/env/spec"
+	"github.com/kenv-dev/kenv/pki"
+)
+
+func newValidateCommand(streams Streams) *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate SPEC",
+		Short: "Check a spec and report every problem with its file:line:col",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := loadSpec(args[0], streams); err != nil {
+				return err
+			}
+			fmt.Fprintf(streams.Out, "%s is valid.\n", args[0])
+			return nil
+		},
+	}
+}
+
+func newPlanCommand(streams Streams) *cobra.Command {
+	return &cobra.Command{
+		Use:   "plan SPEC",
+		Short: "Print what `kenv up` would do, without building or starting anything",
+		Long: `Print what ` + "`kenv up`" + ` would do for SPEC: the source, the build command, each
+certificate, each file written, and each component's full command line, ready
+to paste into a shell. Nothing is downloaded, built, written or started.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := loadSpec(args[0], streams)
+			if err != nil {
+				return err
+			}
+			stateRoot, err := layout.StateRoot()
+			if err != nil {
+				return err
+			}
+			cacheRoot, err := layout.CacheRoot()
+			if err != nil {
+				return err
+			}
+			return writePlan(streams.Out, s, layout.NewEnv(stateRoot, s.Name), layout.Cache{Dir: cacheRoot})
+		},
+	}
+}
+
+// writePlan describes what up does for s. Where the source is not in the
+// cache yet, its toolchain, and so the Delve release, are not known.
+func writePlan(w io.Writer, s *spec.Spec, env layout.Env, cache layout.Cache) error {
+	tree, cached := source.Cached(cache, s.Kubernetes.Version)
+	if !cached {
+		tree = &source.Tree{Key: "kubernetes@" + s.Kubernetes.Version, Dir: cache.SourceDir("kubernetes@" + s.Kubernetes.Version)}
+	}
+	binDir := cache.BinDir(filepath.Join(tree.Key, "debug"))
+	p, err := plan.New(s, env, binDir)
+	if err != nil {
+		return err
+	}
+
+	fmt.Fprintf(w, "Environment %q from %s, state in %s\n\n", s.Name, s.File, env.Dir)
+	fmt.Fprintf(w, "Source\n  k8s.io/kubernetes@%s and its staging modules from the Go module proxy\n  tree: %s", s.Kubernetes.Version, tree.Dir)
+	if cached {
+		fmt.Fprintf(w, " (cached)\n  toolchain: Go %s (.go-version)\n", tree.GoVersion)
+	} else {
+		fmt.Fprintf(w, " (to download)\n  toolchain: the Go version in the source's .go-version\n")
+		tree.GoVersion = "<.go-version>"
+	}
+
+	names := append(s.ComponentNames(), "kubectl")
+	argv, buildEnv := build.Command(build.Request{Tree: tree, Components: names, OutDir: binDir, Debug: true})
+	fmt.Fprintf(w, "\nBuild (skipped for binaries that are up to date)\n  cd %s\n  %s\n", shellQuote(tree.Dir), indent(shellCommand(buildEnv, argv), "  "))
+
+	fmt.Fprintf(w, "\nCertificates in %s (kept while valid)\n", env.CertDir())
+	for _, ca := range pki.CAs {
+		fmt.Fprintf(w, "  %-32s CA, CN=%s\n", ca, ca)
+	}
+	for _, l := range p.Certificates {
+		line := fmt.Sprintf("  %-32s CN=%s", l.Name, l.CommonName)
+		if len(l.Organization) > 0 {
+			line += " O=" + strings.Join(l.Organization, ",")
+		}
+		line += fmt.Sprintf(", %s, signed by %s", l.Usage, l.CA)
+		if len(l.Hosts) > 0 {
+			line += ", SANs " + strings.Join(l.Hosts, " ")
+		}
+		fmt.Fprintln(w, line)
+	}
+	fmt.Fprintf(w, "  %-32s service account token key (RSA 2048)\n", pki.ServiceAccount)
+
+	fmt.Fprintf(w, "\nFiles\n")
+	for _, k := range p.Kubeconfigs {
+		fmt.Fprintf(w, "  %s (kubeconfig of %s, server %s)\n", k.Path, k.Client, p.APIServerURL)
+	}
+	for _, f := range p.Files {
+		fmt.Fprintf(w, "  %s\n", f.Path)
+	}
+
+	fmt.Fprintf(w, "\netcd, embedded in kenv\n  clients %s, peers %s, data in %s\n", p.Etcd.ClientURL, p.Etcd.PeerURL, p.Etcd.DataDir)
+
+	dlv := "<dlv for the source's Go version>"
+	if cached {
+		if version, err := delve.VersionFor(tree.GoVersion); err == nil {
+			dlv = filepath.Join(cache.DelveDir(version), "dlv")
+		}
+	}
+	fmt.Fprintf(w, "\nComponents (kube-apiserver first, the others once it is ready)\n")
+	for _, c := range p.Components {
+		fmt.Fprintf(w, "\n  %s, ready when %s answers 200, log %s\n", c.Name, c.HealthURL, c.LogPath)
+		if c.Debug != nil {
+			fmt.Fprintf(w, "  under Delve at %s", c.Debug.Listen)
+			for _, b := range c.Debug.Breakpoints {
+				fmt.Fprintf(w, "; breakpoint %q", b.Location)
+			}
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "  %s\n", indent(shellCommand(c.Env, c.Command(dlv)), "  "))
+	}
+	return nil
+}
+
+func indent(s, prefix string) string {
+	return strings.ReplaceAll(s, "\n", "\n"+prefix)
+}
