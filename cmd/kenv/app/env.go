@@ -27,6 +27,24 @@ func loadSpec(path string, streams Streams) (*spec.Spec, error) {
 	return s, nil
 }
 
+// loadSpecEnv loads the spec at path and returns it with its environment's
+// state directory and the shared cache.
+func loadSpecEnv(path string, streams Streams) (*spec.Spec, layout.Env, layout.Cache, error) {
+	s, err := loadSpec(path, streams)
+	if err != nil {
+		return nil, layout.Env{}, layout.Cache{}, err
+	}
+	stateRoot, err := layout.StateRoot()
+	if err != nil {
+		return nil, layout.Env{}, layout.Cache{}, err
+	}
+	cacheRoot, err := layout.CacheRoot()
+	if err != nil {
+		return nil, layout.Env{}, layout.Cache{}, err
+	}
+	return s, layout.NewEnv(stateRoot, s.Name), layout.Cache{Dir: cacheRoot}, nil
+}
+
 // envFlags select an environment for the commands other than up: by spec,
 // by --name, or the only one there is.
 type envFlags struct {

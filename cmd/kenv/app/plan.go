@@ -41,19 +41,11 @@ certificate, each file written, and each component's full command line, ready
 to paste into a shell. Nothing is downloaded, built, written or started.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := loadSpec(args[0], streams)
+			s, env, cache, err := loadSpecEnv(args[0], streams)
 			if err != nil {
 				return err
 			}
-			stateRoot, err := layout.StateRoot()
-			if err != nil {
-				return err
-			}
-			cacheRoot, err := layout.CacheRoot()
-			if err != nil {
-				return err
-			}
-			return writePlan(streams.Out, s, layout.NewEnv(stateRoot, s.Name), layout.Cache{Dir: cacheRoot})
+			return writePlan(streams.Out, s, env, cache)
 		},
 	}
 }

@@ -57,19 +57,10 @@ environment is ready and keeps it running in the background until
 }
 
 func runUp(ctx context.Context, specPath string, o upOptions, streams Streams) error {
-	s, err := loadSpec(specPath, streams)
+	s, env, cache, err := loadSpecEnv(specPath, streams)
 	if err != nil {
 		return err
 	}
-	stateRoot, err := layout.StateRoot()
-	if err != nil {
-		return err
-	}
-	cacheRoot, err := layout.CacheRoot()
-	if err != nil {
-		return err
-	}
-	env := layout.NewEnv(stateRoot, s.Name)
 	if o.detach && !o.supervised {
 		return detach(ctx, s, env, o, streams)
 	}
@@ -89,7 +80,7 @@ func runUp(ctx context.Context, specPath string, o upOptions, streams Streams) e
 	running, err := supervisor.Up(ctx, supervisor.Options{
 		Spec:         s,
 		Env:          env,
-		Cache:        layout.Cache{Dir: cacheRoot},
+		Cache:        cache,
 		Out:          out,
 		ReadyTimeout: o.timeout,
 		Retain:       o.retain,
