@@ -41,8 +41,9 @@ func TestEndToEndBreakpoints(t *testing.T) {
 	go func() { upDone <- up.Wait() }()
 	defer func() { t.Logf("$ kenv up -d %s\n%s", specPath, upOut.String()) }()
 
-	client := connectDelve(t, dlvAddr)
-	st := waitHalted(t, client, 10*time.Minute)
+	// The first end-to-end test may build Kubernetes from a cold cache.
+	client := connectDelve(t, dlvAddr, coldBuild)
+	st := waitHalted(t, client, coldBuild)
 	if bp := st.CurrentThread.Breakpoint; bp == nil || bp.FunctionName != startupFunction {
 		t.Fatalf("first stop is not the start-up breakpoint: %+v", st.CurrentThread)
 	}
@@ -209,9 +210,12 @@ func field(v *api.Variable, path ...string) string {
 	return ""
 }
 
-func connectDelve(t *testing.T, addr string) *rpc2.RPCClient {
+// coldBuild bounds a wait that may include building Kubernetes.
+const coldBuild = 40 * time.Minute
+
+func connectDelve(t *testing.T, addr string, timeout time.Duration) *rpc2.RPCClient {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Minute)
+	deadline := time.Now().Add(timeout)
 	for {
 		conn, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
