@@ -141,8 +141,12 @@ component "kube-scheduler" {
 		if st := statusOf(t, k, "kube-apiserver"); !strings.Contains(st, "killed") {
 			t.Errorf("status of kube-apiserver after its Delve was killed: %q", st)
 		}
-		k.mustRun("restart", "--name", "life", "kube-apiserver")
+		// Back without Delve this time.
+		k.mustRun("restart", "--name", "life", "--no-debug", "kube-apiserver")
 		assertStatus(t, k, "kube-apiserver", "ready")
+		if out := k.mustRun("flags", "--name", "life", "kube-apiserver"); strings.Contains(out, "dlv") {
+			t.Errorf("kube-apiserver still runs under Delve after restart --no-debug:\n%s", out)
+		}
 		recovered++
 	})
 
