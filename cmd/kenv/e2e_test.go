@@ -195,6 +195,9 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	stateBefore := readState(t, k, "e2e")
+	if len(stateBefore.Components[0].Descendants) == 0 {
+		t.Errorf("the state does not record the program kube-apiserver's Delve runs")
+	}
 	certBefore, err := os.ReadFile(filepath.Join(k.home, "e2e", "pki", "client-admin.crt"))
 	if err != nil {
 		t.Fatal(err)
@@ -423,8 +426,8 @@ func readState(t *testing.T, k kenvCLI, name string) state {
 	if err := json.Unmarshal([]byte(k.mustRun("status", "--name", name, "-o", "json")), &s); err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Components) != 3 || len(s.Components[0].Descendants) == 0 {
-		t.Fatalf("state lacks components or the debugged apiserver under Delve: %+v", s)
+	if len(s.Components) != 3 {
+		t.Fatalf("state lacks components: %+v", s)
 	}
 	return s
 }
