@@ -89,9 +89,11 @@ type stamp struct {
 func Run(ctx context.Context, r Request, output *os.File) ([]string, error) {
 	argv, env := Command(r)
 	inputs := inputsHash(r, argv, env)
+	// A checkout the user edits is always handed to go build, whose own
+	// cache knows what changed.
 	var stale []string
 	for _, c := range r.Components {
-		if !upToDate(r.OutDir, c, inputs) {
+		if r.Tree.Mutable || !upToDate(r.OutDir, c, inputs) {
 			stale = append(stale, c)
 		}
 	}

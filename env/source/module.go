@@ -5,6 +5,8 @@ package source
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,6 +36,9 @@ type Tree struct {
 	Version Version
 	// Omitted lists staging modules the proxy refused and the build does not need.
 	Omitted []string
+	// Mutable is set for a checkout the user edits: its content, not only
+	// its name, decides whether a binary is up to date.
+	Mutable bool `json:",omitempty"`
 }
 
 // Version holds what Kubernetes' hack/lib/version.sh computes from git.
@@ -351,4 +356,39 @@ func firstLine(s string) string {
 func Cached(cache layout.Cache, version string) (*Tree, bool) {
 	t, err := readMarker(cache.SourceDir("kubernetes@" + version))
 	return t, err == nil
+}
+
+// FromPath returns the Kubernetes checkout at dir, built in place as it is,
+// uncommitted edits included. Its version comes from git, as
+// hack/lib/version.sh derives it; a tree outside git gets none.
+func FromPath(ctx context.Context, dir string) (*Tree, error) {
+	if err := IsCheckout(dir); err != nil {
+		return nil, err
+	}
+	goVersion, err := os.ReadFile(filepath.Join(dir, ".go-version"))
+	if err != nil {
+		return nil, fmt.Errorf("read the toolchain version of %s: %w", dir, err)
+	}
+	v, err := gitVersion(ctx, dir)
+	if err != nil {
+		v = Version{}
+	}
+	sum := sha256.Sum256([]byte(dir))
+	return &Tree{
+		Dir:       dir,
+		Key:       "path-" + hex.EncodeToString(sum[:6]),
+		GoVersion: strings.TrimSpace(string(goVersion)),
+		Version:   v,
+		Mutable:   true,
+	}, nil
+}
+
+// IsCheckout says why dir is not a Kubernetes source tree, or nil.
+func IsCheckout(dir string) error {
+	for _, want := range []string{"go.work", ".go-version", filepath.Join("cmd", "kube-apiserver")} {
+		if _, err := os.Stat(filepath.Join(dir, want)); err != nil {
+			return fmt.Errorf("%s is not a Kubernetes checkout: it has no %s", dir, want)
+		}
+	}
+	return nil
 }

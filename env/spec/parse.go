@@ -16,6 +16,8 @@ import (
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/kenv-dev/kenv/env/source"
 )
 
 // The file's schema as gohcl decodes it. Attributes are kept as
@@ -29,6 +31,7 @@ type fileSchema struct {
 
 type kubernetesSchema struct {
 	Version  *hcl.Attribute `hcl:"version,optional"`
+	Path     *hcl.Attribute `hcl:"path,optional"`
 	DefRange hcl.Range      `hcl:",def_range"`
 }
 
@@ -170,7 +173,7 @@ func (d *decoder) spec(raw *fileSchema, filename string, body hcl.Body) *Spec {
 		d.errorf(body.MissingItemRange(), "Missing kubernetes block",
 			"The spec must say which Kubernetes to build, for example:\n  kubernetes {\n    version = \"v1.34.4\"\n  }")
 	} else {
-		s.Kubernetes = d.kubernetes(raw.Kubernetes)
+		s.Kubernetes = d.kubernetes(raw.Kubernetes, filepath.Dir(filename))
 	}
 
 	s.Etcd = Etcd{Port: defaultEtcdPort}
@@ -211,11 +214,25 @@ func (d *decoder) spec(raw *fileSchema, filename string, body hcl.Body) *Spec {
 	return s
 }
 
-func (d *decoder) kubernetes(raw *kubernetesSchema) Kubernetes {
+func (d *decoder) kubernetes(raw *kubernetesSchema, specDir string) Kubernetes {
 	var k Kubernetes
-	if raw.Version == nil {
-		d.errorf(raw.DefRange, "Missing Kubernetes version",
-			"Set version = \"v1.34.4\" (any released version the Go module proxy serves).")
+	switch {
+	case raw.Version == nil && raw.Path == nil:
+		d.errorf(raw.DefRange, "Missing Kubernetes source",
+			"Set version = \"v1.34.4\" (a release from the Go module proxy) or path = \"../kubernetes\" (a local checkout).")
+		return k
+	case raw.Version != nil && raw.Path != nil:
+		d.errorf(raw.Path.Range, "More than one Kubernetes source",
+			"Set either version or path, not both; version is at %s.", raw.Version.Range)
+		return k
+	case raw.Path != nil:
+		k.Path = d.str(raw.Path, "")
+		if !filepath.IsAbs(k.Path) {
+			k.Path = filepath.Join(specDir, k.Path)
+		}
+		if err := source.IsCheckout(k.Path); err != nil {
+			d.errorf(raw.Path.Expr.Range(), "Not a Kubernetes checkout", "%v. Point path at the root of a Kubernetes git checkout.", err)
+		}
 		return k
 	}
 	k.Version = d.str(raw.Version, "")

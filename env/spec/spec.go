@@ -37,10 +37,21 @@ type Spec struct {
 	Components []Component
 }
 
-// Kubernetes says where the Kubernetes source comes from.
+// Kubernetes says where the Kubernetes source comes from: exactly one of
+// Version and Path is set.
 type Kubernetes struct {
 	// Version is a released version served by the Go module proxy, e.g. v1.34.4.
 	Version string
+	// Path is a local checkout, absolute, built in place as it is.
+	Path string
+}
+
+// Source names the source for people: "kubernetes@v1.34.4" or the path.
+func (k Kubernetes) Source() string {
+	if k.Path != "" {
+		return k.Path
+	}
+	return "kubernetes@" + k.Version
 }
 
 // Etcd configures the embedded etcd.

@@ -104,6 +104,8 @@ func TestInvalidSpecs(t *testing.T) {
 		{"dashed-flag.hcl", []string{`5:13 Invalid flag name: "v", not "--v"`}},
 		{"bad-name.hcl", []string{`1:8 Invalid environment name: "My_Env" is not a valid name`}},
 		{"wrong-type.hcl", []string{`6:13 Unsuitable value type: a bool is required`}},
+		{"two-sources.hcl", []string{`3:3 More than one Kubernetes source: either version or path`}},
+		{"not-a-checkout.hcl", []string{`2:10 Not a Kubernetes checkout: has no go.work`}},
 		{"bad-debug.hcl", []string{
 			`7:5 Conflicting Delve address: either port or listen`,
 			`8:14 Invalid Delve version: "1.27" is not a Delve release`,

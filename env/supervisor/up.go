@@ -108,8 +108,13 @@ func Up(ctx context.Context, o Options) (retained *Running, err error) {
 		return nil, err
 	}
 
-	done := pr.step("source kubernetes@" + o.Spec.Kubernetes.Version)
-	tree, err := source.FromModule(ctx, o.Cache, o.Spec.Kubernetes.Version, func(msg string) { pr.printf("   %s\n", msg) })
+	done := pr.step("source " + o.Spec.Kubernetes.Source())
+	var tree *source.Tree
+	if o.Spec.Kubernetes.Path != "" {
+		tree, err = source.FromPath(ctx, o.Spec.Kubernetes.Path)
+	} else {
+		tree, err = source.FromModule(ctx, o.Cache, o.Spec.Kubernetes.Version, func(msg string) { pr.printf("   %s\n", msg) })
+	}
 	done(err)
 	if err != nil {
 		return nil, fmt.Errorf("get the Kubernetes source: %w", err)

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -45,17 +46,27 @@ to paste into a shell. Nothing is downloaded, built, written or started.`,
 			if err != nil {
 				return err
 			}
-			return writePlan(streams.Out, s, env, cache)
+			return writePlan(cmd.Context(), streams.Out, s, env, cache)
 		},
 	}
 }
 
 // writePlan describes what up does for s. Where the source is not in the
 // cache yet, its toolchain, and so the Delve release, are not known.
-func writePlan(w io.Writer, s *spec.Spec, env layout.Env, cache layout.Cache) error {
-	tree, cached := source.Cached(cache, s.Kubernetes.Version)
-	if !cached {
-		tree = &source.Tree{Key: "kubernetes@" + s.Kubernetes.Version, Dir: cache.SourceDir("kubernetes@" + s.Kubernetes.Version)}
+func writePlan(ctx context.Context, w io.Writer, s *spec.Spec, env layout.Env, cache layout.Cache) error {
+	var (
+		tree  *source.Tree
+		known bool
+	)
+	if s.Kubernetes.Path != "" {
+		var err error
+		if tree, err = source.FromPath(ctx, s.Kubernetes.Path); err != nil {
+			return err
+		}
+		known = true
+	} else if tree, known = source.Cached(cache, s.Kubernetes.Version); !known {
+		key := "kubernetes@" + s.Kubernetes.Version
+		tree = &source.Tree{Key: key, Dir: cache.SourceDir(key), GoVersion: "<.go-version>"}
 	}
 	binDir := cache.BinDir(filepath.Join(tree.Key, "debug"))
 	p, err := plan.New(s, env, binDir)
@@ -64,12 +75,19 @@ func writePlan(w io.Writer, s *spec.Spec, env layout.Env, cache layout.Cache) er
 	}
 
 	fmt.Fprintf(w, "Environment %q from %s, state in %s\n\n", s.Name, s.File, env.Dir)
-	fmt.Fprintf(w, "Source\n  k8s.io/kubernetes@%s and its staging modules from the Go module proxy\n  tree: %s", s.Kubernetes.Version, tree.Dir)
-	if cached {
-		fmt.Fprintf(w, " (cached)\n  toolchain: Go %s (.go-version)\n", tree.GoVersion)
-	} else {
-		fmt.Fprintf(w, " (to download)\n  toolchain: the Go version in the source's .go-version\n")
-		tree.GoVersion = "<.go-version>"
+	switch {
+	case s.Kubernetes.Path != "":
+		fmt.Fprintf(w, "Source\n  the checkout %s, built in place as it is\n  version %s", tree.Dir, tree.Version.GitVersion)
+		if tree.Version.GitCommit != "" {
+			fmt.Fprintf(w, " (commit %s, %s)", tree.Version.GitCommit, tree.Version.GitTreeState)
+		}
+		fmt.Fprintf(w, "\n  toolchain: Go %s (.go-version)\n", tree.GoVersion)
+	case known:
+		fmt.Fprintf(w, "Source\n  k8s.io/kubernetes@%s and its staging modules from the Go module proxy\n  tree: %s (cached)\n  toolchain: Go %s (.go-version)\n",
+			s.Kubernetes.Version, tree.Dir, tree.GoVersion)
+	default:
+		fmt.Fprintf(w, "Source\n  k8s.io/kubernetes@%s and its staging modules from the Go module proxy\n  tree: %s (to download)\n  toolchain: the Go version in the source's .go-version\n",
+			s.Kubernetes.Version, tree.Dir)
 	}
 
 	names := append(s.ComponentNames(), "kubectl")
@@ -104,7 +122,7 @@ func writePlan(w io.Writer, s *spec.Spec, env layout.Env, cache layout.Cache) er
 	fmt.Fprintf(w, "\netcd, embedded in kenv\n  clients %s, peers %s, data in %s\n", p.Etcd.ClientURL, p.Etcd.PeerURL, p.Etcd.DataDir)
 
 	dlv := "<dlv for the source's Go version>"
-	if cached {
+	if known {
 		if version, err := delve.VersionFor(tree.GoVersion); err == nil {
 			dlv = filepath.Join(cache.DelveDir(version), "dlv")
 		}

@@ -1,0 +1,4 @@
+kubernetes {
+  path = "."
+}
+component "kube-apiserver" {}
