@@ -35,12 +35,14 @@ type kenvCLI struct {
 	t    *testing.T
 	bin  string
 	home string
+	// env is added to the environment, after KENV_HOME.
+	env []string
 }
 
 func (k kenvCLI) run(args ...string) (string, error) {
 	k.t.Helper()
 	cmd := exec.Command(k.bin, args...)
-	cmd.Env = append(os.Environ(), "KENV_HOME="+k.home)
+	cmd.Env = append(append(os.Environ(), "KENV_HOME="+k.home), k.env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()

@@ -10,15 +10,18 @@ import (
 	"testing"
 	"time"
 
+	apiversion "k8s.io/apimachinery/pkg/version"
+
 	"github.com/kenv-dev/kenv/env/layout"
 	"github.com/kenv-dev/kenv/env/source"
 )
 
-// TestEndToEndLocalCheckout builds a local git checkout in place, with an
-// uncommitted edit, and checks the version the apiserver reports comes from
-// git: the tag, "-dirty", the commit. The checkout is new at each run, so
-// this builds kube-apiserver from a cold cache.
-func TestEndToEndLocalCheckout(t *testing.T) {
+// TestEndToEndSources builds kube-apiserver from a local git repository,
+// made from the module source and tagged with its version: once in place,
+// with an uncommitted edit, once from git at the tag. The version the
+// apiserver reports comes from git each time: the tag, "-dirty", the
+// commit. Both trees are new at each run, so each is a cold build.
+func TestEndToEndSources(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs Kubernetes")
 	}
@@ -62,12 +65,15 @@ func TestEndToEndLocalCheckout(t *testing.T) {
 	fmt.Fprintln(f, "\n// An uncommitted edit, as in a source experiment.")
 	f.Close()
 
-	k := kenvCLI{t: t, bin: kenvBinary, home: filepath.Join(work, "state")}
+	// The binaries of a checkout at a temporary path are of no later use:
+	// they go to a temporary cache. Go's build cache is shared as always.
+	k := kenvCLI{t: t, bin: kenvBinary, home: filepath.Join(work, "state"), env: []string{"KENV_CACHE=" + filepath.Join(work, "cache")}}
 	p := freePorts(t, 3)
-	specPath := filepath.Join(work, "checkout.hcl")
-	writeFile(t, specPath, fmt.Sprintf(`
+	up := func(t *testing.T, name, kubernetes string) *apiversion.Info {
+		specPath := filepath.Join(work, name+".hcl")
+		writeFile(t, specPath, fmt.Sprintf(`
 kubernetes {
-  path = "./kubernetes"
+  %s
 }
 etcd {
   port      = %d
@@ -76,18 +82,30 @@ etcd {
 component "kube-apiserver" {
   port = %d
 }
-`, p[0], p[1], p[2]))
-	t.Cleanup(func() { _, _ = k.run("down", "--name", "checkout") })
+`, kubernetes, p[0], p[1], p[2]))
+		t.Cleanup(func() { _, _ = k.run("down", "--name", name) })
+		start := time.Now()
+		k.mustRun("up", "-d", specPath)
+		t.Logf("FIGURE up of %s (a cold build of kube-apiserver and kubectl at a new path): %s", name, time.Since(start).Round(time.Second))
+		v, err := clientset(t, strings.TrimSpace(k.mustRun("kubeconfig", "--name", name))).Discovery().ServerVersion()
+		if err != nil {
+			t.Fatal(err)
+		}
+		k.mustRun("down", "--name", name)
+		return v
+	}
 
-	start := time.Now()
-	k.mustRun("up", "-d", specPath)
-	t.Logf("FIGURE up of a new checkout (cold build of kube-apiserver and kubectl): %s", time.Since(start).Round(time.Second))
-	v, err := clientset(t, strings.TrimSpace(k.mustRun("kubeconfig", "--name", "checkout"))).Discovery().ServerVersion()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v.GitVersion != version+"-dirty" || v.GitTreeState != "dirty" || v.GitCommit != head {
-		t.Errorf("/version says %s (%s, commit %s), want %s-dirty (dirty, commit %s)", v.GitVersion, v.GitTreeState, v.GitCommit, version, head)
-	}
-	k.mustRun("down", "--name", "checkout")
+	t.Run("local checkout with an uncommitted edit", func(t *testing.T) {
+		v := up(t, "checkout", `path = "./kubernetes"`)
+		if v.GitVersion != version+"-dirty" || v.GitTreeState != "dirty" || v.GitCommit != head {
+			t.Errorf("/version says %s (%s, commit %s), want %s-dirty (dirty, commit %s)", v.GitVersion, v.GitTreeState, v.GitCommit, version, head)
+		}
+	})
+
+	t.Run("git repository at a tag", func(t *testing.T) {
+		v := up(t, "repository", fmt.Sprintf("git = \"./kubernetes\"\n  ref = %q", version))
+		if v.GitVersion != version || v.GitTreeState != "clean" || v.GitCommit != head {
+			t.Errorf("/version says %s (%s, commit %s), want %s (clean, commit %s)", v.GitVersion, v.GitTreeState, v.GitCommit, version, head)
+		}
+	})
 }

@@ -32,6 +32,8 @@ type fileSchema struct {
 type kubernetesSchema struct {
 	Version  *hcl.Attribute `hcl:"version,optional"`
 	Path     *hcl.Attribute `hcl:"path,optional"`
+	Git      *hcl.Attribute `hcl:"git,optional"`
+	Ref      *hcl.Attribute `hcl:"ref,optional"`
 	DefRange hcl.Range      `hcl:",def_range"`
 }
 
@@ -216,15 +218,37 @@ func (d *decoder) spec(raw *fileSchema, filename string, body hcl.Body) *Spec {
 
 func (d *decoder) kubernetes(raw *kubernetesSchema, specDir string) Kubernetes {
 	var k Kubernetes
+	var sources []*hcl.Attribute
+	for _, a := range []*hcl.Attribute{raw.Version, raw.Git, raw.Path} {
+		if a != nil {
+			sources = append(sources, a)
+		}
+	}
 	switch {
-	case raw.Version == nil && raw.Path == nil:
+	case len(sources) == 0:
 		d.errorf(raw.DefRange, "Missing Kubernetes source",
-			"Set version = \"v1.34.4\" (a release from the Go module proxy) or path = \"../kubernetes\" (a local checkout).")
+			"Set one of version = \"v1.34.4\" (a release from the Go module proxy), git = \"<url or path>\" with ref = \"<tag, branch or commit>\", or path = \"../kubernetes\" (a local checkout).")
 		return k
-	case raw.Version != nil && raw.Path != nil:
-		d.errorf(raw.Path.Range, "More than one Kubernetes source",
-			"Set either version or path, not both; version is at %s.", raw.Version.Range)
+	case len(sources) > 1:
+		d.errorf(sources[1].Range, "More than one Kubernetes source",
+			"Set one of version, git and path; %s is set at %s.", sources[0].Name, sources[0].Range)
 		return k
+	}
+	if raw.Ref != nil && raw.Git == nil {
+		d.errorf(raw.Ref.Range, "ref without git", "ref names a tag, branch or commit of the git repository that git = \"...\" names.")
+	}
+	switch {
+	case raw.Git != nil:
+		k.Git = d.str(raw.Git, "")
+		if raw.Ref == nil {
+			d.errorf(raw.Git.Range, "Missing ref", "Say which tag, branch or commit of %s to build: ref = \"v1.34.4\".", k.Git)
+			return k
+		}
+		k.Ref = d.str(raw.Ref, "")
+		// A local repository is named relative to the spec, like path.
+		if !strings.Contains(k.Git, "://") && !strings.Contains(k.Git, "@") && !filepath.IsAbs(k.Git) {
+			k.Git = filepath.Join(specDir, k.Git)
+		}
 	case raw.Path != nil:
 		k.Path = d.str(raw.Path, "")
 		if !filepath.IsAbs(k.Path) {
@@ -233,12 +257,12 @@ func (d *decoder) kubernetes(raw *kubernetesSchema, specDir string) Kubernetes {
 		if err := source.IsCheckout(k.Path); err != nil {
 			d.errorf(raw.Path.Expr.Range(), "Not a Kubernetes checkout", "%v. Point path at the root of a Kubernetes git checkout.", err)
 		}
-		return k
-	}
-	k.Version = d.str(raw.Version, "")
-	if k.Version != "" && !versionRE.MatchString(k.Version) {
-		d.errorf(raw.Version.Expr.Range(), "Invalid Kubernetes version",
-			"%q is not a Kubernetes release version; write it like \"v1.34.4\".", k.Version)
+	default:
+		k.Version = d.str(raw.Version, "")
+		if k.Version != "" && !versionRE.MatchString(k.Version) {
+			d.errorf(raw.Version.Expr.Range(), "Invalid Kubernetes version",
+				"%q is not a Kubernetes release version; write it like \"v1.34.4\".", k.Version)
+		}
 	}
 	return k
 }

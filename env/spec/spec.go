@@ -38,18 +38,25 @@ type Spec struct {
 }
 
 // Kubernetes says where the Kubernetes source comes from: exactly one of
-// Version and Path is set.
+// Version, Git and Path is set.
 type Kubernetes struct {
 	// Version is a released version served by the Go module proxy, e.g. v1.34.4.
 	Version string
+	// Git is a repository URL or path; Ref the tag, branch or commit in it.
+	Git string
+	Ref string
 	// Path is a local checkout, absolute, built in place as it is.
 	Path string
 }
 
-// Source names the source for people: "kubernetes@v1.34.4" or the path.
+// Source names the source for people: "kubernetes@v1.34.4", the
+// repository and ref, or the path.
 func (k Kubernetes) Source() string {
-	if k.Path != "" {
+	switch {
+	case k.Path != "":
 		return k.Path
+	case k.Git != "":
+		return k.Git + " at " + k.Ref
 	}
 	return "kubernetes@" + k.Version
 }

@@ -104,7 +104,9 @@ func TestInvalidSpecs(t *testing.T) {
 		{"dashed-flag.hcl", []string{`5:13 Invalid flag name: "v", not "--v"`}},
 		{"bad-name.hcl", []string{`1:8 Invalid environment name: "My_Env" is not a valid name`}},
 		{"wrong-type.hcl", []string{`6:13 Unsuitable value type: a bool is required`}},
-		{"two-sources.hcl", []string{`3:3 More than one Kubernetes source: either version or path`}},
+		{"two-sources.hcl", []string{`3:3 More than one Kubernetes source: version is set at`}},
+		{"git-without-ref.hcl", []string{`2:3 Missing ref: ref = "v1.34.4"`}},
+		{"ref-without-git.hcl", []string{`3:3 ref without git: ref names a tag`}},
 		{"not-a-checkout.hcl", []string{`2:10 Not a Kubernetes checkout: has no go.work`}},
 		{"bad-debug.hcl", []string{
 			`7:5 Conflicting Delve address: either port or listen`,
@@ -193,5 +195,31 @@ component "kube-apiserver" {
 	}
 	if l := local.Component(spec.KubeAPIServer).Debug.Listen; l != "127.0.0.1:2345" {
 		t.Errorf("default Delve address %s, want loopback", l)
+	}
+}
+
+func TestGitSource(t *testing.T) {
+	s, diags := spec.Parse([]byte(`
+kubernetes {
+  git = "../kubernetes"
+  ref = "release-1.34"
+}
+component "kube-apiserver" {}
+`), "/specs/git.hcl")
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if s.Kubernetes.Git != "/kubernetes" || s.Kubernetes.Ref != "release-1.34" {
+		t.Errorf("a local repository is not resolved against the spec: %+v", s.Kubernetes)
+	}
+	remote, _ := spec.Parse([]byte(`
+kubernetes {
+  git = "https://example.invalid/kubernetes.git"
+  ref = "v1.34.4"
+}
+component "kube-apiserver" {}
+`), "/specs/git.hcl")
+	if remote.Kubernetes.Git != "https://example.invalid/kubernetes.git" {
+		t.Errorf("a URL was changed: %s", remote.Kubernetes.Git)
 	}
 }

@@ -109,12 +109,9 @@ func Up(ctx context.Context, o Options) (retained *Running, err error) {
 	}
 
 	done := pr.step("source " + o.Spec.Kubernetes.Source())
-	var tree *source.Tree
-	if o.Spec.Kubernetes.Path != "" {
-		tree, err = source.FromPath(ctx, o.Spec.Kubernetes.Path)
-	} else {
-		tree, err = source.FromModule(ctx, o.Cache, o.Spec.Kubernetes.Version, func(msg string) { pr.printf("   %s\n", msg) })
-	}
+	k := o.Spec.Kubernetes
+	tree, err := source.Get(ctx, o.Cache, source.Location{Version: k.Version, Git: k.Git, Ref: k.Ref, Path: k.Path},
+		func(msg string) { pr.printf("   %s\n", msg) })
 	done(err)
 	if err != nil {
 		return nil, fmt.Errorf("get the Kubernetes source: %w", err)

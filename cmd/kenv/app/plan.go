@@ -58,13 +58,20 @@ func writePlan(ctx context.Context, w io.Writer, s *spec.Spec, env layout.Env, c
 		tree  *source.Tree
 		known bool
 	)
-	if s.Kubernetes.Path != "" {
+	switch k := s.Kubernetes; {
+	case k.Path != "":
 		var err error
-		if tree, err = source.FromPath(ctx, s.Kubernetes.Path); err != nil {
+		if tree, err = source.FromPath(ctx, k.Path); err != nil {
 			return err
 		}
 		known = true
-	} else if tree, known = source.Cached(cache, s.Kubernetes.Version); !known {
+	case k.Git != "":
+		// Resolving the ref may mean cloning: plan does not.
+		tree = &source.Tree{Key: "git", Dir: "<a worktree of " + k.Git + " at " + k.Ref + " in " + cache.Dir + ">", GoVersion: "<.go-version>"}
+	default:
+		tree, known = source.Cached(cache, k.Version)
+	}
+	if tree == nil {
 		key := "kubernetes@" + s.Kubernetes.Version
 		tree = &source.Tree{Key: key, Dir: cache.SourceDir(key), GoVersion: "<.go-version>"}
 	}
@@ -76,6 +83,8 @@ func writePlan(ctx context.Context, w io.Writer, s *spec.Spec, env layout.Env, c
 
 	fmt.Fprintf(w, "Environment %q from %s, state in %s\n\n", s.Name, s.File, env.Dir)
 	switch {
+	case s.Kubernetes.Git != "":
+		fmt.Fprintf(w, "Source\n  %s at %s, mirrored into the cache and checked out in a worktree of the mirror\n  toolchain: the Go version in the source's .go-version\n", s.Kubernetes.Git, s.Kubernetes.Ref)
 	case s.Kubernetes.Path != "":
 		fmt.Fprintf(w, "Source\n  the checkout %s, built in place as it is\n  version %s", tree.Dir, tree.Version.GitVersion)
 		if tree.Version.GitCommit != "" {

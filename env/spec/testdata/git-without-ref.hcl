@@ -1,0 +1,4 @@
+kubernetes {
+  git = "https://example.invalid/kubernetes.git"
+}
+component "kube-apiserver" {}
