@@ -38,12 +38,15 @@ func Trace(ctx context.Context, addr string, w io.Writer) error {
 		case st.Exited:
 			return nil
 		}
-		// A run of tracepoint hits is resumed without polling in between.
-		for !st.Running && atTracepoint(st) {
-			writeHit(w, st.CurrentThread)
-			st = <-client.Continue()
-			if st.Exited || ctx.Err() != nil {
-				return nil
+		if !st.Running && atTracepoint(st) {
+			writeHits(w, st)
+			// The client's continue goes on by itself past tracepoint
+			// stops, sending each on the channel, and closes it at any
+			// other stop.
+			for st := range client.Continue() {
+				if atTracepoint(st) {
+					writeHits(w, st)
+				}
 			}
 		}
 		select {
@@ -54,9 +57,33 @@ func Trace(ctx context.Context, addr string, w io.Writer) error {
 	return nil
 }
 
+// atTracepoint reports a stop at tracepoints only, as Delve's client
+// decides it: some thread is at a breakpoint, and every such one is a
+// tracepoint.
 func atTracepoint(st *api.DebuggerState) bool {
-	th := st.CurrentThread
-	return th != nil && th.Breakpoint != nil && th.Breakpoint.Tracepoint
+	if st.Running || st.Exited {
+		return false
+	}
+	hit := false
+	for _, th := range st.Threads {
+		if th.Breakpoint != nil {
+			if !th.Breakpoint.Tracepoint {
+				return false
+			}
+			hit = true
+		}
+	}
+	return hit
+}
+
+// writeHits logs every thread at a tracepoint: goroutines that reach one
+// together stop together.
+func writeHits(w io.Writer, st *api.DebuggerState) {
+	for _, th := range st.Threads {
+		if th.Breakpoint != nil && th.Breakpoint.Tracepoint {
+			writeHit(w, th)
+		}
+	}
 }
 
 func writeHit(w io.Writer, th *api.Thread) {
