@@ -196,10 +196,8 @@ func (r *Running) Restart(ctx context.Context, name string, debug *bool, pr *pro
 	if err := r.launch(u); err != nil {
 		return err
 	}
-	if u.c.Debug != nil && len(u.c.Debug.Breakpoints) > 0 {
-		if err := setBreakpoints(ctx, pr, u.c); err != nil {
-			return err
-		}
+	if err := r.armDebugger(ctx, pr, u.c); err != nil {
+		return err
 	}
 	if err := r.waitReady(ctx, pr, []plan.Component{u.c}); err != nil {
 		return err

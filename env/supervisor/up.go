@@ -202,17 +202,24 @@ func (r *Running) start(ctx context.Context, pr *progress, components []plan.Com
 		}
 	}
 	for _, c := range components {
-		if c.Debug == nil || len(c.Debug.Breakpoints) == 0 {
-			continue
-		}
-		if err := setBreakpoints(ctx, pr, c); err != nil {
+		if err := r.armDebugger(ctx, pr, c); err != nil {
 			return err
 		}
-		if hasTracepoints(c) {
-			if err := r.trace(c); err != nil {
-				return err
-			}
-		}
+	}
+	return nil
+}
+
+// armDebugger sets the breakpoints the spec names for c, if any, and
+// starts resuming its tracepoints.
+func (r *Running) armDebugger(ctx context.Context, pr *progress, c plan.Component) error {
+	if c.Debug == nil || len(c.Debug.Breakpoints) == 0 {
+		return nil
+	}
+	if err := setBreakpoints(ctx, pr, c); err != nil {
+		return err
+	}
+	if hasTracepoints(c) {
+		return r.trace(c)
 	}
 	return nil
 }
