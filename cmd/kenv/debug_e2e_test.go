@@ -103,6 +103,10 @@ func TestEndToEndBreakpoints(t *testing.T) {
 		if name := field(obj, "ObjectMeta", "Name"); name != "created-at-a-breakpoint" {
 			t.Errorf("the stop creates %q (%s), not our namespace", name, obj.Type)
 		}
+		// After up, status asks Delve where the component is.
+		if status := k.mustRun("status", "--name", "breakpoints"); !strings.Contains(status, "stopped at registry.(*Store).Create (store.go:") {
+			t.Errorf("status does not say kube-apiserver is stopped at Store.Create")
+		}
 	case err := <-created:
 		t.Fatalf("kubectl create returned before the breakpoint was hit: %v", err)
 	case <-time.After(2 * time.Minute):

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -56,6 +57,20 @@ func Inspect(addr string) (State, error) {
 		}
 	}
 	return s, nil
+}
+
+// Summary fits a stop into a status column: "stopped at" the function
+// without its package path, the file without its directory.
+func (s State) Summary() string {
+	where := fmt.Sprintf("%s:%d", filepath.Base(s.File), s.Line)
+	if s.Breakpoint == "" {
+		return "stopped at " + where + ", waiting for a debugger"
+	}
+	name := s.Breakpoint
+	if i := strings.LastIndex(name, "/"); i >= 0 {
+		name = name[i+1:]
+	}
+	return fmt.Sprintf("stopped at %s (%s)", name, where)
 }
 
 func breakpointName(bp *api.Breakpoint) string {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -66,7 +65,7 @@ func (r *Running) waitHealthy(ctx context.Context, pr *progress, client *http.Cl
 					lastStop = stop
 					pr.printf(" • %s is stopped %s; attach with `kenv attach %s` (or dlv connect %s) and continue\n",
 						c.Name, stop, c.Name, c.Debug.Listen)
-					r.setStatus(c.Name, "stopped "+shortStop(st))
+					r.setStatus(c.Name, st.Summary())
 				}
 			default:
 				lastStop = ""
@@ -94,20 +93,6 @@ func (r *Running) waitHealthy(ctx context.Context, pr *progress, client *http.Cl
 		case <-tick.C:
 		}
 	}
-}
-
-// shortStop fits a stop into a status column: the function without its
-// package path, the file without its directory.
-func shortStop(st delve.State) string {
-	where := fmt.Sprintf("%s:%d", filepath.Base(st.File), st.Line)
-	if st.Breakpoint == "" {
-		return "at " + where + ", waiting for a debugger"
-	}
-	name := st.Breakpoint
-	if i := strings.LastIndex(name, "/"); i >= 0 {
-		name = name[i+1:]
-	}
-	return fmt.Sprintf("at %s (%s)", name, where)
 }
 
 func stopDescription(st delve.State) string {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kenv-dev/kenv/env/delve"
 	"github.com/kenv-dev/kenv/env/supervisor"
 )
 
@@ -36,6 +37,16 @@ func newStatusCommand(streams Streams) *cobra.Command {
 				return err
 			}
 			state = supervisor.Observe(state)
+			// A debugged component may be stopped at a breakpoint since
+			// up returned: ask its Delve.
+			for i, c := range state.Components {
+				if c.DebugAddress == "" || !c.Process.Alive() {
+					continue
+				}
+				if st, err := delve.Inspect(c.DebugAddress); err == nil && st.Halted {
+					state.Components[i].Status = st.Summary()
+				}
+			}
 			if output == "json" {
 				enc := json.NewEncoder(streams.Out)
 				enc.SetIndent("", "  ")
