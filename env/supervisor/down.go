@@ -63,12 +63,19 @@ func stop(env layout.Env, state *State) error {
 // stopLeftovers stops the recorded processes that outlived their
 // supervisor, such as a program Delve debugged when Delve was killed.
 func stopLeftovers(state *State) error {
-	var leftovers []Proc
+	var procs []Proc
 	for _, c := range state.Components {
-		for _, p := range append([]Proc{c.Process}, c.Descendants...) {
-			if p.Alive() {
-				leftovers = append(leftovers, p)
-			}
+		procs = append(append(procs, c.Process), c.Descendants...)
+	}
+	return stopProcs(state.Name, procs)
+}
+
+// stopProcs stops those of procs that still run: SIGTERM, then SIGKILL.
+func stopProcs(env string, procs []Proc) error {
+	var leftovers []Proc
+	for _, p := range procs {
+		if p.Alive() {
+			leftovers = append(leftovers, p)
 		}
 	}
 	if len(leftovers) == 0 {
@@ -82,7 +89,7 @@ func stopLeftovers(state *State) error {
 	if waitDead(leftovers, 10*time.Second) {
 		return nil
 	}
-	return fmt.Errorf("processes of %q still run after SIGKILL: %v", state.Name, leftovers)
+	return fmt.Errorf("processes of %q still run after SIGKILL: %v", env, leftovers)
 }
 
 func signal(procs []Proc, sig syscall.Signal) {

@@ -123,7 +123,7 @@ func (r *Running) watch(u *unit, p *process.Process) {
 	slog.Warn("component exited", "component", u.c.Name, "err", exit, "log", u.c.LogPath)
 	r.setStatus(u.c.Name, exit.Error())
 	// A program Delve ran outlives a killed Delve.
-	if err := stopLeftovers(&State{Name: r.plan.Name, Components: []ComponentState{{Descendants: children}}}); err != nil {
+	if err := stopProcs(r.plan.Name, children); err != nil {
 		slog.Warn("stop what the component left", "component", u.c.Name, "err", err)
 	}
 	if !u.c.RestartOnFailure || failures > maxRestarts || r.stopping() {
@@ -150,7 +150,7 @@ func (r *Running) stopUnit(u *unit) error {
 		return nil
 	}
 	err := p.Stop(stopTimeout)
-	if leftErr := stopLeftovers(&State{Name: r.plan.Name, Components: []ComponentState{{Descendants: children}}}); err == nil {
+	if leftErr := stopProcs(r.plan.Name, children); err == nil {
 		err = leftErr
 	}
 	return err
