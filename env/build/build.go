@@ -27,21 +27,29 @@ type Request struct {
 	// Debug disables optimisation and inlining; symbols and DWARF are always
 	// kept.
 	Debug bool
+	// Tags, GCFlags and LDFlags are added to kenv's own; GCFlags and LDFlags
+	// apply to every package.
+	Tags    []string
+	GCFlags []string
+	LDFlags []string
 }
 
 // Command returns the go command line and its environment for r. It is a
 // pure function of r so that it can be shown before anything runs.
 func Command(r Request) (argv []string, env []string) {
-	gcflags := ""
+	var gcflags []string
 	if r.Debug {
-		gcflags = "all=-N -l"
+		gcflags = []string{"-N", "-l"}
 	}
+	gcflags = append(gcflags, r.GCFlags...)
+	ldflags := append(VersionLDFlags(r.Tree.Version), r.LDFlags...)
+	// The tags hack/lib/golang.sh uses for a debug build.
+	tags := append([]string{"selinux", "notest"}, r.Tags...)
 	argv = []string{"go", "build",
 		"-o=" + r.OutDir + string(filepath.Separator),
-		"-gcflags=" + gcflags,
-		"-ldflags=all=" + strings.Join(VersionLDFlags(r.Tree.Version), " "),
-		// The tags hack/lib/golang.sh uses for a debug build.
-		"-tags=selinux,notest",
+		"-gcflags=all=" + strings.Join(gcflags, " "),
+		"-ldflags=all=" + strings.Join(ldflags, " "),
+		"-tags=" + strings.Join(tags, ","),
 	}
 	for _, c := range r.Components {
 		argv = append(argv, "./cmd/"+c)

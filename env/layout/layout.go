@@ -89,3 +89,59 @@ func (e Env) ControlSocket() string {
 	sum := sha256.Sum256([]byte(e.Dir))
 	return filepath.Join(os.TempDir(), fmt.Sprintf("kenv-%d", os.Getuid()), hex.EncodeToString(sum[:8])+".sock")
 }
+
+// UseDirs makes the environment's log and etcd directories links to the
+// directories the spec names, or plain directories again when it names
+// none. A directory that already holds an earlier run's files is not
+// replaced: the error says how to move them.
+func (e Env) UseDirs(logDir, etcdDir string) error {
+	for _, d := range []struct{ link, target, what string }{
+		{e.LogDir(), logDir, "log { dir }"},
+		{e.EtcdDir(), etcdDir, "etcd { data_dir }"},
+	} {
+		if err := useDir(d.link, d.target, d.what); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func useDir(link, target, what string) error {
+	current, err := os.Readlink(link)
+	isLink := err == nil
+	switch {
+	case target == "" && isLink:
+		// The spec no longer names a directory: its files stay there.
+		return os.Remove(link)
+	case target == "" || (isLink && current == target):
+		return nil
+	}
+	if err := os.MkdirAll(target, 0o700); err != nil {
+		return err
+	}
+	if isLink {
+		if err := os.Remove(link); err != nil {
+			return err
+		}
+	} else if entries, err := os.ReadDir(link); err == nil {
+		if len(entries) > 0 {
+			return fmt.Errorf("%s holds files of earlier runs and the spec now sets %s = %q: move them there (mv %s/* %s/) or delete them, then run up again",
+				link, what, target, link, target)
+		}
+		if err := os.Remove(link); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(link), 0o700); err != nil {
+		return err
+	}
+	return os.Symlink(target, link)
+}
+
+// LinkedDirs returns the directories outside the state directory that the
+// environment's logs and etcd data live in.
+func (e Env) LinkedDirs() (logDir, etcdDir string) {
+	logDir, _ = os.Readlink(e.LogDir())
+	etcdDir, _ = os.Readlink(e.EtcdDir())
+	return logDir, etcdDir
+}

@@ -6,25 +6,34 @@ package plan
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 
+	"github.com/kenv-dev/kenv/env/build"
 	"github.com/kenv-dev/kenv/env/layout"
+	"github.com/kenv-dev/kenv/env/source"
 	"github.com/kenv-dev/kenv/env/spec"
 	"github.com/kenv-dev/kenv/pki"
 )
 
-// Defaults local-up-cluster uses where the spec has no say yet.
+// Loopback is where etcd and Delve listen, and where kenv reaches a
+// component bound to every interface.
+const Loopback = "127.0.0.1"
+
+// Defaults local-up-cluster uses where the spec has no say.
 const (
-	BindAddress    = "127.0.0.1"
-	serviceCIDR    = "10.0.0.0/24"
-	logLevel       = "3"
-	featureGates   = "AllAlpha=false"
-	corsOrigins    = `//127.0.0.1(:[0-9]+)?$,//localhost(:[0-9]+)?$`
-	admissionChain = "NamespaceLifecycle,LimitRanger,ServiceAccount,DefaultStorageClass,DefaultTolerationSeconds,Priority,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ResourceQuota,NodeRestriction"
+	defaultFeatureGates = "AllAlpha=false"
+	corsOrigins         = `//127.0.0.1(:[0-9]+)?$,//localhost(:[0-9]+)?$`
 )
+
+// admissionChain is local-up-cluster's ENABLE_ADMISSION_PLUGINS.
+var admissionChain = []string{"NamespaceLifecycle", "LimitRanger", "ServiceAccount", "DefaultStorageClass",
+	"DefaultTolerationSeconds", "Priority", "MutatingAdmissionWebhook", "ValidatingAdmissionWebhook", "ResourceQuota", "NodeRestriction"}
 
 // Plan is what `kenv up` does for one spec.
 type Plan struct {
@@ -37,6 +46,9 @@ type Plan struct {
 	Kubeconfigs  []Kubeconfig
 	Files        []File
 	Components   []Component
+
+	spec   *spec.Spec
+	logDir string
 }
 
 // Etcd is the embedded etcd's configuration.
@@ -65,7 +77,9 @@ type Component struct {
 	Binary string
 	Flags  []Flag
 	// Env is added to kenv's own environment.
-	Env     []string
+	Env []string
+	// Args follow the flags as the spec gives them.
+	Args    []string
 	LogPath string
 	// Address is host:port of the component's secure port.
 	Address string
@@ -82,7 +96,9 @@ type Debug struct {
 	// Wait leaves the program stopped at entry for a client to continue.
 	Wait bool
 	// Dlv pins a Delve release; empty means the one the toolchain needs.
-	Dlv         string
+	Dlv string
+	// Args are the spec's dlv_args, after kenv's own options.
+	Args        []string
 	Breakpoints []spec.Breakpoint
 }
 
@@ -98,28 +114,30 @@ type Flag struct {
 	Value string
 }
 
-// Args renders the flags as command-line arguments.
-func (c Component) Args() []string {
-	args := make([]string, 0, len(c.Flags))
+// CommandArgs renders the flags, then the spec's args, as command-line
+// arguments.
+func (c Component) CommandArgs() []string {
+	args := make([]string, 0, len(c.Flags)+len(c.Args))
 	for _, f := range c.Flags {
 		args = append(args, "--"+f.Name+"="+f.Value)
 	}
-	return args
+	return append(args, c.Args...)
 }
 
 // Command is the full command line that runs the component: the binary
 // itself, or Delve running it when the component is debugged.
 func (c Component) Command(dlv string) []string {
 	if c.Debug == nil {
-		return append([]string{c.Binary}, c.Args()...)
+		return append([]string{c.Binary}, c.CommandArgs()...)
 	}
 	argv := []string{dlv, "exec", "--headless", "--api-version=2", "--accept-multiclient",
 		"--listen=" + c.Debug.Listen}
 	if c.Debug.Continue() {
 		argv = append(argv, "--continue")
 	}
+	argv = append(argv, c.Debug.Args...)
 	argv = append(argv, c.Binary, "--")
-	return append(argv, c.Args()...)
+	return append(argv, c.CommandArgs()...)
 }
 
 // Flag returns the value of the named flag and whether it is set.
@@ -134,7 +152,7 @@ func (c Component) Flag(name string) (string, bool) {
 
 // New computes the plan of s, whose binaries live in binDir.
 func New(s *spec.Spec, env layout.Env, binDir string) (*Plan, error) {
-	firstServiceIP, err := firstIP(serviceCIDR)
+	firstServiceIP, err := firstIP(s.Network.ServiceCIDR)
 	if err != nil {
 		return nil, err
 	}
@@ -142,32 +160,46 @@ func New(s *spec.Spec, env layout.Env, binDir string) (*Plan, error) {
 	if api == nil {
 		return nil, fmt.Errorf("spec %s has no kube-apiserver", s.File)
 	}
+	nw := s.Network
+	dataDir, logDir := env.EtcdDir(), env.LogDir()
+	if s.Etcd.DataDir != "" {
+		dataDir = s.Etcd.DataDir
+	}
+	if s.Log.Dir != "" {
+		logDir = s.Log.Dir
+	}
 	p := &Plan{
 		Name:         s.Name,
 		Env:          env,
-		APIServerURL: "https://" + net.JoinHostPort(BindAddress, strconv.Itoa(api.Port)),
+		APIServerURL: "https://" + hostPort(nw.APIHost, api.Port),
 		Etcd: Etcd{
-			ClientURL: "http://" + net.JoinHostPort(BindAddress, strconv.Itoa(s.Etcd.Port)),
-			PeerURL:   "http://" + net.JoinHostPort(BindAddress, strconv.Itoa(s.Etcd.PeerPort)),
-			DataDir:   env.EtcdDir(),
-			LogPath:   env.Log("etcd"),
+			ClientURL: "http://" + hostPort(Loopback, s.Etcd.Port),
+			PeerURL:   "http://" + hostPort(Loopback, s.Etcd.PeerPort),
+			DataDir:   dataDir,
+			LogPath:   filepath.Join(logDir, "etcd.log"),
 		},
-		Certificates: pki.ControlPlaneLeaves([]string{
-			"localhost", BindAddress, firstServiceIP.String(),
-			"kubernetes", "kubernetes.default", "kubernetes.default.svc",
-			"kubernetes.default.svc.cluster", "kubernetes.default.svc.cluster.local",
-		}, []string{"localhost", BindAddress}),
 		Kubeconfigs: []Kubeconfig{
 			{Path: env.Kubeconfig("admin"), Client: pki.AdminClient},
 			{Path: env.Kubeconfig("controller"), Client: pki.ControllerClient},
 			{Path: env.Kubeconfig("scheduler"), Client: pki.SchedulerClient},
 		},
+		spec:   s,
+		logDir: logDir,
 	}
+	local := []string{"localhost", Loopback}
+	if ip := netip.MustParseAddr(nw.BindAddress); !ip.IsLoopback() && !ip.IsUnspecified() {
+		local = append(local, nw.BindAddress)
+	}
+	apiHosts := appendNew(local, nw.APIHost, firstServiceIP.String(),
+		"kubernetes", "kubernetes.default", "kubernetes.default.svc",
+		"kubernetes.default.svc.cluster", "kubernetes.default.svc.cluster.local")
+	p.Certificates = pki.ControlPlaneLeaves(apiHosts, local)
+
 	for _, c := range s.Components {
 		var comp Component
 		switch c.Name {
 		case spec.KubeAPIServer:
-			comp = p.apiServer(s, c)
+			comp = p.apiServer(c)
 		case spec.KubeControllerManager:
 			comp = p.controllerManager(c)
 		case spec.KubeScheduler:
@@ -177,87 +209,166 @@ func New(s *spec.Spec, env layout.Env, binDir string) (*Plan, error) {
 		}
 		comp.Name = c.Name
 		comp.Binary = filepath.Join(binDir, c.Name)
-		comp.LogPath = env.Log(c.Name)
-		comp.Address = net.JoinHostPort(BindAddress, strconv.Itoa(c.Port))
+		comp.LogPath = p.Log(c.Name)
+		comp.Address = hostPort(nw.BindAddress, c.Port)
 		comp.Env = []string{"KUBE_CACHE_MUTATION_DETECTOR=false", "KUBE_PANIC_WATCH_DECODE_ERROR=true"}
-		if c.Debug != nil {
-			comp.Debug = &Debug{Listen: c.Debug.Listen, Wait: c.Debug.Wait, Dlv: c.Debug.Dlv, Breakpoints: c.Debug.Breakpoints}
+		for _, name := range slices.Sorted(maps.Keys(c.Env)) {
+			comp.Env = append(comp.Env, name+"="+c.Env[name])
 		}
-		comp.Flags = override(comp.Flags, c)
+		if c.Debug != nil {
+			comp.Debug = &Debug{Listen: c.Debug.Listen, Wait: c.Debug.Wait, Dlv: c.Debug.Dlv, Args: c.Debug.DlvArgs, Breakpoints: c.Debug.Breakpoints}
+		}
+		comp.Flags = override(append(p.logFlags(c), comp.Flags...), c)
+		comp.Args = c.Args
 		comp.RestartOnFailure = c.Restart == spec.RestartOnFailure
 		p.Components = append(p.Components, comp)
 	}
 	return p, nil
 }
 
+// Build is the build of everything s asks for from tree into binDir: its
+// components and extra binaries.
+func Build(s *spec.Spec, tree *source.Tree, binDir string) build.Request {
+	b := s.Build
+	return build.Request{Tree: tree, Components: append(s.ComponentNames(), b.Binaries...), OutDir: binDir,
+		Debug: b.Debug, Tags: b.Tags, GCFlags: b.GCFlags, LDFlags: b.LDFlags}
+}
+
+// Log is the path of the named log: a component's, etcd's or kenv's.
+func (p *Plan) Log(name string) string { return filepath.Join(p.logDir, name+".log") }
+
+// logFlags are klog's verbosity flags for c.
+func (p *Plan) logFlags(c spec.Component) []Flag {
+	v := p.spec.Log.Verbosity
+	if c.Verbosity != nil {
+		v = *c.Verbosity
+	}
+	flags := []Flag{{"v", strconv.Itoa(v)}}
+	if len(c.VModule) > 0 {
+		var patterns []string
+		for _, pattern := range slices.Sorted(maps.Keys(c.VModule)) {
+			patterns = append(patterns, fmt.Sprintf("%s=%d", pattern, c.VModule[pattern]))
+		}
+		flags = append(flags, Flag{"vmodule", strings.Join(patterns, ",")})
+	}
+	return flags
+}
+
+// featureGates renders the spec's gates, or local-up-cluster's default.
+func (p *Plan) featureGates() string {
+	if p.spec.FeatureGates == nil {
+		return defaultFeatureGates
+	}
+	var gates []string
+	for _, name := range slices.Sorted(maps.Keys(p.spec.FeatureGates)) {
+		gates = append(gates, fmt.Sprintf("%s=%t", name, p.spec.FeatureGates[name]))
+	}
+	return strings.Join(gates, ",")
+}
+
+// healthURL is where kenv checks a component bound to the spec's address.
+func (p *Plan) healthURL(port int, path string) string {
+	host := p.spec.Network.BindAddress
+	if netip.MustParseAddr(host).IsUnspecified() {
+		host = Loopback
+	}
+	return "https://" + hostPort(host, port) + path
+}
+
+func hostPort(host string, port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }
+
+// appendNew appends the values not in list yet.
+func appendNew(list []string, values ...string) []string {
+	list = slices.Clone(list)
+	for _, v := range values {
+		if !slices.Contains(list, v) {
+			list = append(list, v)
+		}
+	}
+	return list
+}
+
 func (p *Plan) cert(name string) string { return pki.CertPath(p.Env.CertDir(), name) }
 func (p *Plan) key(name string) string  { return pki.KeyPath(p.Env.CertDir(), name) }
 
-func (p *Plan) apiServer(s *spec.Spec, c spec.Component) Component {
+func (p *Plan) apiServer(c spec.Component) Component {
+	s := p.spec
+	policy := s.Audit.Policy
+	if policy == "" {
+		policy = auditPolicyYAML
+	}
 	auditPolicy := filepath.Join(p.Env.ConfigDir(), "audit-policy.yaml")
 	egress := filepath.Join(p.Env.ConfigDir(), "egress-selector.yaml")
 	p.Files = append(p.Files,
-		File{Path: auditPolicy, Content: auditPolicyYAML},
+		File{Path: auditPolicy, Content: policy},
 		File{Path: egress, Content: egressSelectorYAML},
 	)
 	saKey := p.key(pki.ServiceAccount)
-	return Component{
-		HealthURL: p.APIServerURL + "/readyz",
-		Flags: []Flag{
-			{"v", logLevel},
-			{"authorization-mode", "Node,RBAC"},
-			{"audit-policy-file", auditPolicy},
-			{"audit-log-path", p.Env.Log("kube-apiserver-audit")},
-			{"cert-dir", p.Env.CertDir()},
-			{"egress-selector-config-file", egress},
-			{"client-ca-file", p.cert(pki.ClientCA)},
-			{"kubelet-client-certificate", p.cert(pki.KubeletClient)},
-			{"kubelet-client-key", p.key(pki.KubeletClient)},
-			{"service-account-key-file", saKey},
-			{"service-account-lookup", "true"},
-			{"service-account-issuer", "https://kubernetes.default.svc"},
-			{"service-account-jwks-uri", "https://kubernetes.default.svc/openid/v1/jwks"},
-			{"service-account-signing-key-file", saKey},
-			{"enable-admission-plugins", admissionChain},
-			{"bind-address", BindAddress},
-			// Loopback binding would otherwise make the apiserver look for
-			// a non-loopback interface to advertise.
-			{"advertise-address", BindAddress},
-			{"secure-port", strconv.Itoa(c.Port)},
-			{"tls-cert-file", p.cert(pki.APIServerServing)},
-			{"tls-private-key-file", p.key(pki.APIServerServing)},
-			{"storage-backend", "etcd3"},
-			{"storage-media-type", "application/vnd.kubernetes.protobuf"},
-			{"etcd-servers", p.Etcd.ClientURL},
-			{"service-cluster-ip-range", serviceCIDR},
-			{"feature-gates", featureGates},
-			{"external-hostname", "localhost"},
-			{"requestheader-username-headers", "X-Remote-User"},
-			{"requestheader-group-headers", "X-Remote-Group"},
-			{"requestheader-extra-headers-prefix", "X-Remote-Extra-"},
-			{"requestheader-client-ca-file", p.cert(pki.RequestHeaderCA)},
-			{"requestheader-allowed-names", "system:auth-proxy"},
-			{"proxy-client-cert-file", p.cert(pki.AuthProxyClient)},
-			{"proxy-client-key-file", p.key(pki.AuthProxyClient)},
-			{"cors-allowed-origins", corsOrigins},
-		},
+	var admission []string
+	for _, plugin := range appendNew(admissionChain, s.Admission.Enable...) {
+		if !slices.Contains(s.Admission.Disable, plugin) {
+			admission = append(admission, plugin)
+		}
 	}
+	flags := []Flag{
+		{"authorization-mode", strings.Join(s.AuthorizationModes, ",")},
+		{"audit-policy-file", auditPolicy},
+		{"audit-log-path", p.Log("kube-apiserver-audit")},
+		{"cert-dir", p.Env.CertDir()},
+		{"egress-selector-config-file", egress},
+		{"client-ca-file", p.cert(pki.ClientCA)},
+		{"kubelet-client-certificate", p.cert(pki.KubeletClient)},
+		{"kubelet-client-key", p.key(pki.KubeletClient)},
+		{"service-account-key-file", saKey},
+		{"service-account-lookup", "true"},
+		{"service-account-issuer", "https://kubernetes.default.svc"},
+		{"service-account-jwks-uri", "https://kubernetes.default.svc/openid/v1/jwks"},
+		{"service-account-signing-key-file", saKey},
+		{"enable-admission-plugins", strings.Join(admission, ",")},
+		{"bind-address", s.Network.BindAddress},
+		{"secure-port", strconv.Itoa(c.Port)},
+		{"tls-cert-file", p.cert(pki.APIServerServing)},
+		{"tls-private-key-file", p.key(pki.APIServerServing)},
+		{"storage-backend", "etcd3"},
+		{"storage-media-type", "application/vnd.kubernetes.protobuf"},
+		{"etcd-servers", p.Etcd.ClientURL},
+		{"service-cluster-ip-range", s.Network.ServiceCIDR},
+		{"feature-gates", p.featureGates()},
+		{"external-hostname", "localhost"},
+		{"requestheader-username-headers", "X-Remote-User"},
+		{"requestheader-group-headers", "X-Remote-Group"},
+		{"requestheader-extra-headers-prefix", "X-Remote-Extra-"},
+		{"requestheader-client-ca-file", p.cert(pki.RequestHeaderCA)},
+		{"requestheader-allowed-names", "system:auth-proxy"},
+		{"proxy-client-cert-file", p.cert(pki.AuthProxyClient)},
+		{"proxy-client-key-file", p.key(pki.AuthProxyClient)},
+		{"cors-allowed-origins", corsOrigins},
+	}
+	if len(s.Admission.Disable) > 0 {
+		flags = append(flags, Flag{"disable-admission-plugins", strings.Join(s.Admission.Disable, ",")})
+	}
+	// Loopback binding would otherwise make the apiserver look for a
+	// non-loopback interface to advertise; bound to every interface, it
+	// picks one as upstream does.
+	if !netip.MustParseAddr(s.Network.BindAddress).IsUnspecified() {
+		flags = append(flags, Flag{"advertise-address", s.Network.BindAddress})
+	}
+	return Component{HealthURL: p.APIServerURL + "/readyz", Flags: flags}
 }
 
 func (p *Plan) controllerManager(c spec.Component) Component {
 	kubeconfig := p.Env.Kubeconfig("controller")
 	return Component{
-		HealthURL: "https://" + net.JoinHostPort(BindAddress, strconv.Itoa(c.Port)) + "/healthz",
+		HealthURL: p.healthURL(c.Port, "/healthz"),
 		Flags: []Flag{
-			{"v", logLevel},
 			{"service-account-private-key-file", p.key(pki.ServiceAccount)},
-			{"service-cluster-ip-range", serviceCIDR},
+			{"service-cluster-ip-range", p.spec.Network.ServiceCIDR},
 			{"root-ca-file", p.cert(pki.ServerCA)},
 			{"cluster-signing-cert-file", p.cert(pki.ClientCA)},
 			{"cluster-signing-key-file", p.key(pki.ClientCA)},
 			{"enable-hostpath-provisioner", "false"},
 			{"pvclaimbinder-sync-period", "15s"},
-			{"feature-gates", featureGates},
+			{"feature-gates", p.featureGates()},
 			{"authentication-kubeconfig", kubeconfig},
 			{"authorization-kubeconfig", kubeconfig},
 			{"kubeconfig", kubeconfig},
@@ -267,7 +378,7 @@ func (p *Plan) controllerManager(c spec.Component) Component {
 			{"tls-cert-file", p.cert(pki.ControllerServing)},
 			{"tls-private-key-file", p.key(pki.ControllerServing)},
 			{"secure-port", strconv.Itoa(c.Port)},
-			{"bind-address", BindAddress},
+			{"bind-address", p.spec.Network.BindAddress},
 		},
 	}
 }
@@ -277,17 +388,16 @@ func (p *Plan) scheduler(c spec.Component) Component {
 	config := filepath.Join(p.Env.ConfigDir(), "kube-scheduler.yaml")
 	p.Files = append(p.Files, File{Path: config, Content: fmt.Sprintf(schedulerConfigYAML, kubeconfig)})
 	return Component{
-		HealthURL: "https://" + net.JoinHostPort(BindAddress, strconv.Itoa(c.Port)) + "/healthz",
+		HealthURL: p.healthURL(c.Port, "/healthz"),
 		Flags: []Flag{
-			{"v", logLevel},
 			{"config", config},
-			{"feature-gates", featureGates},
+			{"feature-gates", p.featureGates()},
 			{"authentication-kubeconfig", kubeconfig},
 			{"authorization-kubeconfig", kubeconfig},
 			{"tls-cert-file", p.cert(pki.SchedulerServing)},
 			{"tls-private-key-file", p.key(pki.SchedulerServing)},
 			{"secure-port", strconv.Itoa(c.Port)},
-			{"bind-address", BindAddress},
+			{"bind-address", p.spec.Network.BindAddress},
 		},
 	}
 }

@@ -5,9 +5,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kenv-dev/kenv/env/build"
 	"github.com/kenv-dev/kenv/env/layout"
 	"github.com/kenv-dev/kenv/env/plan"
+	"github.com/kenv-dev/kenv/env/source"
 	"github.com/kenv-dev/kenv/env/spec"
+	"github.com/kenv-dev/kenv/pki"
 )
 
 func newPlan(t *testing.T, src string) *plan.Plan {
@@ -135,7 +138,7 @@ func TestDelveCommand(t *testing.T) {
 	if !slices.Equal(cmd[:len(wantPrefix)], wantPrefix) {
 		t.Errorf("command %q", cmd[:len(wantPrefix)])
 	}
-	if !slices.Equal(cmd[len(wantPrefix):], api.Args()) {
+	if !slices.Equal(cmd[len(wantPrefix):], api.CommandArgs()) {
 		t.Errorf("the component's flags do not follow --")
 	}
 	kcm := p.Components[1]
@@ -179,5 +182,137 @@ func TestFilesAndCertificates(t *testing.T) {
 	}
 	if p.APIServerURL != "https://127.0.0.1:16443" || p.Etcd.PeerURL != "http://127.0.0.1:12380" {
 		t.Errorf("URLs %s %s", p.APIServerURL, p.Etcd.PeerURL)
+	}
+}
+
+func TestClusterSettings(t *testing.T) {
+	p := newPlan(t, `
+kubernetes {
+  version = "v1.34.4"
+}
+network {
+  bind_address = "0.0.0.0"
+  api_host     = "kenv.example"
+  service_cidr = "10.96.0.0/16"
+}
+log {
+  verbosity = 2
+  dir       = "/logs"
+}
+etcd {
+  data_dir = "/data"
+}
+feature_gates       = { WatchList = true, AllAlpha = false }
+authorization_modes = ["AlwaysAllow"]
+admission {
+  enable  = ["AlwaysPullImages", "NamespaceLifecycle"]
+  disable = ["ResourceQuota"]
+}
+audit {
+  policy = { rules = [{ level = "None" }] }
+}
+component "kube-apiserver" {
+  vmodule = { "round_trippers" = 6 }
+  args    = ["--profiling=false"]
+  env     = { GODEBUG = "gctrace=1" }
+  debug {
+    dlv_args = ["--log"]
+  }
+}
+component "kube-controller-manager" {
+  verbosity = 5
+}
+`)
+	api, kcm := p.Components[0], p.Components[1]
+	for name, want := range map[string]string{
+		"v":                         "2",
+		"vmodule":                   "round_trippers=6",
+		"bind-address":              "0.0.0.0",
+		"service-cluster-ip-range":  "10.96.0.0/16",
+		"feature-gates":             "AllAlpha=false,WatchList=true",
+		"authorization-mode":        "AlwaysAllow",
+		"enable-admission-plugins":  "NamespaceLifecycle,LimitRanger,ServiceAccount,DefaultStorageClass,DefaultTolerationSeconds,Priority,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,NodeRestriction,AlwaysPullImages",
+		"disable-admission-plugins": "ResourceQuota",
+		"audit-log-path":            "/logs/kube-apiserver-audit.log",
+	} {
+		if got, _ := api.Flag(name); got != want {
+			t.Errorf("kube-apiserver --%s=%q, want %q", name, got, want)
+		}
+	}
+	// Bound to every interface, the apiserver picks the address to
+	// advertise itself, as upstream.
+	if v, set := api.Flag("advertise-address"); set {
+		t.Errorf("advertise-address=%s set with bind address 0.0.0.0", v)
+	}
+	if v, _ := kcm.Flag("v"); v != "5" {
+		t.Errorf("kube-controller-manager -v=%s, want its own 5", v)
+	}
+	if kcm.HealthURL != "https://127.0.0.1:10257/healthz" || p.APIServerURL != "https://kenv.example:6443" {
+		t.Errorf("health %s, API %s", kcm.HealthURL, p.APIServerURL)
+	}
+	if p.Etcd.DataDir != "/data" || p.Etcd.LogPath != "/logs/etcd.log" || api.LogPath != "/logs/kube-apiserver.log" {
+		t.Errorf("etcd %+v, log %s", p.Etcd, api.LogPath)
+	}
+	cmd := api.Command("dlv")
+	if !slices.Contains(cmd, "--log") || slices.Index(cmd, "--log") > slices.Index(cmd, api.Binary) {
+		t.Errorf("dlv_args not given to dlv: %v", cmd)
+	}
+	if cmd[len(cmd)-1] != "--profiling=false" {
+		t.Errorf("args not last: %v", cmd)
+	}
+	if !slices.Contains(api.Env, "GODEBUG=gctrace=1") {
+		t.Errorf("env %v", api.Env)
+	}
+	var serving []string
+	for _, c := range p.Certificates {
+		if c.Name == pki.APIServerServing {
+			serving = c.Hosts
+		}
+	}
+	for _, host := range []string{"kenv.example", "10.96.0.1", "127.0.0.1", "kubernetes.default.svc"} {
+		if !slices.Contains(serving, host) {
+			t.Errorf("serving certificate SANs %v lack %s", serving, host)
+		}
+	}
+	var policy string
+	for _, f := range p.Files {
+		if strings.HasSuffix(f.Path, "audit-policy.yaml") {
+			policy = f.Content
+		}
+	}
+	if !strings.Contains(policy, `"level": "None"`) {
+		t.Errorf("audit policy %q is not the spec's", policy)
+	}
+}
+
+func TestBuildRequest(t *testing.T) {
+	s, diags := spec.Parse([]byte(`
+kubernetes {
+  version = "v1.34.4"
+}
+build {
+  debug    = false
+  tags     = ["providerless"]
+  gcflags  = ["-d=checkptr"]
+  binaries = ["kubectl", "kubeadm"]
+}
+component "kube-apiserver" {}
+`), "/specs/test.hcl")
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	tree := &source.Tree{Dir: "/src", GoVersion: "1.24.12"}
+	argv, env := build.Command(plan.Build(s, tree, "/bin"))
+	got := strings.Join(argv, " ")
+	for _, want := range []string{"-gcflags=all=-d=checkptr ", "-tags=selinux,notest,providerless ", "./cmd/kube-apiserver ./cmd/kubectl ./cmd/kubeadm"} {
+		if !strings.Contains(got+" ", want) {
+			t.Errorf("go build %s lacks %q", got, want)
+		}
+	}
+	if strings.Contains(got, "-N -l") {
+		t.Errorf("debug = false still builds with -N -l: %s", got)
+	}
+	if !slices.Contains(env, "GOTOOLCHAIN=go1.24.12") {
+		t.Errorf("env %v", env)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,12 +22,25 @@ import (
 )
 
 // The file's schema as gohcl decodes it. Attributes are kept as
-// *hcl.Attribute where a later check needs the attribute's position.
+// *hcl.Attribute: they are evaluated once the locals are known, and later
+// checks need their positions.
 type fileSchema struct {
-	Name       *hcl.Attribute    `hcl:"name,optional"`
-	Kubernetes *kubernetesSchema `hcl:"kubernetes,block"`
-	Etcd       *etcdSchema       `hcl:"etcd,block"`
-	Components []componentSchema `hcl:"component,block"`
+	Name               *hcl.Attribute    `hcl:"name,optional"`
+	FeatureGates       *hcl.Attribute    `hcl:"feature_gates,optional"`
+	AuthorizationModes *hcl.Attribute    `hcl:"authorization_modes,optional"`
+	Locals             []localsSchema    `hcl:"locals,block"`
+	Kubernetes         *kubernetesSchema `hcl:"kubernetes,block"`
+	Build              *buildSchema      `hcl:"build,block"`
+	Network            *networkSchema    `hcl:"network,block"`
+	Etcd               *etcdSchema       `hcl:"etcd,block"`
+	Log                *logSchema        `hcl:"log,block"`
+	Admission          *admissionSchema  `hcl:"admission,block"`
+	Audit              *auditSchema      `hcl:"audit,block"`
+	Components         []componentSchema `hcl:"component,block"`
+}
+
+type localsSchema struct {
+	Body hcl.Body `hcl:",remain"`
 }
 
 type kubernetesSchema struct {
@@ -34,19 +48,56 @@ type kubernetesSchema struct {
 	Path     *hcl.Attribute `hcl:"path,optional"`
 	Git      *hcl.Attribute `hcl:"git,optional"`
 	Ref      *hcl.Attribute `hcl:"ref,optional"`
+	Go       *hcl.Attribute `hcl:"go,optional"`
 	DefRange hcl.Range      `hcl:",def_range"`
+}
+
+type buildSchema struct {
+	Debug    *hcl.Attribute `hcl:"debug,optional"`
+	Tags     *hcl.Attribute `hcl:"tags,optional"`
+	GCFlags  *hcl.Attribute `hcl:"gcflags,optional"`
+	LDFlags  *hcl.Attribute `hcl:"ldflags,optional"`
+	Binaries *hcl.Attribute `hcl:"binaries,optional"`
+}
+
+type networkSchema struct {
+	BindAddress *hcl.Attribute `hcl:"bind_address,optional"`
+	APIHost     *hcl.Attribute `hcl:"api_host,optional"`
+	ServiceCIDR *hcl.Attribute `hcl:"service_cidr,optional"`
 }
 
 type etcdSchema struct {
 	Port     *hcl.Attribute `hcl:"port,optional"`
 	PeerPort *hcl.Attribute `hcl:"peer_port,optional"`
+	DataDir  *hcl.Attribute `hcl:"data_dir,optional"`
+}
+
+type logSchema struct {
+	Verbosity *hcl.Attribute `hcl:"verbosity,optional"`
+	Dir       *hcl.Attribute `hcl:"dir,optional"`
+}
+
+type admissionSchema struct {
+	Enable  *hcl.Attribute `hcl:"enable,optional"`
+	Disable *hcl.Attribute `hcl:"disable,optional"`
+}
+
+type auditSchema struct {
+	Policy     *hcl.Attribute `hcl:"policy,optional"`
+	PolicyFile *hcl.Attribute `hcl:"policy_file,optional"`
+	DefRange   hcl.Range      `hcl:",def_range"`
 }
 
 type componentSchema struct {
 	Name      string         `hcl:"name,label"`
+	Enabled   *hcl.Attribute `hcl:"enabled,optional"`
 	Port      *hcl.Attribute `hcl:"port,optional"`
 	Debug     *debugSchema   `hcl:"debug,block"`
 	Flags     *hcl.Attribute `hcl:"flags,optional"`
+	Args      *hcl.Attribute `hcl:"args,optional"`
+	Env       *hcl.Attribute `hcl:"env,optional"`
+	Verbosity *hcl.Attribute `hcl:"verbosity,optional"`
+	VModule   *hcl.Attribute `hcl:"vmodule,optional"`
 	Restart   *hcl.Attribute `hcl:"restart,optional"`
 	DefRange  hcl.Range      `hcl:",def_range"`
 	TypeRange hcl.Range      `hcl:",type_range"`
@@ -57,6 +108,7 @@ type debugSchema struct {
 	Listen      *hcl.Attribute     `hcl:"listen,optional"`
 	Wait        *hcl.Attribute     `hcl:"wait,optional"`
 	Dlv         *hcl.Attribute     `hcl:"dlv,optional"`
+	DlvArgs     *hcl.Attribute     `hcl:"dlv_args,optional"`
 	Breakpoints *hcl.Attribute     `hcl:"breakpoints,optional"`
 	Breakpoint  []breakpointSchema `hcl:"breakpoint,block"`
 }
@@ -82,6 +134,10 @@ var knownComponents = map[string]componentDefaults{
 	KubeScheduler:         {port: 10259, debugPort: 2347},
 }
 
+// ownDlvFlags are the dlv exec options kenv sets; dlv_args may not change
+// them.
+var ownDlvFlags = []string{"--headless", "--api-version", "--accept-multiclient", "--listen", "-l", "--continue"}
+
 // DefaultDebugPort is the Delve port of a component whose debug block names
 // none, or that is switched to Delve by `kenv restart --debug`.
 func DefaultDebugPort(component string) int { return knownComponents[component].debugPort }
@@ -96,6 +152,10 @@ const (
 var (
 	nameRE    = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 	versionRE = regexp.MustCompile(`^v(\d+)\.(\d+)\.(\d+)(-[0-9A-Za-z.-]+)?$`)
+	// goVersionRE matches Go releases as GOTOOLCHAIN names them after "go".
+	goVersionRE = regexp.MustCompile(`^1\.\d+(\.\d+|rc\d+)?$`)
+	// commandRE matches a command directory under cmd/.
+	commandRE = regexp.MustCompile(`^[a-z0-9][-a-z0-9]*$`)
 )
 
 // ParseFile reads, defaults and checks the spec at path. The returned
@@ -147,6 +207,10 @@ func parse(parser *hclparse.Parser, src []byte, filename string) (*Spec, hcl.Dia
 // that one run reports every problem.
 type decoder struct {
 	diags hcl.Diagnostics
+	// ctx holds the locals and functions expressions can use.
+	ctx     *hcl.EvalContext
+	specDir string
+	ranges  map[string]hcl.Range
 }
 
 func (d *decoder) errorf(subject hcl.Range, summary, format string, args ...any) {
@@ -158,8 +222,27 @@ func (d *decoder) errorf(subject hcl.Range, summary, format string, args ...any)
 	})
 }
 
+func (d *decoder) warnf(subject hcl.Range, summary, format string, args ...any) {
+	d.diags = append(d.diags, &hcl.Diagnostic{
+		Severity: hcl.DiagWarning,
+		Summary:  summary,
+		Detail:   fmt.Sprintf(format, args...),
+		Subject:  subject.Ptr(),
+	})
+}
+
+// note records where the spec sets name, for messages about it later.
+func (d *decoder) note(name string, attr *hcl.Attribute) {
+	if attr != nil {
+		d.ranges[name] = attr.Range
+	}
+}
+
 func (d *decoder) spec(raw *fileSchema, filename string, body hcl.Body) *Spec {
-	s := &Spec{File: filename, Name: defaultName(filename)}
+	d.specDir = filepath.Dir(filename)
+	d.ranges = map[string]hcl.Range{}
+	d.ctx = d.evalContext(raw.Locals, d.specDir)
+	s := &Spec{File: filename, Name: defaultName(filename), Ranges: d.ranges}
 	if raw.Name != nil {
 		s.Name = d.str(raw.Name, s.Name)
 		if !nameRE.MatchString(s.Name) {
@@ -175,17 +258,16 @@ func (d *decoder) spec(raw *fileSchema, filename string, body hcl.Body) *Spec {
 		d.errorf(body.MissingItemRange(), "Missing kubernetes block",
 			"The spec must say which Kubernetes to build, for example:\n  kubernetes {\n    version = \"v1.34.4\"\n  }")
 	} else {
-		s.Kubernetes = d.kubernetes(raw.Kubernetes, filepath.Dir(filename))
+		s.Kubernetes = d.kubernetes(raw.Kubernetes)
 	}
-
-	s.Etcd = Etcd{Port: defaultEtcdPort}
-	if raw.Etcd != nil {
-		s.Etcd.Port = d.port(raw.Etcd.Port, defaultEtcdPort)
-	}
-	s.Etcd.PeerPort = s.Etcd.Port + 1
-	if raw.Etcd != nil {
-		s.Etcd.PeerPort = d.port(raw.Etcd.PeerPort, s.Etcd.PeerPort)
-	}
+	s.Build = d.build(raw.Build)
+	s.Network = d.network(raw.Network)
+	s.Etcd = d.etcd(raw.Etcd)
+	s.Log = d.log(raw.Log)
+	s.FeatureGates = d.featureGates(raw.FeatureGates)
+	s.AuthorizationModes = d.authorizationModes(raw.AuthorizationModes)
+	s.Admission = d.admission(raw.Admission)
+	s.Audit = d.audit(raw.Audit)
 
 	seen := map[string]hcl.Range{}
 	for i := range raw.Components {
@@ -200,7 +282,16 @@ func (d *decoder) spec(raw *fileSchema, filename string, body hcl.Body) *Spec {
 			continue
 		}
 		seen[rc.Name] = rc.DefRange
-		if c, ok := d.component(rc); ok {
+		c, ok := d.component(rc)
+		switch {
+		case !ok:
+		case !d.boolean(rc.Enabled, true):
+			if rc.Name == KubeAPIServer {
+				d.errorf(rc.Enabled.Range, "kube-apiserver cannot be disabled",
+					"Every environment runs kube-apiserver; remove enabled = false.")
+			}
+		default:
+			d.ranges["component."+rc.Name] = rc.DefRange
 			s.Components = append(s.Components, c)
 		}
 	}
@@ -212,12 +303,28 @@ func (d *decoder) spec(raw *fileSchema, filename string, body hcl.Body) *Spec {
 		d.errorf(body.MissingItemRange(), "No components",
 			"List the components to run, at least component \"kube-apiserver\" {}.")
 	}
+	for _, b := range s.Build.Binaries {
+		if s.Component(b) != nil {
+			d.errorf(d.ranges["build.binaries"], "Binary listed twice",
+				"%s is a component of the spec and built as one; take it out of build.binaries.", b)
+		}
+	}
 	d.checkPorts(raw, s)
 	return s
 }
 
-func (d *decoder) kubernetes(raw *kubernetesSchema, specDir string) Kubernetes {
+func (d *decoder) kubernetes(raw *kubernetesSchema) Kubernetes {
 	var k Kubernetes
+	for name, attr := range map[string]*hcl.Attribute{"version": raw.Version, "git": raw.Git, "ref": raw.Ref, "path": raw.Path, "go": raw.Go} {
+		d.note("kubernetes."+name, attr)
+	}
+	if raw.Go != nil {
+		k.Go = d.str(raw.Go, "")
+		if !goVersionRE.MatchString(k.Go) {
+			d.errorf(raw.Go.Expr.Range(), "Invalid Go version",
+				"%q is not a Go release; write it like \"1.24.12\" (without \"go\").", k.Go)
+		}
+	}
 	var sources []*hcl.Attribute
 	for _, a := range []*hcl.Attribute{raw.Version, raw.Git, raw.Path} {
 		if a != nil {
@@ -247,12 +354,12 @@ func (d *decoder) kubernetes(raw *kubernetesSchema, specDir string) Kubernetes {
 		k.Ref = d.str(raw.Ref, "")
 		// A local repository is named relative to the spec, like path.
 		if !strings.Contains(k.Git, "://") && !strings.Contains(k.Git, "@") && !filepath.IsAbs(k.Git) {
-			k.Git = filepath.Join(specDir, k.Git)
+			k.Git = filepath.Join(d.specDir, k.Git)
 		}
 	case raw.Path != nil:
 		k.Path = d.str(raw.Path, "")
 		if !filepath.IsAbs(k.Path) {
-			k.Path = filepath.Join(specDir, k.Path)
+			k.Path = filepath.Join(d.specDir, k.Path)
 		}
 		if err := source.IsCheckout(k.Path); err != nil {
 			d.errorf(raw.Path.Expr.Range(), "Not a Kubernetes checkout", "%v. Point path at the root of a Kubernetes git checkout.", err)
@@ -285,6 +392,13 @@ func (d *decoder) component(raw *componentSchema) (Component, bool) {
 		c.Debug = d.debug(raw.Debug, defaults.debugPort)
 	}
 	c.Flags = d.flags(raw.Flags)
+	c.Args = d.strs(raw.Args)
+	c.Env = d.stringMap(raw.Env)
+	if raw.Verbosity != nil {
+		v := d.verbosity(raw.Verbosity, DefaultVerbosity)
+		c.Verbosity = &v
+	}
+	c.VModule = d.vmodule(raw.VModule)
 	c.Restart = d.str(raw.Restart, RestartNever)
 	if c.Restart != RestartNever && c.Restart != RestartOnFailure {
 		d.errorf(raw.Restart.Expr.Range(), "Invalid restart policy",
@@ -295,9 +409,16 @@ func (d *decoder) component(raw *componentSchema) (Component, bool) {
 
 func (d *decoder) debug(raw *debugSchema, defaultPort int) *Debug {
 	dbg := &Debug{
-		Port: d.port(raw.Port, defaultPort),
-		Wait: d.boolean(raw.Wait, false),
-		Dlv:  d.str(raw.Dlv, ""),
+		Port:    d.port(raw.Port, defaultPort),
+		Wait:    d.boolean(raw.Wait, false),
+		Dlv:     d.str(raw.Dlv, ""),
+		DlvArgs: d.strs(raw.DlvArgs),
+	}
+	for i, arg := range dbg.DlvArgs {
+		if name, _, _ := strings.Cut(arg, "="); slices.Contains(ownDlvFlags, name) {
+			d.errorf(elementRanges(raw.DlvArgs.Expr, len(dbg.DlvArgs))[i], "Delve option set by kenv",
+				"kenv sets %s itself; use port, listen or wait in the debug block instead.", name)
+		}
 	}
 	dbg.Listen = net.JoinHostPort("127.0.0.1", strconv.Itoa(dbg.Port))
 	if raw.Listen != nil {
@@ -328,7 +449,7 @@ func (d *decoder) debug(raw *debugSchema, defaultPort int) *Debug {
 	}
 	if raw.Breakpoints != nil {
 		var locations []string
-		if diags := gohcl.DecodeExpression(raw.Breakpoints.Expr, nil, &locations); diags.HasErrors() {
+		if diags := gohcl.DecodeExpression(raw.Breakpoints.Expr, d.ctx, &locations); diags.HasErrors() {
 			d.diags = append(d.diags, diags...)
 		}
 		ranges := elementRanges(raw.Breakpoints.Expr, len(locations))
@@ -381,35 +502,9 @@ func (d *decoder) flags(attr *hcl.Attribute) map[string]*string {
 		return nil
 	}
 	flags := map[string]*string{}
-	if obj, ok := attr.Expr.(*hclsyntax.ObjectConsExpr); ok {
-		for _, item := range obj.Items {
-			var name string
-			if diags := gohcl.DecodeExpression(item.KeyExpr, nil, &name); diags.HasErrors() {
-				d.diags = append(d.diags, diags...)
-				continue
-			}
-			val, diags := item.ValueExpr.Value(nil)
-			if diags.HasErrors() {
-				d.diags = append(d.diags, diags...)
-				continue
-			}
-			d.flag(flags, name, val, item.KeyExpr.Range(), item.ValueExpr.Range())
-		}
-		return flags
-	}
-	val, diags := attr.Expr.Value(nil)
-	if diags.HasErrors() {
-		d.diags = append(d.diags, diags...)
-		return nil
-	}
-	if val.IsNull() || !(val.Type().IsObjectType() || val.Type().IsMapType()) {
-		d.errorf(attr.Expr.Range(), "Invalid flags", "flags must be a map such as { v = \"4\" }.")
-		return nil
-	}
-	for it := val.ElementIterator(); it.Next(); {
-		k, v := it.Element()
-		d.flag(flags, k.AsString(), v, attr.Expr.Range(), attr.Expr.Range())
-	}
+	d.eachItem(attr, `flags = { v = "4" }`, func(name string, val cty.Value, nameRange, valRange hcl.Range) {
+		d.flag(flags, name, val, nameRange, valRange)
+	})
 	return flags
 }
 
@@ -446,39 +541,84 @@ func (d *decoder) flag(flags map[string]*string, name string, val cty.Value, nam
 	flags[name] = &s
 }
 
-func (d *decoder) str(attr *hcl.Attribute, def string) string {
+// vmodule decodes { "pattern" = level, ... }.
+func (d *decoder) vmodule(attr *hcl.Attribute) map[string]int {
 	if attr == nil {
-		return def
+		return nil
 	}
-	var s string
-	if diags := gohcl.DecodeExpression(attr.Expr, nil, &s); diags.HasErrors() {
-		d.diags = append(d.diags, diags...)
-		return def
-	}
-	return s
+	levels := map[string]int{}
+	d.eachItem(attr, `vmodule = { "round_trippers" = 6 }`, func(pattern string, val cty.Value, patternRange, valRange hcl.Range) {
+		if pattern == "" || strings.ContainsAny(pattern, ",= ") {
+			d.errorf(patternRange, "Invalid vmodule pattern", "%q is not a file pattern such as \"round_trippers\" or \"schedule_one*\".", pattern)
+			return
+		}
+		if val.IsNull() || !val.IsKnown() || val.Type() != cty.Number || !val.AsBigFloat().IsInt() || val.AsBigFloat().Sign() < 0 {
+			d.errorf(valRange, "Invalid vmodule level", "The level of %q is a whole number, 0 or more.", pattern)
+			return
+		}
+		level, _ := val.AsBigFloat().Int64()
+		levels[pattern] = int(level)
+	})
+	return levels
+}
+
+// strs decodes a list of strings; nil when attr is.
+func (d *decoder) strs(attr *hcl.Attribute) []string {
+	var list []string
+	decode(d, attr, &list)
+	return list
+}
+
+// stringMap decodes a map of strings; numbers and bools become strings.
+func (d *decoder) stringMap(attr *hcl.Attribute) map[string]string {
+	var m map[string]string
+	decode(d, attr, &m)
+	return m
+}
+
+func (d *decoder) integer(attr *hcl.Attribute, def int) int {
+	decode(d, attr, &def)
+	return def
+}
+
+func (d *decoder) str(attr *hcl.Attribute, def string) string {
+	decode(d, attr, &def)
+	return def
 }
 
 func (d *decoder) boolean(attr *hcl.Attribute, def bool) bool {
+	decode(d, attr, &def)
+	return def
+}
+
+// decode sets *v to the value of attr when the spec sets it and the value
+// has v's type. A value that depends on a local that failed is left alone:
+// that failure is reported already.
+func decode[T any](d *decoder, attr *hcl.Attribute, v *T) {
 	if attr == nil {
-		return def
+		return
 	}
-	var b bool
-	if diags := gohcl.DecodeExpression(attr.Expr, nil, &b); diags.HasErrors() {
+	val, diags := attr.Expr.Value(d.ctx)
+	if diags.HasErrors() {
 		d.diags = append(d.diags, diags...)
-		return def
+		return
 	}
-	return b
+	if !val.IsWhollyKnown() {
+		return
+	}
+	var decoded T
+	if diags := gohcl.DecodeExpression(attr.Expr, d.ctx, &decoded); diags.HasErrors() {
+		d.diags = append(d.diags, diags...)
+		return
+	}
+	*v = decoded
 }
 
 func (d *decoder) port(attr *hcl.Attribute, def int) int {
 	if attr == nil {
 		return def
 	}
-	var p int
-	if diags := gohcl.DecodeExpression(attr.Expr, nil, &p); diags.HasErrors() {
-		d.diags = append(d.diags, diags...)
-		return def
-	}
+	p := d.integer(attr, def)
 	if p < 1 || p > 65535 {
 		d.errorf(attr.Expr.Range(), "Invalid port", "Port %d is out of range; use a port from 1 to 65535.", p)
 		return def

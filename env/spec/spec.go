@@ -32,9 +32,34 @@ type Spec struct {
 	File string
 
 	Kubernetes Kubernetes
+	Build      Build
+	Network    Network
 	Etcd       Etcd
-	// Components in the order the spec lists them.
+	Log        Log
+	// FeatureGates are passed to every component; nil means kenv's default,
+	// local-up-cluster's AllAlpha=false.
+	FeatureGates map[string]bool
+	// AuthorizationModes are kube-apiserver's, in order.
+	AuthorizationModes []string
+	Admission          Admission
+	Audit              Audit
+	// Components to run, in the order the spec lists them; those with
+	// enabled = false are left out.
 	Components []Component
+
+	// Ranges says where the spec sets what a lock file records, keyed by
+	// the attribute's dotted name ("kubernetes.version", "build.tags"), so
+	// that a mismatch can point at the line.
+	Ranges map[string]hcl.Range
+}
+
+// Range returns where the spec sets the named attribute, or the start of
+// the file when it does not.
+func (s *Spec) Range(name string) hcl.Range {
+	if r, ok := s.Ranges[name]; ok {
+		return r
+	}
+	return hcl.Range{Filename: s.File, Start: hcl.InitialPos, End: hcl.InitialPos}
 }
 
 // Kubernetes says where the Kubernetes source comes from: exactly one of
@@ -47,6 +72,9 @@ type Kubernetes struct {
 	Ref string
 	// Path is a local checkout, absolute, built in place as it is.
 	Path string
+	// Go pins the Go toolchain, e.g. "1.24.12"; empty means the one the
+	// source's .go-version names.
+	Go string
 }
 
 // Source names the source for people: "kubernetes@v1.34.4", the
@@ -61,10 +89,60 @@ func (k Kubernetes) Source() string {
 	return "kubernetes@" + k.Version
 }
 
+// Build says how the components are compiled.
+type Build struct {
+	// Debug compiles without optimisation and inlining (-N -l).
+	Debug bool
+	// Tags, GCFlags and LDFlags are added to kenv's own.
+	Tags    []string
+	GCFlags []string
+	LDFlags []string
+	// Binaries are more commands under cmd/ to build beside the
+	// components, kubectl by default.
+	Binaries []string
+}
+
+// Network says where the components listen and how clients reach them.
+type Network struct {
+	// BindAddress is the address the components listen on.
+	BindAddress string
+	// APIHost is the host clients use for kube-apiserver; it is in the
+	// serving certificate.
+	APIHost string
+	// ServiceCIDR is the range of Service IPs; its first address is the
+	// kubernetes Service's, and in the serving certificate.
+	ServiceCIDR string
+}
+
 // Etcd configures the embedded etcd.
 type Etcd struct {
 	Port     int
 	PeerPort int
+	// DataDir is absolute; empty means the environment's state directory.
+	DataDir string
+}
+
+// Log configures the components' logs.
+type Log struct {
+	// Verbosity is klog's -v for every component.
+	Verbosity int
+	// Dir is absolute; empty means the environment's state directory.
+	Dir string
+}
+
+// Admission changes kube-apiserver's admission plugins.
+type Admission struct {
+	// Enable adds plugins to local-up-cluster's chain; Disable turns
+	// plugins off, those of the chain included.
+	Enable  []string
+	Disable []string
+}
+
+// Audit configures kube-apiserver's audit policy.
+type Audit struct {
+	// Policy is the policy document (JSON or YAML); empty means
+	// local-up-cluster's, Metadata for everything.
+	Policy string
 }
 
 // Component is one Kubernetes component to build and run.
@@ -79,6 +157,14 @@ type Component struct {
 	Flags map[string]*string
 	// Restart is RestartNever or RestartOnFailure.
 	Restart string
+	// Verbosity overrides the spec's log verbosity when set.
+	Verbosity *int
+	// VModule is klog's -vmodule: file pattern to verbosity.
+	VModule map[string]int
+	// Args are appended to the command line as they are.
+	Args []string
+	// Env is added to the component's environment.
+	Env map[string]string
 
 	// DeclRange is where the component's block starts, for later messages.
 	DeclRange hcl.Range
@@ -94,7 +180,9 @@ type Debug struct {
 	Wait bool
 	// Dlv pins a Delve version, e.g. "v1.27.2"; empty means the one that
 	// supports the component's Go toolchain.
-	Dlv         string
+	Dlv string
+	// DlvArgs are passed to dlv exec after kenv's own options.
+	DlvArgs     []string
 	Breakpoints []Breakpoint
 }
 

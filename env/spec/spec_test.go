@@ -2,6 +2,7 @@ package spec_test
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -108,6 +109,39 @@ func TestInvalidSpecs(t *testing.T) {
 		{"git-without-ref.hcl", []string{`2:3 Missing ref: ref = "v1.34.4"`}},
 		{"ref-without-git.hcl", []string{`3:3 ref without git: ref names a tag`}},
 		{"not-a-checkout.hcl", []string{`2:10 Not a Kubernetes checkout: has no go.work`}},
+		{"bad-network.hcl", []string{
+			`5:18 Invalid bind address: "localhost" is not an IP address`,
+			`6:18 Invalid API host: "Not A Host" is neither an IP address nor a DNS name`,
+			`7:18 Invalid service CIDR: "10.0.0.1/24" has host bits set; write "10.0.0.0/24"`,
+		}},
+		{"small-service-cidr.hcl", []string{`5:18 Invalid service CIDR: an IPv4 service range is /12 to /30`}},
+		{"bad-go-version.hcl", []string{`3:13 Invalid Go version: write it like "1.24.12"`}},
+		{"bad-cluster-settings.hcl", []string{
+			`6:31 Invalid feature gate value: InPlacePodVerticalScaling is true or false`,
+			`7:3 Invalid feature gate: "lower-case" is not a feature gate name`,
+			`4:32 Unknown authorization mode: Did you mean "RBAC"?`,
+			`11:34 Invalid admission plugin: "not a plugin" is not an admission plugin name`,
+			`11:13 Plugin enabled and disabled: AlwaysPullImages is in both enable and disable`,
+		}},
+		{"two-audit-policies.hcl", []string{`6:3 Two audit policies: policy is set at`}},
+		{"bad-audit-policy.hcl", []string{`5:12 Invalid audit policy: The policy has no rules`}},
+		{"missing-audit-file.hcl", []string{`5:17 Cannot read audit policy: no-such-policy.yaml: no such file`}},
+		{"bad-locals.hcl", []string{
+			`4:15 Invalid function argument: environment variable KENV_TEST_SURELY_UNSET is not set`,
+			`2:7 Local refers to itself: local.a depends`,
+			`3:7 Local refers to itself: local.b depends`,
+		}},
+		{"bad-component-settings.hcl", []string{
+			`9:26 Delve option set by kenv: kenv sets --listen itself`,
+			`6:15 Invalid verbosity: not -1`,
+			`7:36 Invalid vmodule level: a whole number`,
+			`5:3 kube-apiserver cannot be disabled: remove enabled = false`,
+		}},
+		{"bad-build.hcl", []string{
+			`5:15 Invalid build tag: "providerless,dockerless" is not a build tag`,
+			`6:44 Invalid binary: "../x" is not a command of the Kubernetes tree`,
+			`6:3 Binary listed twice: kube-apiserver is a component of the spec`,
+		}},
 		{"bad-debug.hcl", []string{
 			`7:5 Conflicting Delve address: either port or listen`,
 			`8:14 Invalid Delve version: "1.27" is not a Delve release`,
@@ -221,5 +255,114 @@ component "kube-apiserver" {}
 `), "/specs/git.hcl")
 	if remote.Kubernetes.Git != "https://example.invalid/kubernetes.git" {
 		t.Errorf("a URL was changed: %s", remote.Kubernetes.Git)
+	}
+}
+
+func TestEverySetting(t *testing.T) {
+	t.Setenv("KENV_TEST_VERBOSITY", "5")
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "gates.txt"), "WatchList")
+	src := `
+locals {
+  gate = trimspace(file("gates.txt"))
+  v    = tonumber(env("KENV_TEST_VERBOSITY"))
+  home = env("KENV_TEST_SURELY_UNSET", "/nowhere")
+}
+kubernetes {
+  version = "v1.34.4"
+  go      = "1.24.12"
+}
+build {
+  debug    = false
+  tags     = ["providerless"]
+  gcflags  = ["-d=checkptr"]
+  ldflags  = ["-X main.x=1"]
+  binaries = []
+}
+network {
+  bind_address = "0.0.0.0"
+  service_cidr = "10.96.0.0/16"
+}
+etcd {
+  data_dir = "data/etcd"
+}
+log {
+  verbosity = local.v
+  dir       = "${local.home}/logs"
+}
+feature_gates       = { (local.gate) = true, AllAlpha = false }
+authorization_modes = ["AlwaysAllow"]
+admission {
+  enable  = ["AlwaysPullImages"]
+  disable = ["ResourceQuota"]
+}
+audit {
+  policy = { rules = [{ level = "RequestResponse", resources = [{ group = "", resources = ["configmaps"] }] }] }
+}
+component "kube-apiserver" {
+  verbosity = 2
+  vmodule   = { "round_trippers" = 6, "httplog" = 4 }
+  args      = ["--profiling"]
+  env       = { GODEBUG = "http2debug=1", N = 2 }
+  debug {
+    dlv_args = ["--log", "--log-output=rpc"]
+  }
+}
+component "kube-scheduler" {
+  enabled = false
+}
+`
+	writeFile(t, filepath.Join(dir, "all.hcl"), src)
+	s, _, diags := spec.ParseFile(filepath.Join(dir, "all.hcl"))
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	// Binding to every interface is allowed, with a warning.
+	if len(diags) != 1 || diags[0].Summary != "Components listen beyond loopback" {
+		t.Errorf("diagnostics %v, want one warning about binding beyond loopback", diags)
+	}
+	if s.Kubernetes.Go != "1.24.12" {
+		t.Errorf("go pin %q", s.Kubernetes.Go)
+	}
+	if b := s.Build; b.Debug || fmt.Sprint(b.Tags, b.GCFlags, b.LDFlags) != "[providerless] [-d=checkptr] [-X main.x=1]" || len(b.Binaries) != 0 {
+		t.Errorf("build %+v", b)
+	}
+	if n := s.Network; n.BindAddress != "0.0.0.0" || n.APIHost != "127.0.0.1" || n.ServiceCIDR != "10.96.0.0/16" {
+		t.Errorf("network %+v: a spec bound to every interface is reached on loopback", n)
+	}
+	if s.Etcd.DataDir != filepath.Join(dir, "data/etcd") {
+		t.Errorf("etcd data dir %q, want it relative to the spec", s.Etcd.DataDir)
+	}
+	if s.Log.Verbosity != 5 || s.Log.Dir != "/nowhere/logs" {
+		t.Errorf("log %+v, want verbosity from the environment and the env default", s.Log)
+	}
+	if fmt.Sprint(s.FeatureGates) != "map[AllAlpha:false WatchList:true]" {
+		t.Errorf("feature gates %v", s.FeatureGates)
+	}
+	if fmt.Sprint(s.AuthorizationModes, s.Admission) != "[AlwaysAllow] {[AlwaysPullImages] [ResourceQuota]}" {
+		t.Errorf("authorization %v, admission %+v", s.AuthorizationModes, s.Admission)
+	}
+	if !strings.Contains(s.Audit.Policy, `"kind": "Policy"`) || !strings.Contains(s.Audit.Policy, `"level": "RequestResponse"`) {
+		t.Errorf("audit policy %s", s.Audit.Policy)
+	}
+	if got := s.ComponentNames(); len(got) != 1 {
+		t.Errorf("components %v, want the disabled scheduler left out", got)
+	}
+	api := s.Component(spec.KubeAPIServer)
+	if *api.Verbosity != 2 || fmt.Sprint(api.VModule, api.Args, api.Env) != "map[httplog:4 round_trippers:6] [--profiling] map[GODEBUG:http2debug=1 N:2]" {
+		t.Errorf("kube-apiserver %+v", api)
+	}
+	if fmt.Sprint(api.Debug.DlvArgs) != "[--log --log-output=rpc]" {
+		t.Errorf("dlv args %v", api.Debug.DlvArgs)
+	}
+	if r := s.Range("kubernetes.go"); r.Start.Line != 9 {
+		t.Errorf("kubernetes.go is at %s, want line 9", r)
+	}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

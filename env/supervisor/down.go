@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -32,10 +33,36 @@ func Down(env layout.Env, name string, purge bool, out io.Writer) error {
 		if _, err := os.Stat(env.Dir); err != nil {
 			return nil
 		}
+		if err := purgeLinkedDirs(env, out); err != nil {
+			return err
+		}
 		if err := os.RemoveAll(env.Dir); err != nil {
 			return fmt.Errorf("purge %s: %w", env.Dir, err)
 		}
 		fmt.Fprintf(out, " ✓ deleted %s (etcd data, certificates, kubeconfigs, logs)\n", env.Dir)
+	}
+	return nil
+}
+
+// purgeLinkedDirs deletes what kenv wrote into the log and etcd directories
+// a spec named, and nothing else: such a directory may hold the user's own
+// files.
+func purgeLinkedDirs(env layout.Env, out io.Writer) error {
+	logDir, etcdDir := env.LinkedDirs()
+	if etcdDir != "" {
+		if err := os.RemoveAll(filepath.Join(etcdDir, "member")); err != nil {
+			return fmt.Errorf("purge etcd data: %w", err)
+		}
+		fmt.Fprintf(out, " ✓ deleted the etcd data in %s\n", etcdDir)
+	}
+	if logDir != "" {
+		logs, _ := filepath.Glob(filepath.Join(logDir, "*.log"))
+		for _, log := range logs {
+			if err := os.Remove(log); err != nil {
+				return fmt.Errorf("purge logs: %w", err)
+			}
+		}
+		fmt.Fprintf(out, " ✓ deleted %d log(s) in %s\n", len(logs), logDir)
 	}
 	return nil
 }

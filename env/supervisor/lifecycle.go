@@ -218,7 +218,7 @@ func (r *Running) switchDebug(ctx context.Context, pr *progress, u *unit, on boo
 			return err
 		}
 		pr.printf("   dlv %s: %s\n", version, dlv)
-		listen := net.JoinHostPort(plan.BindAddress, strconv.Itoa(spec.DefaultDebugPort(u.c.Name)))
+		listen := net.JoinHostPort(plan.Loopback, strconv.Itoa(spec.DefaultDebugPort(u.c.Name)))
 		u.c.Debug, u.dlv = &plan.Debug{Listen: listen}, dlv
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"syscall"
 
 	"github.com/kenv-dev/kenv/env/layout"
+	"github.com/kenv-dev/kenv/env/spec"
 )
 
 // lock is held by the one process that supervises an environment. The
@@ -49,4 +50,18 @@ func locked(env layout.Env) bool {
 	}
 	l.release()
 	return false
+}
+
+// PrepareDirs points the environment's log and etcd directories where s
+// says, unless the environment is up: its supervisor uses them.
+func PrepareDirs(env layout.Env, s *spec.Spec) error {
+	l, err := acquire(env)
+	if errors.Is(err, ErrLocked) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer l.release()
+	return env.UseDirs(s.Log.Dir, s.Etcd.DataDir)
 }

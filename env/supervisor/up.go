@@ -116,6 +116,9 @@ func Up(ctx context.Context, o Options) (retained *Running, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("get the Kubernetes source: %w", err)
 	}
+	if pin := o.Spec.Kubernetes.Go; pin != "" {
+		tree.GoVersion = pin
+	}
 	r.tree = tree
 	r.binDir = o.Cache.BinDir(filepath.Join(tree.Key, "debug"))
 	r.plan, err = plan.New(o.Spec, o.Env, r.binDir)
@@ -127,8 +130,7 @@ func Up(ctx context.Context, o Options) (retained *Running, err error) {
 	// are made meanwhile.
 	var dlvs map[string]string
 	err = parallel(
-		// kubectl from the same source, for `kenv kubectl`.
-		func() error { return r.build(ctx, pr, tree, append(o.Spec.ComponentNames(), "kubectl")) },
+		func() error { return r.build(ctx, pr, tree, nil) },
 		func() (err error) { dlvs, err = r.installDelve(ctx, pr, tree); return err },
 		func() error { return r.writeConfig(pr) },
 	)
@@ -281,8 +283,13 @@ func setBreakpoints(ctx context.Context, pr *progress, c plan.Component) error {
 	return errs.ErrorOrNil()
 }
 
-// build builds the named commands of tree that are not up to date.
+// build builds the named commands of tree that are not up to date; all the
+// spec asks for when names is nil.
 func (r *Running) build(ctx context.Context, pr *progress, tree *source.Tree, names []string) error {
+	req := plan.Build(r.opts.Spec, tree, r.binDir)
+	if names != nil {
+		req.Components = names
+	}
 	o := r.opts
 	logPath := o.Env.Log("build")
 	log, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
@@ -290,8 +297,8 @@ func (r *Running) build(ctx context.Context, pr *progress, tree *source.Tree, na
 		return err
 	}
 	defer log.Close()
-	done := pr.step("build " + strings.Join(names, ", ") + " with Go " + tree.GoVersion)
-	built, err := build.Run(ctx, build.Request{Tree: tree, Components: names, OutDir: r.binDir, Debug: true}, log)
+	done := pr.step("build " + strings.Join(req.Components, ", ") + " with Go " + tree.GoVersion)
+	built, err := build.Run(ctx, req, log)
 	done(err)
 	if err != nil {
 		return fmt.Errorf("build: %w\n%s", err, tailLines(logPath, 20))
@@ -379,22 +386,24 @@ func (r *Running) writeKubeconfigs() error {
 // starts.
 func checkPorts(s *spec.Spec) error {
 	type want struct {
+		host string
 		port int
 		attr string
 	}
 	wants := []want{
-		{s.Etcd.Port, "etcd { port }"},
-		{s.Etcd.PeerPort, "etcd { peer_port }"},
+		{plan.Loopback, s.Etcd.Port, "etcd { port }"},
+		{plan.Loopback, s.Etcd.PeerPort, "etcd { peer_port }"},
 	}
 	for _, c := range s.Components {
-		wants = append(wants, want{c.Port, fmt.Sprintf("component %q { port }", c.Name)})
+		wants = append(wants, want{s.Network.BindAddress, c.Port, fmt.Sprintf("component %q { port }", c.Name)})
 		if c.Debug != nil {
-			wants = append(wants, want{c.Debug.Port, fmt.Sprintf("component %q { debug { port } }", c.Name)})
+			host, _, _ := net.SplitHostPort(c.Debug.Listen)
+			wants = append(wants, want{host, c.Debug.Port, fmt.Sprintf("component %q { debug { port } }", c.Name)})
 		}
 	}
 	var errs *multierror.Error
 	for _, w := range wants {
-		l, err := net.Listen("tcp", net.JoinHostPort(plan.BindAddress, fmt.Sprint(w.port)))
+		l, err := net.Listen("tcp", net.JoinHostPort(w.host, fmt.Sprint(w.port)))
 		if err != nil {
 			holder := ""
 			if h := process.PortHolder(w.port); h != "" {

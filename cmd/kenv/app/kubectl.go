@@ -2,6 +2,7 @@ package app
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 
@@ -17,6 +18,9 @@ func newKubectlCommand(streams Streams) *cobra.Command {
 			state, _, err := runningState(&f, streams)
 			if err != nil {
 				return err
+			}
+			if _, err := os.Stat(state.Kubectl); err != nil {
+				return fmt.Errorf("kubectl is not built for this environment: add \"kubectl\" to build { binaries } in %s, or use your own kubectl with `kenv kubeconfig`", state.Spec)
 			}
 			kubectl := exec.CommandContext(cmd.Context(), state.Kubectl, args...)
 			kubectl.Env = append(os.Environ(), "KUBECONFIG="+state.Kubeconfig)

@@ -52,28 +52,36 @@ to paste into a shell. Nothing is downloaded, built, written or started.`,
 }
 
 // writePlan describes what up does for s. Where the source is not in the
-// cache yet, its toolchain, and so the Delve release, are not known.
+// cache yet and the spec pins no Go, the toolchain, and so the Delve
+// release, are not known.
 func writePlan(ctx context.Context, w io.Writer, s *spec.Spec, env layout.Env, cache layout.Cache) error {
 	var (
-		tree  *source.Tree
-		known bool
+		tree   *source.Tree
+		cached bool
+		k      = s.Kubernetes
 	)
-	switch k := s.Kubernetes; {
+	switch {
 	case k.Path != "":
 		var err error
 		if tree, err = source.FromPath(ctx, k.Path); err != nil {
 			return err
 		}
-		known = true
 	case k.Git != "":
 		// Resolving the ref may mean cloning: plan does not.
-		tree = &source.Tree{Key: "git", Dir: "<a worktree of " + k.Git + " at " + k.Ref + " in " + cache.Dir + ">", GoVersion: "<.go-version>"}
+		tree = &source.Tree{Key: "git", Dir: "<a worktree of " + k.Git + " at " + k.Ref + " in " + cache.Dir + ">"}
 	default:
-		tree, known = source.Cached(cache, k.Version)
+		tree, cached = source.Cached(cache, k.Version)
+		if tree == nil {
+			key := "kubernetes@" + k.Version
+			tree = &source.Tree{Key: key, Dir: cache.SourceDir(key)}
+		}
 	}
-	if tree == nil {
-		key := "kubernetes@" + s.Kubernetes.Version
-		tree = &source.Tree{Key: key, Dir: cache.SourceDir(key), GoVersion: "<.go-version>"}
+	toolchain := "Go " + tree.GoVersion + " (.go-version)"
+	switch {
+	case k.Go != "":
+		tree.GoVersion, toolchain = k.Go, "Go "+k.Go+" (pinned by the spec)"
+	case tree.GoVersion == "":
+		tree.GoVersion, toolchain = "<.go-version>", "the Go version in the source's .go-version"
 	}
 	binDir := cache.BinDir(filepath.Join(tree.Key, "debug"))
 	p, err := plan.New(s, env, binDir)
@@ -81,26 +89,24 @@ func writePlan(ctx context.Context, w io.Writer, s *spec.Spec, env layout.Env, c
 		return err
 	}
 
-	fmt.Fprintf(w, "Environment %q from %s, state in %s\n\n", s.Name, s.File, env.Dir)
+	fmt.Fprintf(w, "Environment %q from %s, state in %s\n\nSource\n", s.Name, s.File, env.Dir)
 	switch {
-	case s.Kubernetes.Git != "":
-		fmt.Fprintf(w, "Source\n  %s at %s, mirrored into the cache and checked out in a worktree of the mirror\n  toolchain: the Go version in the source's .go-version\n", s.Kubernetes.Git, s.Kubernetes.Ref)
-	case s.Kubernetes.Path != "":
-		fmt.Fprintf(w, "Source\n  the checkout %s, built in place as it is\n  version %s", tree.Dir, tree.Version.GitVersion)
+	case k.Git != "":
+		fmt.Fprintf(w, "  %s at %s, mirrored into the cache and checked out in a worktree of the mirror\n", k.Git, k.Ref)
+	case k.Path != "":
+		fmt.Fprintf(w, "  the checkout %s, built in place as it is\n  version %s", tree.Dir, tree.Version.GitVersion)
 		if tree.Version.GitCommit != "" {
 			fmt.Fprintf(w, " (commit %s, %s)", tree.Version.GitCommit, tree.Version.GitTreeState)
 		}
-		fmt.Fprintf(w, "\n  toolchain: Go %s (.go-version)\n", tree.GoVersion)
-	case known:
-		fmt.Fprintf(w, "Source\n  k8s.io/kubernetes@%s and its staging modules from the Go module proxy\n  tree: %s (cached)\n  toolchain: Go %s (.go-version)\n",
-			s.Kubernetes.Version, tree.Dir, tree.GoVersion)
+		fmt.Fprintln(w)
+	case cached:
+		fmt.Fprintf(w, "  k8s.io/kubernetes@%s and its staging modules from the Go module proxy\n  tree: %s (cached)\n", k.Version, tree.Dir)
 	default:
-		fmt.Fprintf(w, "Source\n  k8s.io/kubernetes@%s and its staging modules from the Go module proxy\n  tree: %s (to download)\n  toolchain: the Go version in the source's .go-version\n",
-			s.Kubernetes.Version, tree.Dir)
+		fmt.Fprintf(w, "  k8s.io/kubernetes@%s and its staging modules from the Go module proxy\n  tree: %s (to download)\n", k.Version, tree.Dir)
 	}
+	fmt.Fprintf(w, "  toolchain: %s\n", toolchain)
 
-	names := append(s.ComponentNames(), "kubectl")
-	argv, buildEnv := build.Command(build.Request{Tree: tree, Components: names, OutDir: binDir, Debug: true})
+	argv, buildEnv := build.Command(plan.Build(s, tree, binDir))
 	fmt.Fprintf(w, "\nBuild (skipped for binaries that are up to date)\n  cd %s\n  %s\n", shellQuote(tree.Dir), indent(shellCommand(buildEnv, argv), "  "))
 
 	fmt.Fprintf(w, "\nCertificates in %s (kept while valid)\n", env.CertDir())
@@ -131,7 +137,7 @@ func writePlan(ctx context.Context, w io.Writer, s *spec.Spec, env layout.Env, c
 	fmt.Fprintf(w, "\netcd, embedded in kenv\n  clients %s, peers %s, data in %s\n", p.Etcd.ClientURL, p.Etcd.PeerURL, p.Etcd.DataDir)
 
 	dlv := "<dlv for the source's Go version>"
-	if known {
+	if !strings.HasPrefix(tree.GoVersion, "<") {
 		if version, err := delve.VersionFor(tree.GoVersion); err == nil {
 			dlv = filepath.Join(cache.DelveDir(version), "dlv")
 		}

@@ -61,6 +61,9 @@ func runUp(ctx context.Context, specPath string, o upOptions, streams Streams) e
 	if err != nil {
 		return err
 	}
+	if err := supervisor.PrepareDirs(env, s); err != nil {
+		return err
+	}
 	if o.detach && !o.supervised {
 		return detach(ctx, s, env, o, streams)
 	}

@@ -1,0 +1,327 @@
+package spec
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+)
+
+// Defaults of the cluster-wide settings, local-up-cluster's where it has one.
+const (
+	DefaultBindAddress = "127.0.0.1"
+	DefaultServiceCIDR = "10.0.0.0/24"
+	DefaultVerbosity   = 3
+)
+
+// DefaultAuthorizationModes are local-up-cluster's.
+var DefaultAuthorizationModes = []string{"Node", "RBAC"}
+
+var authorizationModes = []string{"ABAC", "AlwaysAllow", "AlwaysDeny", "Node", "RBAC", "Webhook"}
+
+var (
+	pluginRE      = regexp.MustCompile(`^[A-Z][A-Za-z0-9]*$`)
+	featureGateRE = regexp.MustCompile(`^[A-Z][A-Za-z0-9]*$`)
+	hostnameRE    = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+)
+
+func (d *decoder) build(raw *buildSchema) Build {
+	b := Build{Debug: true, Binaries: []string{"kubectl"}}
+	if raw == nil {
+		return b
+	}
+	for name, attr := range map[string]*hcl.Attribute{"debug": raw.Debug, "tags": raw.Tags, "gcflags": raw.GCFlags, "ldflags": raw.LDFlags, "binaries": raw.Binaries} {
+		d.note("build."+name, attr)
+	}
+	b.Debug = d.boolean(raw.Debug, true)
+	b.Tags = d.strs(raw.Tags)
+	b.GCFlags = d.strs(raw.GCFlags)
+	b.LDFlags = d.strs(raw.LDFlags)
+	if raw.Binaries != nil {
+		b.Binaries = d.strs(raw.Binaries)
+	}
+	for i, tag := range b.Tags {
+		if tag == "" || strings.ContainsAny(tag, ", \t") {
+			d.errorf(elementRanges(raw.Tags.Expr, len(b.Tags))[i], "Invalid build tag", "%q is not a build tag: one word per element, such as \"providerless\".", tag)
+		}
+	}
+	for i, bin := range b.Binaries {
+		if !commandRE.MatchString(bin) {
+			d.errorf(elementRanges(raw.Binaries.Expr, len(b.Binaries))[i], "Invalid binary",
+				"%q is not a command of the Kubernetes tree; name a directory under cmd/, such as \"kubectl\".", bin)
+		}
+	}
+	return b
+}
+
+func (d *decoder) network(raw *networkSchema) Network {
+	n := Network{BindAddress: DefaultBindAddress, ServiceCIDR: DefaultServiceCIDR}
+	if raw == nil {
+		n.APIHost = n.BindAddress
+		return n
+	}
+	n.BindAddress = d.str(raw.BindAddress, n.BindAddress)
+	if raw.BindAddress != nil {
+		ip := net.ParseIP(n.BindAddress)
+		switch {
+		case ip == nil:
+			d.errorf(raw.BindAddress.Expr.Range(), "Invalid bind address",
+				"%q is not an IP address; use one such as \"127.0.0.1\", or \"0.0.0.0\" for every interface.", n.BindAddress)
+		case !ip.IsLoopback():
+			d.warnf(raw.BindAddress.Expr.Range(), "Components listen beyond loopback",
+				"kube-apiserver, kube-controller-manager and kube-scheduler will accept connections on %s from other machines. "+
+					"Delve and etcd stay on loopback.", n.BindAddress)
+		}
+	}
+	// Clients cannot connect to "every interface".
+	n.APIHost = n.BindAddress
+	if ip := net.ParseIP(n.BindAddress); ip != nil && ip.IsUnspecified() {
+		n.APIHost = DefaultBindAddress
+	}
+	n.APIHost = d.str(raw.APIHost, n.APIHost)
+	if raw.APIHost != nil && !validHost(n.APIHost) {
+		d.errorf(raw.APIHost.Expr.Range(), "Invalid API host", "%q is neither an IP address nor a DNS name.", n.APIHost)
+	}
+	n.ServiceCIDR = d.str(raw.ServiceCIDR, n.ServiceCIDR)
+	if raw.ServiceCIDR != nil {
+		if err := checkServiceCIDR(n.ServiceCIDR); err != nil {
+			d.errorf(raw.ServiceCIDR.Expr.Range(), "Invalid service CIDR", "%v", err)
+		}
+	}
+	return n
+}
+
+func validHost(host string) bool {
+	if net.ParseIP(host) != nil {
+		return true
+	}
+	return hostnameRE.MatchString(host)
+}
+
+// checkServiceCIDR applies kube-apiserver's own limits, so that a bad range
+// fails here rather than at the apiserver's start.
+func checkServiceCIDR(cidr string) error {
+	prefix, err := netip.ParsePrefix(cidr)
+	if err != nil {
+		return fmt.Errorf("%q is not a CIDR such as \"10.0.0.0/24\"", cidr)
+	}
+	if prefix.Masked() != prefix {
+		return fmt.Errorf("%q has host bits set; write %q", cidr, prefix.Masked())
+	}
+	bits, size := prefix.Bits(), prefix.Addr().BitLen()
+	switch {
+	case size == 32 && (bits < 12 || bits > 30):
+		return fmt.Errorf("%q: an IPv4 service range is /12 to /30", cidr)
+	case size == 128 && (bits < 108 || bits > 126):
+		return fmt.Errorf("%q: an IPv6 service range is /108 to /126", cidr)
+	}
+	return nil
+}
+
+func (d *decoder) etcd(raw *etcdSchema) Etcd {
+	e := Etcd{Port: defaultEtcdPort}
+	if raw == nil {
+		e.PeerPort = e.Port + 1
+		return e
+	}
+	e.Port = d.port(raw.Port, defaultEtcdPort)
+	e.PeerPort = d.port(raw.PeerPort, e.Port+1)
+	e.DataDir = d.path(raw.DataDir)
+	return e
+}
+
+func (d *decoder) log(raw *logSchema) Log {
+	l := Log{Verbosity: DefaultVerbosity}
+	if raw == nil {
+		return l
+	}
+	l.Verbosity = d.verbosity(raw.Verbosity, DefaultVerbosity)
+	l.Dir = d.path(raw.Dir)
+	return l
+}
+
+func (d *decoder) verbosity(attr *hcl.Attribute, def int) int {
+	v := d.integer(attr, def)
+	if v < 0 {
+		d.errorf(attr.Expr.Range(), "Invalid verbosity", "Verbosity is 0 or more (klog's -v), not %d.", v)
+		return def
+	}
+	return v
+}
+
+// featureGates decodes { Name = true, ... }; nil when the spec has none.
+func (d *decoder) featureGates(attr *hcl.Attribute) map[string]bool {
+	if attr == nil {
+		return nil
+	}
+	gates := map[string]bool{}
+	d.eachItem(attr, "feature_gates = { SomeFeature = true }", func(name string, val cty.Value, nameRange, valRange hcl.Range) {
+		if !featureGateRE.MatchString(name) {
+			d.errorf(nameRange, "Invalid feature gate", "%q is not a feature gate name; they are written like \"InPlacePodVerticalScaling\".", name)
+			return
+		}
+		if val.IsNull() || !val.IsKnown() || val.Type() != cty.Bool {
+			d.errorf(valRange, "Invalid feature gate value", "Feature gate %s is true or false.", name)
+			return
+		}
+		gates[name] = val.True()
+	})
+	return gates
+}
+
+// eachItem calls fn for each key and value of the object or map attr holds,
+// with the key's and the value's positions when the spec writes the object
+// out.
+func (d *decoder) eachItem(attr *hcl.Attribute, example string, fn func(key string, val cty.Value, keyRange, valRange hcl.Range)) {
+	if obj, ok := attr.Expr.(*hclsyntax.ObjectConsExpr); ok {
+		for _, item := range obj.Items {
+			var key string
+			keyVal, diags := item.KeyExpr.Value(d.ctx)
+			if !diags.HasErrors() && keyVal.Type() == cty.String && keyVal.IsKnown() && !keyVal.IsNull() {
+				key = keyVal.AsString()
+			} else {
+				d.diags = append(d.diags, diags...)
+				d.errorf(item.KeyExpr.Range(), "Invalid key", "Keys are names or strings, as in %s.", example)
+				continue
+			}
+			val, diags := item.ValueExpr.Value(d.ctx)
+			if diags.HasErrors() {
+				d.diags = append(d.diags, diags...)
+				continue
+			}
+			fn(key, val, item.KeyExpr.Range(), item.ValueExpr.Range())
+		}
+		return
+	}
+	val, diags := attr.Expr.Value(d.ctx)
+	if diags.HasErrors() {
+		d.diags = append(d.diags, diags...)
+		return
+	}
+	if val.IsNull() || !val.IsKnown() || !(val.Type().IsObjectType() || val.Type().IsMapType()) {
+		d.errorf(attr.Expr.Range(), "Invalid "+attr.Name, "%s must be a map, as in %s.", attr.Name, example)
+		return
+	}
+	for it := val.ElementIterator(); it.Next(); {
+		k, v := it.Element()
+		fn(k.AsString(), v, attr.Expr.Range(), attr.Expr.Range())
+	}
+}
+
+func (d *decoder) authorizationModes(attr *hcl.Attribute) []string {
+	if attr == nil {
+		return slices.Clone(DefaultAuthorizationModes)
+	}
+	modes := d.strs(attr)
+	if len(modes) == 0 {
+		d.errorf(attr.Expr.Range(), "No authorization mode", "Name at least one of %s; [\"AlwaysAllow\"] lets everyone do everything.", strings.Join(authorizationModes, ", "))
+	}
+	ranges := elementRanges(attr.Expr, len(modes))
+	for i, m := range modes {
+		if !slices.Contains(authorizationModes, m) {
+			detail := fmt.Sprintf("kube-apiserver's modes are %s.", strings.Join(authorizationModes, ", "))
+			if guess := nearest(m, authorizationModes); guess != "" {
+				detail = fmt.Sprintf("Did you mean %q? %s", guess, detail)
+			}
+			d.errorf(ranges[i], "Unknown authorization mode", "%s", detail)
+		}
+	}
+	return modes
+}
+
+func (d *decoder) admission(raw *admissionSchema) Admission {
+	var a Admission
+	if raw == nil {
+		return a
+	}
+	a.Enable = d.plugins(raw.Enable)
+	a.Disable = d.plugins(raw.Disable)
+	for _, p := range a.Enable {
+		if slices.Contains(a.Disable, p) {
+			d.errorf(raw.Disable.Expr.Range(), "Plugin enabled and disabled", "%s is in both enable and disable; keep it in one.", p)
+		}
+	}
+	return a
+}
+
+func (d *decoder) plugins(attr *hcl.Attribute) []string {
+	plugins := d.strs(attr)
+	if attr == nil {
+		return nil
+	}
+	ranges := elementRanges(attr.Expr, len(plugins))
+	for i, p := range plugins {
+		if !pluginRE.MatchString(p) {
+			d.errorf(ranges[i], "Invalid admission plugin", "%q is not an admission plugin name; they are written like \"AlwaysPullImages\".", p)
+		}
+	}
+	return plugins
+}
+
+// audit reads the audit policy from the spec, written in HCL, or from a
+// file, and checks it is a policy.
+func (d *decoder) audit(raw *auditSchema) Audit {
+	var a Audit
+	switch {
+	case raw == nil:
+		return a
+	case raw.Policy != nil && raw.PolicyFile != nil:
+		d.errorf(raw.PolicyFile.Range, "Two audit policies", "Set policy or policy_file, not both; policy is set at %s.", raw.Policy.Range)
+	case raw.Policy != nil:
+		val, diags := raw.Policy.Expr.Value(d.ctx)
+		d.diags = append(d.diags, diags...)
+		if diags.HasErrors() {
+			return a
+		}
+		if val.IsNull() || !val.IsKnown() || !val.Type().IsObjectType() {
+			d.errorf(raw.Policy.Expr.Range(), "Invalid audit policy", "policy is an object such as { rules = [{ level = \"Metadata\" }] }.")
+			return a
+		}
+		doc, err := ctyjson.Marshal(val, val.Type())
+		if err != nil {
+			d.errorf(raw.Policy.Expr.Range(), "Invalid audit policy", "%v", err)
+			return a
+		}
+		var policy map[string]any
+		_ = json.Unmarshal(doc, &policy)
+		if _, ok := policy["rules"].([]any); !ok {
+			d.errorf(raw.Policy.Expr.Range(), "Invalid audit policy", "The policy has no rules; add rules = [{ level = \"Metadata\" }].")
+			return a
+		}
+		policy["apiVersion"], policy["kind"] = "audit.k8s.io/v1", "Policy"
+		out, _ := json.MarshalIndent(policy, "", "  ")
+		a.Policy = string(out) + "\n"
+	case raw.PolicyFile != nil:
+		path := d.path(raw.PolicyFile)
+		content, err := os.ReadFile(path)
+		if err != nil {
+			d.errorf(raw.PolicyFile.Expr.Range(), "Cannot read audit policy", "%v (a relative path is relative to the spec's directory).", err)
+			return a
+		}
+		if !strings.Contains(string(content), "kind: Policy") && !strings.Contains(string(content), `"Policy"`) {
+			d.errorf(raw.PolicyFile.Expr.Range(), "Not an audit policy", "%s has no kind: Policy; see https://kubernetes.io/docs/tasks/debug/debug-cluster/audit/.", path)
+			return a
+		}
+		a.Policy = string(content)
+	}
+	return a
+}
+
+// path decodes a path, relative to the spec's directory unless absolute.
+func (d *decoder) path(attr *hcl.Attribute) string {
+	p := d.str(attr, "")
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(d.specDir, p)
+}
