@@ -8,9 +8,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -161,4 +163,37 @@ func upToDate(dir, component, inputs string) bool {
 
 func stampPath(dir, component string) string {
 	return filepath.Join(dir, "."+component+".stamp")
+}
+
+// Hash returns the SHA-256 of a built binary, in hex.
+func Hash(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Where names the places a build of r reads from: the tree, the toolchain's
+// GOROOT and the module cache. Binaries keep those absolute paths in their
+// debug information, for the debugger to find the sources, so two builds
+// of the same inputs are identical only when Where is too.
+func Where(ctx context.Context, r Request) (string, error) {
+	_, env := Command(r)
+	cmd := exec.CommandContext(ctx, "go", "env", "GOROOT", "GOMODCACHE")
+	cmd.Dir = r.Tree.Dir
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("go env: %w", err)
+	}
+	h := sha256.New()
+	fmt.Fprintln(h, r.Tree.Dir, runtime.GOOS, runtime.GOARCH)
+	h.Write(out)
+	return hex.EncodeToString(h.Sum(nil))[:16], nil
 }

@@ -187,9 +187,46 @@ func semverParts(version string) (major, minor string) {
 type module struct {
 	Path    string
 	Version string
+	Sum     string
 	Dir     string
 	Info    string
 	Error   string
+}
+
+// Module is a module version and its go.sum hash.
+type Module struct {
+	Path    string
+	Version string
+	Sum     string
+}
+
+// ModuleSums returns the modules the tree of a module-sourced Kubernetes
+// version is laid out from, k8s.io/kubernetes first, with their hashes as
+// the Go module cache holds them.
+func ModuleSums(ctx context.Context, t *Tree, version string) ([]Module, error) {
+	work, err := readWork(t.Dir)
+	if err != nil {
+		return nil, err
+	}
+	queries := []string{kubernetesModule + "@" + version}
+	stagingVersion := "v0" + strings.TrimPrefix(version, "v1")
+	for _, use := range work.Use {
+		if name, ok := strings.CutPrefix(use.Path, stagingPrefix); ok {
+			queries = append(queries, "k8s.io/"+name+"@"+stagingVersion)
+		}
+	}
+	mods, err := download(ctx, queries...)
+	if err != nil {
+		return nil, err
+	}
+	sums := make([]Module, 0, len(mods))
+	for _, m := range mods {
+		if m.Sum == "" {
+			return nil, fmt.Errorf("no hash for %s@%s: %s", m.Path, m.Version, firstLine(m.Error))
+		}
+		sums = append(sums, Module{Path: m.Path, Version: m.Version, Sum: m.Sum})
+	}
+	return sums, nil
 }
 
 type moduleInfo struct {

@@ -40,6 +40,7 @@ func (d *decoder) build(raw *buildSchema) Build {
 	if raw == nil {
 		return b
 	}
+	d.ranges["build"] = raw.DefRange
 	for name, attr := range map[string]*hcl.Attribute{"debug": raw.Debug, "tags": raw.Tags, "gcflags": raw.GCFlags, "ldflags": raw.LDFlags, "binaries": raw.Binaries} {
 		d.note("build."+name, attr)
 	}

@@ -58,6 +58,7 @@ type buildSchema struct {
 	GCFlags  *hcl.Attribute `hcl:"gcflags,optional"`
 	LDFlags  *hcl.Attribute `hcl:"ldflags,optional"`
 	Binaries *hcl.Attribute `hcl:"binaries,optional"`
+	DefRange hcl.Range      `hcl:",def_range"`
 }
 
 type networkSchema struct {
@@ -315,6 +316,7 @@ func (d *decoder) spec(raw *fileSchema, filename string, body hcl.Body) *Spec {
 
 func (d *decoder) kubernetes(raw *kubernetesSchema) Kubernetes {
 	var k Kubernetes
+	d.ranges["kubernetes"] = raw.DefRange
 	for name, attr := range map[string]*hcl.Attribute{"version": raw.Version, "git": raw.Git, "ref": raw.Ref, "path": raw.Path, "go": raw.Go} {
 		d.note("kubernetes."+name, attr)
 	}
@@ -387,6 +389,9 @@ func (d *decoder) component(raw *componentSchema) (Component, bool) {
 		return Component{}, false
 	}
 	c := Component{Name: raw.Name, DeclRange: raw.DefRange}
+	if raw.Debug != nil {
+		d.note("component."+raw.Name+".debug.dlv", raw.Debug.Dlv)
+	}
 	c.Port = d.port(raw.Port, defaults.port)
 	if raw.Debug != nil {
 		c.Debug = d.debug(raw.Debug, defaults.debugPort)

@@ -53,13 +53,19 @@ type Spec struct {
 	Ranges map[string]hcl.Range
 }
 
-// Range returns where the spec sets the named attribute, or the start of
-// the file when it does not.
+// Range returns where the spec sets the named attribute; where it does
+// not, the block that would hold it, or the start of the file.
 func (s *Spec) Range(name string) hcl.Range {
-	if r, ok := s.Ranges[name]; ok {
-		return r
+	for {
+		if r, ok := s.Ranges[name]; ok {
+			return r
+		}
+		i := strings.LastIndex(name, ".")
+		if i < 0 {
+			return hcl.Range{Filename: s.File, Start: hcl.InitialPos, End: hcl.InitialPos}
+		}
+		name = name[:i]
 	}
-	return hcl.Range{Filename: s.File, Start: hcl.InitialPos, End: hcl.InitialPos}
 }
 
 // Kubernetes says where the Kubernetes source comes from: exactly one of

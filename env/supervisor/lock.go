@@ -10,16 +10,16 @@ import (
 	"github.com/kenv-dev/kenv/env/spec"
 )
 
-// lock is held by the one process that supervises an environment. The
+// envLock is held by the one process that supervises an environment. The
 // kernel drops it when that process dies, so a lock is never stale.
-type lock struct {
+type envLock struct {
 	f *os.File
 }
 
 // ErrLocked means another process supervises the environment.
 var ErrLocked = errors.New("environment is locked by another kenv process")
 
-func acquire(env layout.Env) (*lock, error) {
+func acquire(env layout.Env) (*envLock, error) {
 	if err := os.MkdirAll(env.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create the state directory: %w", err)
 	}
@@ -34,10 +34,10 @@ func acquire(env layout.Env) (*lock, error) {
 		}
 		return nil, fmt.Errorf("lock %s: %w", env.LockFile(), err)
 	}
-	return &lock{f: f}, nil
+	return &envLock{f: f}, nil
 }
 
-func (l *lock) release() {
+func (l *envLock) release() {
 	_ = syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
 	l.f.Close()
 }

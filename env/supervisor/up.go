@@ -21,6 +21,7 @@ import (
 	"github.com/kenv-dev/kenv/env/delve"
 	"github.com/kenv-dev/kenv/env/etcd"
 	"github.com/kenv-dev/kenv/env/layout"
+	"github.com/kenv-dev/kenv/env/lock"
 	"github.com/kenv-dev/kenv/env/plan"
 	"github.com/kenv-dev/kenv/env/process"
 	"github.com/kenv-dev/kenv/env/source"
@@ -39,13 +40,18 @@ type Options struct {
 	ReadyTimeout time.Duration
 	// Retain keeps what started running when up fails, for inspection.
 	Retain bool
+	// Lock is the spec's lock to build from and check the binaries
+	// against; nil when there is none or it is being written anew.
+	Lock *lock.Lock
+	// WriteLock writes the spec's lock once the binaries are built.
+	WriteLock bool
 }
 
 // Running is an environment that is up. Supervise keeps it running; Stop
 // takes it down.
 type Running struct {
 	opts  Options
-	lock  *lock
+	lock  *envLock
 	plan  *plan.Plan
 	tree  *source.Tree
 	etcd  *etcd.Server
@@ -108,33 +114,39 @@ func Up(ctx context.Context, o Options) (retained *Running, err error) {
 		return nil, err
 	}
 
-	done := pr.step("source " + o.Spec.Kubernetes.Source())
-	k := o.Spec.Kubernetes
-	tree, err := source.Get(ctx, o.Cache, source.Location{Version: k.Version, Git: k.Git, Ref: k.Ref, Path: k.Path},
-		func(msg string) { pr.printf("   %s\n", msg) })
-	done(err)
+	tree, err := getSource(ctx, o, pr)
 	if err != nil {
-		return nil, fmt.Errorf("get the Kubernetes source: %w", err)
-	}
-	if pin := o.Spec.Kubernetes.Go; pin != "" {
-		tree.GoVersion = pin
+		return nil, err
 	}
 	r.tree = tree
-	r.binDir = o.Cache.BinDir(filepath.Join(tree.Key, "debug"))
+	r.binDir = binDir(o, tree)
 	r.plan, err = plan.New(o.Spec, o.Env, r.binDir)
 	if err != nil {
 		return nil, err
 	}
+	if o.Lock != nil {
+		for _, c := range r.plan.Components {
+			if c.Debug != nil && c.Debug.Dlv == "" {
+				c.Debug.Dlv = o.Lock.Delve
+			}
+		}
+	}
 
 	// Building takes minutes on a cold cache; Delve and the certificates
 	// are made meanwhile.
-	var dlvs map[string]string
+	var (
+		dlvs         map[string]string
+		delveVersion string
+	)
 	err = parallel(
 		func() error { return r.build(ctx, pr, tree, nil) },
-		func() (err error) { dlvs, err = r.installDelve(ctx, pr, tree); return err },
+		func() (err error) { dlvs, delveVersion, err = r.installDelve(ctx, pr, tree); return err },
 		func() error { return r.writeConfig(pr) },
 	)
 	if err != nil {
+		return nil, err
+	}
+	if err := r.settleLock(ctx, pr, delveVersion); err != nil {
 		return nil, err
 	}
 
@@ -154,7 +166,7 @@ func Up(ctx context.Context, o Options) (retained *Running, err error) {
 		return nil, err
 	}
 
-	done = pr.step("etcd on " + r.plan.Etcd.ClientURL)
+	done := pr.step("etcd on " + r.plan.Etcd.ClientURL)
 	r.etcd, err = etcd.Start(ctx, etcd.Config{
 		ClientURL: r.plan.Etcd.ClientURL,
 		PeerURL:   r.plan.Etcd.PeerURL,
@@ -310,16 +322,17 @@ func (r *Running) build(ctx context.Context, pr *progress, tree *source.Tree, na
 }
 
 // installDelve finds or installs the Delve of each debugged component and
-// returns their paths by component.
-func (r *Running) installDelve(ctx context.Context, pr *progress, tree *source.Tree) (map[string]string, error) {
+// returns their paths by component, and the release of the first.
+func (r *Running) installDelve(ctx context.Context, pr *progress, tree *source.Tree) (map[string]string, string, error) {
 	logPath := r.opts.Env.Log("delve-install")
 	log, err := os.Create(logPath)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	defer log.Close()
 	dlvs := map[string]string{}
 	byPin := map[string]string{}
+	var first string
 	for _, c := range r.plan.Components {
 		if c.Debug == nil {
 			continue
@@ -332,12 +345,15 @@ func (r *Running) installDelve(ctx context.Context, pr *progress, tree *source.T
 		path, version, err := delve.Resolve(ctx, r.opts.Cache, c.Debug.Dlv, tree.GoVersion, log)
 		done(err)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w\n%s", c.Name, err, tailLines(logPath, 20))
+			return nil, "", fmt.Errorf("%s: %w\n%s", c.Name, err, tailLines(logPath, 20))
 		}
 		pr.printf("   dlv %s: %s\n", version, path)
 		dlvs[c.Name], byPin[c.Debug.Dlv] = path, path
+		if first == "" {
+			first = version
+		}
 	}
-	return dlvs, nil
+	return dlvs, first, nil
 }
 
 // writeConfig makes the certificates, kubeconfigs and configuration files.

@@ -82,6 +82,7 @@ against an embedded etcd, and puts the ones you ask for under Delve.
 		newKubeconfigCommand(streams),
 		newValidateCommand(streams),
 		newPlanCommand(streams),
+		newLockCommand(streams),
 		newFlagsCommand(streams),
 		newAttachCommand(streams),
 		newKubectlCommand(streams),

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kenv-dev/kenv/env/layout"
+	"github.com/kenv-dev/kenv/env/lock"
 	"github.com/kenv-dev/kenv/env/spec"
 	"github.com/kenv-dev/kenv/env/supervisor"
 )
@@ -16,15 +17,44 @@ import (
 // with the source line it points at.
 func loadSpec(path string, streams Streams) (*spec.Spec, error) {
 	s, parser, diags := spec.ParseFile(path)
-	if len(diags) > 0 {
-		w := hcl.NewDiagnosticTextWriter(streams.Err, parser.Files(), 100, false)
-		_ = w.WriteDiagnostics(diags)
-	}
+	writeDiagnostics(streams, parser.Files(), diags)
 	if diags.HasErrors() {
 		fmt.Fprintf(streams.Err, "%s has %d error(s); nothing was started.\n", path, len(diags.Errs()))
 		return nil, errReported
 	}
 	return s, nil
+}
+
+// writeDiagnostics prints diags, each with the source line it points at.
+func writeDiagnostics(streams Streams, files map[string]*hcl.File, diags hcl.Diagnostics) {
+	if len(diags) > 0 {
+		w := hcl.NewDiagnosticTextWriter(streams.Err, files, 100, false)
+		_ = w.WriteDiagnostics(diags)
+	}
+}
+
+// loadLock reads the lock of s and checks that s still matches it. It
+// returns the lock to build from, nil when there is none yet or update
+// asks to lock the spec anew, and whether to write the lock.
+func loadLock(s *spec.Spec, update bool, streams Streams) (*lock.Lock, bool, error) {
+	path := lock.PathFor(s.File)
+	l, parser, diags := lock.Read(path)
+	if diags.HasErrors() {
+		writeDiagnostics(streams, parser.Files(), diags)
+		fmt.Fprintf(streams.Err, "%s cannot be read; fix it, or delete it to lock the spec anew.\n", path)
+		return nil, false, errReported
+	}
+	if l == nil || update {
+		return nil, true, nil
+	}
+	if diags := lock.Check(s, l); diags.HasErrors() {
+		// The spec is parsed again for the lines the diagnostics show.
+		_, specParser, _ := spec.ParseFile(s.File)
+		writeDiagnostics(streams, specParser.Files(), diags)
+		fmt.Fprintf(streams.Err, "%s differs from its lock %s in %d place(s).\n", s.File, path, len(diags))
+		return nil, false, errReported
+	}
+	return l, false, nil
 }
 
 // loadSpecEnv loads the spec at path and returns it with its environment's

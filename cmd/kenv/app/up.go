@@ -31,6 +31,7 @@ type upOptions struct {
 	supervised bool
 	timeout    time.Duration
 	retain     bool
+	updateLock bool
 }
 
 func newUpCommand(streams Streams) *cobra.Command {
@@ -51,6 +52,7 @@ environment is ready and keeps it running in the background until
 	cmd.Flags().BoolVarP(&o.detach, "detach", "d", false, "return once ready and keep the environment running in the background")
 	cmd.Flags().DurationVar(&o.timeout, "timeout", 3*time.Minute, "how long to wait for the components to become ready")
 	cmd.Flags().BoolVar(&o.retain, "retain", false, "on failure, keep what started running for inspection until `kenv down`")
+	cmd.Flags().BoolVar(&o.updateLock, "update-lock", false, "build from the spec as it is and write its lock anew, instead of refusing a spec that differs from its lock")
 	cmd.Flags().BoolVar(&o.supervised, "supervise", false, "run as the detached supervisor (internal)")
 	_ = cmd.Flags().MarkHidden("supervise")
 	return cmd
@@ -58,6 +60,10 @@ environment is ready and keeps it running in the background until
 
 func runUp(ctx context.Context, specPath string, o upOptions, streams Streams) error {
 	s, env, cache, err := loadSpecEnv(specPath, streams)
+	if err != nil {
+		return err
+	}
+	locked, writeLock, err := loadLock(s, o.updateLock, streams)
 	if err != nil {
 		return err
 	}
@@ -87,6 +93,8 @@ func runUp(ctx context.Context, specPath string, o upOptions, streams Streams) e
 		Out:          out,
 		ReadyTimeout: o.timeout,
 		Retain:       o.retain,
+		Lock:         locked,
+		WriteLock:    writeLock,
 	})
 	var errs *multierror.Error
 	switch {
@@ -139,6 +147,9 @@ func detach(ctx context.Context, s *spec.Spec, env layout.Env, o upOptions, stre
 		return err
 	}
 	args := []string{"up", "--supervise", "--detach", "--timeout", o.timeout.String()}
+	if o.updateLock {
+		args = append(args, "--update-lock")
+	}
 	if o.retain {
 		args = append(args, "--retain")
 	}

@@ -1,0 +1,300 @@
+// Package lock reads, writes and checks a spec's lock file: what the spec
+// resolved to when it was locked (the source's module hashes or git commit,
+// the Go toolchain, the Delve release, the build settings) and a hash of
+// each binary built from it. Later runs build from exactly that, and refuse
+// a spec that no longer matches it.
+package lock
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/kenv-dev/kenv/env/source"
+	"github.com/kenv-dev/kenv/env/spec"
+)
+
+// Lock is the content of a lock file.
+type Lock struct {
+	// File is the lock file's path.
+	File string
+
+	// The source as the spec names it; Git and Path relative to the spec's
+	// directory when they are local.
+	Version string
+	Git     string
+	Ref     string
+	Path    string
+	// Commit is the git commit of a git or path source.
+	Commit string
+	// Modules are the module versions and hashes of a version source.
+	Modules []source.Module
+	// Go is the toolchain the binaries are built with.
+	Go string
+	// Delve is the release debugged components run under; empty when the
+	// spec debugs none.
+	Delve string
+
+	Debug   bool
+	Tags    []string
+	GCFlags []string
+	LDFlags []string
+	// Where fingerprints the paths the binaries were built at (see
+	// build.Where); their hashes compare only between builds at the same
+	// paths.
+	Where string
+	// Binaries maps each binary built to its SHA-256; empty for a checkout
+	// built as it is, whose binaries change with every edit.
+	Binaries map[string]string
+}
+
+// PathFor returns the lock file of the spec at specFile: debug.hcl is locked
+// in debug.lock.hcl beside it.
+func PathFor(specFile string) string {
+	return strings.TrimSuffix(specFile, ".hcl") + ".lock.hcl"
+}
+
+// The file's schema.
+type lockFile struct {
+	Kubernetes kubernetesBlock `hcl:"kubernetes,block"`
+	Build      buildBlock      `hcl:"build,block"`
+	Delve      string          `hcl:"delve,optional"`
+}
+
+type kubernetesBlock struct {
+	Version string        `hcl:"version,optional"`
+	Git     string        `hcl:"git,optional"`
+	Ref     string        `hcl:"ref,optional"`
+	Path    string        `hcl:"path,optional"`
+	Commit  string        `hcl:"commit,optional"`
+	Go      string        `hcl:"go"`
+	Modules []moduleBlock `hcl:"module,block"`
+}
+
+type moduleBlock struct {
+	Path    string `hcl:"path,label"`
+	Version string `hcl:"version"`
+	Sum     string `hcl:"sum"`
+}
+
+type buildBlock struct {
+	Debug    bool          `hcl:"debug"`
+	Tags     []string      `hcl:"tags,optional"`
+	GCFlags  []string      `hcl:"gcflags,optional"`
+	LDFlags  []string      `hcl:"ldflags,optional"`
+	Where    string        `hcl:"where,optional"`
+	Binaries []binaryBlock `hcl:"binary,block"`
+}
+
+type binaryBlock struct {
+	Name   string `hcl:"name,label"`
+	SHA256 string `hcl:"sha256,optional"`
+}
+
+// Read reads the lock file at path. It returns nil and no diagnostics when
+// there is none.
+func Read(path string) (*Lock, *hclparse.Parser, hcl.Diagnostics) {
+	parser := hclparse.NewParser()
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil, parser, nil
+	}
+	file, diags := parser.ParseHCLFile(path)
+	if diags.HasErrors() {
+		return nil, parser, diags
+	}
+	var raw lockFile
+	if diags := gohcl.DecodeBody(file.Body, nil, &raw); diags.HasErrors() {
+		return nil, parser, diags
+	}
+	k, b := raw.Kubernetes, raw.Build
+	l := &Lock{
+		File:    path,
+		Version: k.Version, Git: k.Git, Ref: k.Ref, Path: k.Path, Commit: k.Commit, Go: k.Go,
+		Delve: raw.Delve,
+		Debug: b.Debug, Tags: b.Tags, GCFlags: b.GCFlags, LDFlags: b.LDFlags, Where: b.Where,
+		Binaries: map[string]string{},
+	}
+	for _, m := range k.Modules {
+		l.Modules = append(l.Modules, source.Module{Path: m.Path, Version: m.Version, Sum: m.Sum})
+	}
+	for _, bin := range b.Binaries {
+		l.Binaries[bin.Name] = bin.SHA256
+	}
+	return l, parser, nil
+}
+
+// Write writes l to l.File.
+func (l *Lock) Write() error {
+	f := hclwrite.NewEmptyFile()
+	root := f.Body()
+	root.AppendUnstructuredTokens(comment(fmt.Sprintf(
+		"# Written by kenv for %s: what `kenv up` builds it from. Commit it with the spec.\n"+
+			"# When the spec changes, `kenv lock --update %s` locks it anew.\n",
+		filepath.Base(strings.TrimSuffix(l.File, ".lock.hcl")+".hcl"), filepath.Base(strings.TrimSuffix(l.File, ".lock.hcl")+".hcl"))))
+	root.AppendNewline()
+
+	k := root.AppendNewBlock("kubernetes", nil).Body()
+	setString(k, "version", l.Version)
+	setString(k, "git", l.Git)
+	setString(k, "ref", l.Ref)
+	setString(k, "path", l.Path)
+	setString(k, "commit", l.Commit)
+	k.SetAttributeValue("go", cty.StringVal(l.Go))
+	for _, m := range l.Modules {
+		k.AppendNewline()
+		mb := k.AppendNewBlock("module", []string{m.Path}).Body()
+		mb.SetAttributeValue("version", cty.StringVal(m.Version))
+		mb.SetAttributeValue("sum", cty.StringVal(m.Sum))
+	}
+	root.AppendNewline()
+
+	b := root.AppendNewBlock("build", nil).Body()
+	b.SetAttributeValue("debug", cty.BoolVal(l.Debug))
+	setStrings(b, "tags", l.Tags)
+	setStrings(b, "gcflags", l.GCFlags)
+	setStrings(b, "ldflags", l.LDFlags)
+	setString(b, "where", l.Where)
+	for _, name := range slices.Sorted(maps.Keys(l.Binaries)) {
+		b.AppendNewline()
+		bb := b.AppendNewBlock("binary", []string{name}).Body()
+		setString(bb, "sha256", l.Binaries[name])
+	}
+	if l.Delve != "" {
+		root.AppendNewline()
+		root.SetAttributeValue("delve", cty.StringVal(l.Delve))
+	}
+	tmp := l.File + ".tmp"
+	if err := os.WriteFile(tmp, f.Bytes(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, l.File)
+}
+
+func comment(text string) hclwrite.Tokens {
+	return hclwrite.Tokens{{Type: hclsyntax.TokenComment, Bytes: []byte(text)}}
+}
+
+func setString(body *hclwrite.Body, name, value string) {
+	if value != "" {
+		body.SetAttributeValue(name, cty.StringVal(value))
+	}
+}
+
+func setStrings(body *hclwrite.Body, name string, values []string) {
+	if len(values) == 0 {
+		return
+	}
+	list := make([]cty.Value, len(values))
+	for i, v := range values {
+		list[i] = cty.StringVal(v)
+	}
+	body.SetAttributeValue(name, cty.ListVal(list))
+}
+
+// SourceOf returns how the lock names the source of s: local git and path
+// sources relative to the spec's directory, so that the lock moves with the
+// spec.
+func SourceOf(s *spec.Spec) (version, git, ref, path string) {
+	k := s.Kubernetes
+	rel := func(p string) string {
+		if r, err := filepath.Rel(filepath.Dir(s.File), p); err == nil {
+			return filepath.ToSlash(r)
+		}
+		return p
+	}
+	git = k.Git
+	if git != "" && filepath.IsAbs(git) {
+		git = rel(git)
+	}
+	if k.Path != "" {
+		path = rel(k.Path)
+	}
+	return k.Version, git, k.Ref, path
+}
+
+// Check reports each way s no longer matches l, at the line of the spec
+// that differs.
+func Check(s *spec.Spec, l *Lock) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	lockName := filepath.Base(l.File)
+	differ := func(name, format string, args ...any) {
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Spec differs from its lock",
+			Detail: fmt.Sprintf(format, args...) + fmt.Sprintf(" To build from the spec as it is now, run `kenv lock --update %s` "+
+				"(or `kenv up --update-lock`); to keep the locked build, change the spec back.", filepath.Base(s.File)),
+			Subject: s.Range(name).Ptr(),
+		})
+	}
+	value := func(name, here, locked string) {
+		if here != locked {
+			differ(name, "%s is %s here; %s locks %s.", name, here, lockName, locked)
+		}
+	}
+	version, git, ref, path := SourceOf(s)
+	value("kubernetes.version", quoteOrNone(version), quoteOrNone(l.Version))
+	value("kubernetes.git", quoteOrNone(git), quoteOrNone(l.Git))
+	value("kubernetes.ref", quoteOrNone(ref), quoteOrNone(l.Ref))
+	value("kubernetes.path", quoteOrNone(path), quoteOrNone(l.Path))
+	if pin := s.Kubernetes.Go; pin != "" {
+		value("kubernetes.go", strconv.Quote(pin), strconv.Quote(l.Go))
+	}
+	b := s.Build
+	value("build.debug", strconv.FormatBool(b.Debug), strconv.FormatBool(l.Debug))
+	value("build.tags", listOrNone(b.Tags), listOrNone(l.Tags))
+	value("build.gcflags", listOrNone(b.GCFlags), listOrNone(l.GCFlags))
+	value("build.ldflags", listOrNone(b.LDFlags), listOrNone(l.LDFlags))
+	// A checkout built as it is has no binary hashes to compare.
+	if s.Kubernetes.Path == "" {
+		for _, c := range s.ComponentNames() {
+			if _, ok := l.Binaries[c]; !ok {
+				differ("component."+c, "%s runs here; %s locks no %s binary.", c, lockName, c)
+			}
+		}
+		for _, bin := range b.Binaries {
+			if _, ok := l.Binaries[bin]; !ok {
+				differ("build.binaries", "build.binaries has %s here; %s locks no %s binary.", bin, lockName, bin)
+			}
+		}
+	}
+	for _, c := range s.Components {
+		switch {
+		case c.Debug == nil:
+		case l.Delve == "":
+			differ("component."+c.Name, "%s runs under Delve here; %s locks no Delve release.", c.Name, lockName)
+		case c.Debug.Dlv != "":
+			value("component."+c.Name+".debug.dlv", strconv.Quote(c.Debug.Dlv), strconv.Quote(l.Delve))
+		}
+	}
+	return diags
+}
+
+func quoteOrNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return strconv.Quote(s)
+}
+
+func listOrNone(list []string) string {
+	if len(list) == 0 {
+		return "none"
+	}
+	quoted := make([]string, len(list))
+	for i, s := range list {
+		quoted[i] = strconv.Quote(s)
+	}
+	return "[" + strings.Join(quoted, ", ") + "]"
+}

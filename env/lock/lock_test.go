@@ -1,0 +1,118 @@
+package lock_test
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/kenv-dev/kenv/env/lock"
+	"github.com/kenv-dev/kenv/env/source"
+	"github.com/kenv-dev/kenv/env/spec"
+)
+
+const specSource = `
+kubernetes {
+  version = "v1.34.4"
+}
+build {
+  tags = ["providerless"]
+}
+component "kube-apiserver" {
+  debug {}
+}
+`
+
+// locked is the lock of specSource as up writes it.
+func locked(file string) *lock.Lock {
+	return &lock.Lock{
+		File:    file,
+		Version: "v1.34.4",
+		Modules: []source.Module{
+			{Path: "k8s.io/kubernetes", Version: "v1.34.4", Sum: "h1:a="},
+			{Path: "k8s.io/api", Version: "v0.34.4", Sum: "h1:b="},
+		},
+		Go:       "1.24.12",
+		Delve:    "v1.26.2",
+		Debug:    true,
+		Tags:     []string{"providerless"},
+		Where:    "0123456789abcdef",
+		Binaries: map[string]string{"kube-apiserver": "aa", "kubectl": "bb"},
+	}
+}
+
+func TestWriteRead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "debug.lock.hcl")
+	want := locked(path)
+	if err := want.Write(); err != nil {
+		t.Fatal(err)
+	}
+	got, _, diags := lock.Read(path)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if got.Version != want.Version || got.Go != want.Go || got.Delve != want.Delve || got.Where != want.Where ||
+		!got.Debug || strings.Join(got.Tags, ",") != "providerless" {
+		t.Errorf("read back %+v", got)
+	}
+	if len(got.Modules) != 2 || got.Modules[1] != want.Modules[1] {
+		t.Errorf("modules %+v", got.Modules)
+	}
+	if len(got.Binaries) != 2 || got.Binaries["kubectl"] != "bb" {
+		t.Errorf("binaries %v", got.Binaries)
+	}
+	raw, _ := os.ReadFile(path)
+	if !strings.HasPrefix(string(raw), "# Written by kenv for debug.hcl") {
+		t.Errorf("the lock does not say what it is:\n%s", raw)
+	}
+	if none, _, diags := lock.Read(filepath.Join(t.TempDir(), "none.lock.hcl")); none != nil || diags != nil {
+		t.Errorf("a missing lock reads as %v, %v", none, diags)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	tests := []struct {
+		name string
+		// edit changes specSource; want is "line:col part of the detail"
+		// per diagnostic, none when the spec still matches.
+		from, to string
+		want     []string
+	}{
+		{"unchanged", "", "", nil},
+		{"flags do not matter", `debug {}`, "debug {}\n  flags = { v = 5 }", nil},
+		{"version", `"v1.34.4"`, `"v1.35.0"`, []string{`3:3 kubernetes.version is "v1.35.0" here; debug.lock.hcl locks "v1.34.4"`}},
+		{"go pin", `version = "v1.34.4"`, "version = \"v1.34.4\"\n  go = \"1.25.0\"", []string{`4:3 kubernetes.go is "1.25.0" here; debug.lock.hcl locks "1.24.12"`}},
+		{"tags", `tags = ["providerless"]`, `tags = []`, []string{`6:3 build.tags is none here; debug.lock.hcl locks ["providerless"]`}},
+		{"debug off", `tags = ["providerless"]`, "tags = [\"providerless\"]\n  debug = false", []string{`7:3 build.debug is false here; debug.lock.hcl locks true`}},
+		{"new component", `component "kube-apiserver" {`, "component \"kube-scheduler\" {}\ncomponent \"kube-apiserver\" {", []string{`8:1 kube-scheduler runs here; debug.lock.hcl locks no kube-scheduler binary`}},
+		{"other delve", `debug {}`, `debug { dlv = "v1.27.2" }`, []string{`9:11 component.kube-apiserver.debug.dlv is "v1.27.2" here; debug.lock.hcl locks "v1.26.2"`}},
+		{"source kind", `version = "v1.34.4"`, "git = \"../kubernetes\"\n  ref = \"v1.34.4\"", []string{
+			`2:1 kubernetes.version is none here; debug.lock.hcl locks "v1.34.4"`,
+			`3:3 kubernetes.git is "../kubernetes" here; debug.lock.hcl locks none`,
+			`4:3 kubernetes.ref is "v1.34.4" here; debug.lock.hcl locks none`,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := strings.Replace(specSource, tt.from, tt.to, 1)
+			s, diags := spec.Parse([]byte(src), "/specs/debug.hcl")
+			if diags.HasErrors() {
+				t.Fatal(diags)
+			}
+			got := lock.Check(s, locked("/specs/debug.lock.hcl"))
+			if len(got) != len(tt.want) {
+				t.Fatalf("%d diagnostics, want %d: %v", len(got), len(tt.want), got)
+			}
+			for i, d := range got {
+				pos, detail, _ := strings.Cut(tt.want[i], " ")
+				if at := d.Subject.Start; pos != strconv.Itoa(at.Line)+":"+strconv.Itoa(at.Column) || !strings.Contains(d.Detail, detail) {
+					t.Errorf("got %d:%d %s\nwant %s", d.Subject.Start.Line, d.Subject.Start.Column, d.Detail, tt.want[i])
+				}
+				if !strings.Contains(d.Detail, "kenv lock --update debug.hcl") {
+					t.Errorf("%q does not say how to lock anew", d.Detail)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,194 @@
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/kenv-dev/kenv/env/build"
+	"github.com/kenv-dev/kenv/env/delve"
+	"github.com/kenv-dev/kenv/env/lock"
+	"github.com/kenv-dev/kenv/env/plan"
+	"github.com/kenv-dev/kenv/env/source"
+)
+
+// Lock builds what o.Spec asks for, as its lock says when it has one, and
+// checks the binaries against the lock, or writes the lock when o.WriteLock
+// is set. Nothing is started.
+func Lock(ctx context.Context, o Options) error {
+	pr := &progress{out: o.Out}
+	if err := os.MkdirAll(o.Env.LogDir(), 0o700); err != nil {
+		return err
+	}
+	tree, err := getSource(ctx, o, pr)
+	if err != nil {
+		return err
+	}
+	r := &Running{opts: o, tree: tree, binDir: binDir(o, tree)}
+	if err := r.build(ctx, pr, tree, nil); err != nil {
+		return err
+	}
+	var delveVersion string
+	for _, c := range o.Spec.Components {
+		if c.Debug == nil {
+			continue
+		}
+		delveVersion = c.Debug.Dlv
+		if delveVersion == "" && o.Lock != nil {
+			delveVersion = o.Lock.Delve
+		}
+		if delveVersion == "" {
+			if delveVersion, err = delve.VersionFor(tree.GoVersion); err != nil {
+				return err
+			}
+		}
+		break
+	}
+	return r.settleLock(ctx, pr, delveVersion)
+}
+
+// getSource gets the tree of o.Spec, at the commit its lock records, checks
+// it against the lock, and settles the toolchain: the spec's pin, else the
+// lock's, else the tree's .go-version.
+func getSource(ctx context.Context, o Options, pr *progress) (*source.Tree, error) {
+	k := o.Spec.Kubernetes
+	loc := source.Location{Version: k.Version, Git: k.Git, Ref: k.Ref, Path: k.Path}
+	if o.Lock != nil && k.Git != "" && o.Lock.Commit != "" {
+		loc.Ref = o.Lock.Commit
+	}
+	done := pr.step("source " + k.Source())
+	tree, err := source.Get(ctx, o.Cache, loc, func(msg string) { pr.printf("   %s\n", msg) })
+	if err == nil && o.Lock != nil {
+		err = checkSource(ctx, o, tree)
+	}
+	done(err)
+	if err != nil {
+		return nil, fmt.Errorf("get the Kubernetes source: %w", err)
+	}
+	switch {
+	case k.Go != "":
+		tree.GoVersion = k.Go
+	case o.Lock != nil:
+		tree.GoVersion = o.Lock.Go
+	}
+	return tree, nil
+}
+
+// checkSource fails when tree is not the source o.Lock records.
+func checkSource(ctx context.Context, o Options, tree *source.Tree) error {
+	l, k := o.Lock, o.Spec.Kubernetes
+	switch {
+	case k.Version != "":
+		sums, err := source.ModuleSums(ctx, tree, k.Version)
+		if err != nil {
+			return err
+		}
+		for _, m := range sums {
+			i := slices.IndexFunc(l.Modules, func(lm source.Module) bool { return lm.Path == m.Path })
+			switch {
+			case i < 0:
+				return fmt.Errorf("%s@%s is not in %s; lock the spec anew with `kenv lock --update %s`", m.Path, m.Version, l.File, o.Spec.File)
+			case l.Modules[i] != m:
+				return fmt.Errorf("%s@%s has hash %s, but %s records %s@%s %s: the module proxy serves other content than when the spec was locked",
+					m.Path, m.Version, m.Sum, l.File, l.Modules[i].Path, l.Modules[i].Version, l.Modules[i].Sum)
+			}
+		}
+	case k.Path != "" && tree.Version.GitCommit != l.Commit:
+		return fmt.Errorf("the checkout %s is at commit %s, but %s records %s: check that commit out, or lock the checkout as it is with `kenv lock --update %s`",
+			k.Path, tree.Version.GitCommit, l.File, l.Commit, o.Spec.File)
+	}
+	return nil
+}
+
+func binDir(o Options, tree *source.Tree) string {
+	return o.Cache.BinDir(filepath.Join(tree.Key, "debug"))
+}
+
+// settleLock writes the spec's lock from what was built, or compares the
+// binaries with those the lock records.
+func (r *Running) settleLock(ctx context.Context, pr *progress, delveVersion string) error {
+	o := r.opts
+	if o.Lock == nil && !o.WriteLock {
+		return nil
+	}
+	built, err := r.lockOf(ctx, delveVersion)
+	if err != nil {
+		return fmt.Errorf("lock: %w", err)
+	}
+	if o.WriteLock {
+		if err := built.Write(); err != nil {
+			return fmt.Errorf("write the lock: %w", err)
+		}
+		pr.printf(" ✓ locked in %s\n", built.File)
+		return nil
+	}
+	return compareBinaries(pr, o.Lock, built)
+}
+
+// lockOf is the lock of what r built.
+func (r *Running) lockOf(ctx context.Context, delveVersion string) (*lock.Lock, error) {
+	s, tree := r.opts.Spec, r.tree
+	l := &lock.Lock{
+		File:    lock.PathFor(s.File),
+		Commit:  tree.Version.GitCommit,
+		Go:      tree.GoVersion,
+		Delve:   delveVersion,
+		Debug:   s.Build.Debug,
+		Tags:    s.Build.Tags,
+		GCFlags: s.Build.GCFlags,
+		LDFlags: s.Build.LDFlags,
+	}
+	l.Version, l.Git, l.Ref, l.Path = lock.SourceOf(s)
+	if s.Kubernetes.Version != "" {
+		sums, err := source.ModuleSums(ctx, tree, s.Kubernetes.Version)
+		if err != nil {
+			return nil, err
+		}
+		l.Modules = sums
+	}
+	if tree.Mutable {
+		return l, nil
+	}
+	req := plan.Build(s, tree, r.binDir)
+	where, err := build.Where(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	l.Where, l.Binaries = where, map[string]string{}
+	for _, name := range req.Components {
+		if l.Binaries[name], err = build.Hash(filepath.Join(r.binDir, name)); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// compareBinaries fails when a binary differs from the one the lock
+// records. Binaries built at other paths than the locked ones differ in
+// their debug information, so they are not compared.
+func compareBinaries(pr *progress, want, got *lock.Lock) error {
+	if len(want.Binaries) == 0 || len(got.Binaries) == 0 {
+		return nil
+	}
+	if want.Where != got.Where {
+		pr.printf("   binaries: built at other paths than when %s was written, so not compared with it (their debug information names the paths)\n", filepath.Base(want.File))
+		return nil
+	}
+	var differ []string
+	for _, name := range slices.Sorted(maps.Keys(got.Binaries)) {
+		if w, ok := want.Binaries[name]; ok && w != got.Binaries[name] {
+			differ = append(differ, fmt.Sprintf("%s: sha256 %s, locked %s", name, got.Binaries[name], w))
+		}
+	}
+	if len(differ) > 0 {
+		return fmt.Errorf("the binaries differ from those %s records, though built from the same source, toolchain and flags:\n  %s\n"+
+			"the Go toolchain or the module cache may have changed; `kenv lock --update` accepts the new binaries",
+			want.File, strings.Join(differ, "\n  "))
+	}
+	pr.printf(" ✓ the binaries match %s: %s\n", filepath.Base(want.File), strings.Join(slices.Sorted(maps.Keys(got.Binaries)), ", "))
+	return nil
+}
