@@ -130,7 +130,23 @@ component "kube-scheduler" {
 
 func TestEndToEnd(t *testing.T) {
 	version := e2eVersion()
-	k, specPath, p := newEnvironment(t, "e2e", "", "")
+	k, specPath, p := newEnvironment(t, "e2e", "", `vmodule = { "httplog" = 5 }`)
+	// Cluster-wide settings: they must reach the real components.
+	appendFile(t, specPath, `
+feature_gates = { AllAlpha = false, InPlacePodVerticalScaling = true }
+audit {
+  policy = {
+    rules = [
+      { level = "RequestResponse", resources = [{ group = "", resources = ["namespaces"] }] },
+      { level = "None" },
+    ]
+  }
+}
+log {
+  dir = "logs"
+}
+`)
+	logDir := filepath.Join(filepath.Dir(specPath), "logs")
 
 	start := time.Now()
 	k.mustRun("up", "-d", "--timeout", "5m", specPath)
@@ -162,6 +178,31 @@ func TestEndToEnd(t *testing.T) {
 		}
 		if _, err := cs.CoreV1().Namespaces().Create(ctx, namespace("kept-across-restarts"), metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
+		}
+	})
+
+	t.Run("the spec's audit policy, log dir, feature gates and vmodule", func(t *testing.T) {
+		audit, err := os.ReadFile(filepath.Join(logDir, "kube-apiserver-audit.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var created bool
+		for _, line := range strings.Split(string(audit), "\n") {
+			if strings.Contains(line, `"verb":"create"`) && strings.Contains(line, `"name":"kept-across-restarts"`) {
+				created = strings.Contains(line, `"level":"RequestResponse"`) && strings.Contains(line, `"requestObject":`)
+			}
+		}
+		if !created {
+			t.Errorf("the audit log in %s has no RequestResponse event with the body of the namespace create", logDir)
+		}
+		flags := k.mustRun("flags", "--name", "e2e", "kube-apiserver")
+		for _, want := range []string{"--feature-gates=AllAlpha=false,InPlacePodVerticalScaling=true", "--vmodule=httplog=5"} {
+			if !strings.Contains(flags, want) {
+				t.Errorf("kube-apiserver runs without %s:\n%s", want, flags)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(logDir, "kube-scheduler.log")); err != nil {
+			t.Errorf("the components do not log into the spec's log dir: %v", err)
 		}
 	})
 
@@ -221,8 +262,11 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	start = time.Now()
-	k.mustRun("up", "-d", specPath)
+	out := k.mustRun("up", "-d", specPath)
 	t.Logf("FIGURE warm up (nothing to build): %s", time.Since(start).Round(100*time.Millisecond))
+	if !strings.Contains(out, "the binaries match e2e.lock.hcl") {
+		t.Errorf("the second up does not check the binaries against the lock the first wrote:\n%s", out)
+	}
 
 	t.Run("data and certificates survive down and up", func(t *testing.T) {
 		if _, err := cs.CoreV1().Namespaces().Get(ctx, "kept-across-restarts", metav1.GetOptions{}); err != nil {
@@ -248,6 +292,21 @@ func TestEndToEnd(t *testing.T) {
 	k.mustRun("down", "--name", "e2e", "--purge")
 	if _, err := os.Stat(filepath.Join(k.home, "e2e")); !os.IsNotExist(err) {
 		t.Errorf("down --purge left the state directory: %v", err)
+	}
+	if logs, _ := filepath.Glob(filepath.Join(logDir, "*.log")); len(logs) > 0 {
+		t.Errorf("down --purge left logs in the spec's log dir: %v", logs)
+	}
+}
+
+func appendFile(t *testing.T, path, content string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(content); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -5,6 +5,8 @@
 package plan
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"maps"
 	"net"
@@ -232,6 +234,19 @@ func Build(s *spec.Spec, tree *source.Tree, binDir string) build.Request {
 	b := s.Build
 	return build.Request{Tree: tree, Components: append(s.ComponentNames(), b.Binaries...), OutDir: binDir,
 		Debug: b.Debug, Tags: b.Tags, GCFlags: b.GCFlags, LDFlags: b.LDFlags}
+}
+
+// BinDir is where the binaries s asks for from tree are built. Builds with
+// other settings get a directory of their own, so that environments built
+// differently from one source can run side by side.
+func BinDir(cache layout.Cache, s *spec.Spec, tree *source.Tree) string {
+	b := s.Build
+	variant := "debug"
+	if !b.Debug || len(b.Tags)+len(b.GCFlags)+len(b.LDFlags) > 0 {
+		sum := sha256.Sum256([]byte(fmt.Sprintf("%t %q %q %q", b.Debug, b.Tags, b.GCFlags, b.LDFlags)))
+		variant = "custom-" + hex.EncodeToString(sum[:4])
+	}
+	return cache.BinDir(filepath.Join(tree.Key, variant))
 }
 
 // Log is the path of the named log: a component's, etcd's or kenv's.

@@ -105,7 +105,7 @@ func checkSource(ctx context.Context, o Options, tree *source.Tree) error {
 }
 
 func binDir(o Options, tree *source.Tree) string {
-	return o.Cache.BinDir(filepath.Join(tree.Key, "debug"))
+	return plan.BinDir(o.Cache, o.Spec, tree)
 }
 
 // settleLock writes the spec's lock from what was built, or compares the

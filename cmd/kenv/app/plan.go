@@ -12,6 +12,7 @@ import (
 	"github.com/kenv-dev/kenv/env/build"
 	"github.com/kenv-dev/kenv/env/delve"
 	"github.com/kenv-dev/kenv/env/layout"
+	"github.com/kenv-dev/kenv/env/lock"
 	"github.com/kenv-dev/kenv/env/plan"
 	"github.com/kenv-dev/kenv/env/source"
 	"github.com/kenv-dev/kenv/env/spec"
@@ -76,14 +77,18 @@ func writePlan(ctx context.Context, w io.Writer, s *spec.Spec, env layout.Env, c
 			tree = &source.Tree{Key: key, Dir: cache.SourceDir(key)}
 		}
 	}
+	lockPath := lock.PathFor(s.File)
+	locked, _, diags := lock.Read(lockPath)
 	toolchain := "Go " + tree.GoVersion + " (.go-version)"
 	switch {
 	case k.Go != "":
 		tree.GoVersion, toolchain = k.Go, "Go "+k.Go+" (pinned by the spec)"
+	case locked != nil:
+		tree.GoVersion, toolchain = locked.Go, "Go "+locked.Go+" (locked)"
 	case tree.GoVersion == "":
 		tree.GoVersion, toolchain = "<.go-version>", "the Go version in the source's .go-version"
 	}
-	binDir := cache.BinDir(filepath.Join(tree.Key, "debug"))
+	binDir := plan.BinDir(cache, s, tree)
 	p, err := plan.New(s, env, binDir)
 	if err != nil {
 		return err
@@ -105,6 +110,17 @@ func writePlan(ctx context.Context, w io.Writer, s *spec.Spec, env layout.Env, c
 		fmt.Fprintf(w, "  k8s.io/kubernetes@%s and its staging modules from the Go module proxy\n  tree: %s (to download)\n", k.Version, tree.Dir)
 	}
 	fmt.Fprintf(w, "  toolchain: %s\n", toolchain)
+	switch {
+	case diags.HasErrors():
+		fmt.Fprintf(w, "  lock: %s cannot be read: %s\n", lockPath, diags.Error())
+	case locked == nil:
+		fmt.Fprintf(w, "  lock: none yet; up writes %s once it has built\n", lockPath)
+	default:
+		fmt.Fprintf(w, "  lock: %s, followed unless the spec differs from it\n", lockPath)
+		if d := lock.Check(s, locked); d.HasErrors() {
+			fmt.Fprintf(w, "  the spec differs from its lock in %d place(s): up refuses it until `kenv lock --update`\n", len(d))
+		}
+	}
 
 	argv, buildEnv := build.Command(plan.Build(s, tree, binDir))
 	fmt.Fprintf(w, "\nBuild (skipped for binaries that are up to date)\n  cd %s\n  %s\n", shellQuote(tree.Dir), indent(shellCommand(buildEnv, argv), "  "))
@@ -137,7 +153,9 @@ func writePlan(ctx context.Context, w io.Writer, s *spec.Spec, env layout.Env, c
 	fmt.Fprintf(w, "\netcd, embedded in kenv\n  clients %s, peers %s, data in %s\n", p.Etcd.ClientURL, p.Etcd.PeerURL, p.Etcd.DataDir)
 
 	dlv := "<dlv for the source's Go version>"
-	if !strings.HasPrefix(tree.GoVersion, "<") {
+	if locked != nil && locked.Delve != "" {
+		dlv = filepath.Join(cache.DelveDir(locked.Delve), "dlv")
+	} else if !strings.HasPrefix(tree.GoVersion, "<") {
 		if version, err := delve.VersionFor(tree.GoVersion); err == nil {
 			dlv = filepath.Join(cache.DelveDir(version), "dlv")
 		}

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -14,14 +16,15 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
-// TestPlanExamples plans every example against a cache that holds the
-// source, and compares the output with golden files, paths normalised.
+// TestPlanExamples validates and plans every example against a cache that
+// holds the source, and compares the output with golden files, paths
+// normalised. The examples are copied beside a Kubernetes checkout for
+// examples/checkout.hcl to point at.
 func TestPlanExamples(t *testing.T) {
-	examples, err := filepath.Glob("../../../examples/*.hcl")
-	examples = slices.DeleteFunc(examples, func(p string) bool { return strings.HasSuffix(p, ".lock.hcl") })
-	if err != nil || len(examples) == 0 {
-		t.Fatalf("no examples: %v", err)
-	}
+	root := t.TempDir()
+	specs := filepath.Join(root, "kenv", "examples")
+	examples := copyExamples(t, specs)
+	makeCheckout(t, filepath.Join(root, "kubernetes"))
 	cache := t.TempDir()
 	tree := filepath.Join(cache, "src", "kubernetes@v1.34.4")
 	if err := os.MkdirAll(tree, 0o755); err != nil {
@@ -34,7 +37,6 @@ func TestPlanExamples(t *testing.T) {
 	}
 	t.Setenv("KENV_HOME", "/kenv-home")
 	t.Setenv("KENV_CACHE", cache)
-	specs, _ := filepath.Abs("../../../examples")
 	for _, example := range examples {
 		name := strings.TrimSuffix(filepath.Base(example), ".hcl")
 		t.Run(name, func(t *testing.T) {
@@ -47,6 +49,8 @@ func TestPlanExamples(t *testing.T) {
 			}
 			out = strings.ReplaceAll(out, cache, "$KENV_CACHE")
 			out = strings.ReplaceAll(out, specs, "$EXAMPLES")
+			out = strings.ReplaceAll(out, root, "$ROOT")
+			out = regexp.MustCompile(`path-[0-9a-f]{12}`).ReplaceAllString(out, "path-<hash of the path>")
 			golden := filepath.Join("testdata", "plan-"+name+".golden")
 			if *update {
 				if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
@@ -61,6 +65,68 @@ func TestPlanExamples(t *testing.T) {
 				t.Errorf("plan differs from %s; run go test -update and review the diff:\n%s", golden, out)
 			}
 		})
+	}
+}
+
+// copyExamples copies the example specs, without lock files, into dir and
+// returns their paths there.
+func copyExamples(t *testing.T, dir string) []string {
+	t.Helper()
+	examples, err := filepath.Glob("../../../examples/*.hcl")
+	examples = slices.DeleteFunc(examples, func(p string) bool { return strings.HasSuffix(p, ".lock.hcl") })
+	if err != nil || len(examples) == 0 {
+		t.Fatalf("no examples: %v", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var copies []string
+	for _, example := range examples {
+		raw, err := os.ReadFile(example)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copied := filepath.Join(dir, filepath.Base(example))
+		if err := os.WriteFile(copied, raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		copies = append(copies, copied)
+	}
+	return copies
+}
+
+// makeCheckout makes the skeleton of a Kubernetes checkout at dir: a git
+// repository with what kenv looks for, committed and tagged v1.34.4 at a
+// fixed time, so that its commit is the same in every run.
+func makeCheckout(t *testing.T, dir string) {
+	t.Helper()
+	for path, content := range map[string]string{
+		"go.work":                    "go 1.24.0\n\nuse .\n",
+		"go.mod":                     "module k8s.io/kubernetes\n\ngo 1.24.0\n",
+		".go-version":                "1.24.12\n",
+		"cmd/kube-apiserver/main.go": "package main\n\nfunc main() {}\n",
+	} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, path)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, path), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, args := range [][]string{
+		{"init", "-q"},
+		{"add", "-A"},
+		{"commit", "-q", "-m", "Kubernetes, in short"},
+		{"tag", "v1.34.4"},
+	} {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
+			"GIT_AUTHOR_NAME=kenv", "GIT_AUTHOR_EMAIL=kenv@example.com", "GIT_AUTHOR_DATE=2026-01-01T00:00:00Z",
+			"GIT_COMMITTER_NAME=kenv", "GIT_COMMITTER_EMAIL=kenv@example.com", "GIT_COMMITTER_DATE=2026-01-01T00:00:00Z")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
 	}
 }
 
