@@ -99,6 +99,15 @@ func Resolve(ctx context.Context, cache layout.Cache, pinned, goVersion string, 
 	return path, version, err
 }
 
+// Choose returns the release Resolve uses for goVersion when nothing is
+// pinned, without installing it.
+func Choose(goVersion string) (string, error) {
+	if _, version := onPath(goVersion); version != "" {
+		return version, nil
+	}
+	return VersionFor(goVersion)
+}
+
 // onPath returns the dlv on PATH when it is a release known to support
 // goVersion.
 func onPath(goVersion string) (path, version string) {

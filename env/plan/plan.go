@@ -51,6 +51,8 @@ type Plan struct {
 
 	spec   *spec.Spec
 	logDir string
+	// localHost is where the components are reached on this machine.
+	localHost string
 }
 
 // Etcd is the embedded etcd's configuration.
@@ -61,10 +63,12 @@ type Etcd struct {
 	LogPath   string
 }
 
-// Kubeconfig is a kubeconfig to write, with the client certificate it embeds.
+// Kubeconfig is a kubeconfig to write, with the client certificate it
+// embeds and the apiserver URL it names.
 type Kubeconfig struct {
 	Path   string
 	Client string
+	Server string
 }
 
 // File is a configuration file a component reads.
@@ -170,6 +174,14 @@ func New(s *spec.Spec, env layout.Env, binDir string) (*Plan, error) {
 	if s.Log.Dir != "" {
 		logDir = s.Log.Dir
 	}
+	// The components and kenv's own checks reach the apiserver where it
+	// listens; api_host is for the people and tools that use the admin
+	// kubeconfig, and may be a name only they resolve.
+	localHost := nw.BindAddress
+	if netip.MustParseAddr(localHost).IsUnspecified() {
+		localHost = Loopback
+	}
+	localURL := "https://" + hostPort(localHost, api.Port)
 	p := &Plan{
 		Name:         s.Name,
 		Env:          env,
@@ -182,12 +194,14 @@ func New(s *spec.Spec, env layout.Env, binDir string) (*Plan, error) {
 		},
 		Kubeconfigs: []Kubeconfig{
 			{Path: env.Kubeconfig("admin"), Client: pki.AdminClient},
-			{Path: env.Kubeconfig("controller"), Client: pki.ControllerClient},
-			{Path: env.Kubeconfig("scheduler"), Client: pki.SchedulerClient},
+			{Path: env.Kubeconfig("controller"), Client: pki.ControllerClient, Server: localURL},
+			{Path: env.Kubeconfig("scheduler"), Client: pki.SchedulerClient, Server: localURL},
 		},
-		spec:   s,
-		logDir: logDir,
+		spec:      s,
+		logDir:    logDir,
+		localHost: localHost,
 	}
+	p.Kubeconfigs[0].Server = p.APIServerURL
 	local := []string{"localhost", Loopback}
 	if ip := netip.MustParseAddr(nw.BindAddress); !ip.IsLoopback() && !ip.IsUnspecified() {
 		local = append(local, nw.BindAddress)
@@ -283,11 +297,7 @@ func (p *Plan) featureGates() string {
 
 // healthURL is where kenv checks a component bound to the spec's address.
 func (p *Plan) healthURL(port int, path string) string {
-	host := p.spec.Network.BindAddress
-	if netip.MustParseAddr(host).IsUnspecified() {
-		host = Loopback
-	}
-	return "https://" + hostPort(host, port) + path
+	return "https://" + hostPort(p.localHost, port) + path
 }
 
 func hostPort(host string, port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }
@@ -368,7 +378,7 @@ func (p *Plan) apiServer(c spec.Component) Component {
 	if !netip.MustParseAddr(s.Network.BindAddress).IsUnspecified() {
 		flags = append(flags, Flag{"advertise-address", s.Network.BindAddress})
 	}
-	return Component{HealthURL: p.APIServerURL + "/readyz", Flags: flags}
+	return Component{HealthURL: p.healthURL(c.Port, "/readyz"), Flags: flags}
 }
 
 func (p *Plan) controllerManager(c spec.Component) Component {

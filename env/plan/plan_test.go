@@ -250,6 +250,17 @@ component "kube-controller-manager" {
 	if kcm.HealthURL != "https://127.0.0.1:10257/healthz" || p.APIServerURL != "https://kenv.example:6443" {
 		t.Errorf("health %s, API %s", kcm.HealthURL, p.APIServerURL)
 	}
+	// api_host is for the admin's tools; the components reach the
+	// apiserver on this machine, whether or not the name resolves here.
+	for _, k := range p.Kubeconfigs {
+		want := "https://127.0.0.1:6443"
+		if k.Client == pki.AdminClient {
+			want = "https://kenv.example:6443"
+		}
+		if k.Server != want {
+			t.Errorf("the %s kubeconfig names %s, want %s", k.Client, k.Server, want)
+		}
+	}
 	if p.Etcd.DataDir != "/data" || p.Etcd.LogPath != "/logs/etcd.log" || api.LogPath != "/logs/kube-apiserver.log" {
 		t.Errorf("etcd %+v, log %s", p.Etcd, api.LogPath)
 	}

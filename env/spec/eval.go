@@ -13,10 +13,10 @@ import (
 
 // evalContext returns what expressions in a spec can use: the values of its
 // locals blocks as local.<name>, and the functions in functions.
-func (d *decoder) evalContext(locals []localsSchema, specDir string) *hcl.EvalContext {
+func (d *decoder) evalContext(locals []localsSchema) *hcl.EvalContext {
 	ctx := &hcl.EvalContext{
 		Variables: map[string]cty.Value{"local": cty.EmptyObjectVal},
-		Functions: functions(specDir),
+		Functions: functions(d.specDir),
 	}
 	attrs := map[string]*hcl.Attribute{}
 	for _, block := range locals {

@@ -242,7 +242,7 @@ func (d *decoder) note(name string, attr *hcl.Attribute) {
 func (d *decoder) spec(raw *fileSchema, filename string, body hcl.Body) *Spec {
 	d.specDir = filepath.Dir(filename)
 	d.ranges = map[string]hcl.Range{}
-	d.ctx = d.evalContext(raw.Locals, d.specDir)
+	d.ctx = d.evalContext(raw.Locals)
 	s := &Spec{File: filename, Name: defaultName(filename), Ranges: d.ranges}
 	if raw.Name != nil {
 		s.Name = d.str(raw.Name, s.Name)

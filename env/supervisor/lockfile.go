@@ -42,7 +42,7 @@ func Lock(ctx context.Context, o Options) error {
 			delveVersion = o.Lock.Delve
 		}
 		if delveVersion == "" {
-			if delveVersion, err = delve.VersionFor(tree.GoVersion); err != nil {
+			if delveVersion, err = delve.Choose(tree.GoVersion); err != nil {
 				return err
 			}
 		}

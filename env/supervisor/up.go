@@ -390,7 +390,7 @@ func (r *Running) writeKubeconfigs() error {
 		if err != nil {
 			return err
 		}
-		kc := pki.Kubeconfig{Name: "kenv-" + r.plan.Name, Server: r.plan.APIServerURL, CAPEM: caPEM, Client: client}
+		kc := pki.Kubeconfig{Name: "kenv-" + r.plan.Name, Server: k.Server, CAPEM: caPEM, Client: client}
 		if err := kc.Write(k.Path); err != nil {
 			return err
 		}

@@ -144,7 +144,7 @@ func writePlan(ctx context.Context, w io.Writer, s *spec.Spec, env layout.Env, c
 
 	fmt.Fprintf(w, "\nFiles\n")
 	for _, k := range p.Kubeconfigs {
-		fmt.Fprintf(w, "  %s (kubeconfig of %s, server %s)\n", k.Path, k.Client, p.APIServerURL)
+		fmt.Fprintf(w, "  %s (kubeconfig of %s, server %s)\n", k.Path, k.Client, k.Server)
 	}
 	for _, f := range p.Files {
 		fmt.Fprintf(w, "  %s\n", f.Path)
