@@ -5,6 +5,7 @@ package layout
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -92,45 +93,57 @@ func (e Env) ControlSocket() string {
 
 // UseDirs makes the environment's log and etcd directories links to the
 // directories the spec names, or plain directories again when it names
-// none. A directory that already holds an earlier run's files is not
-// replaced: the error says how to move them.
+// none. etcd data is never left behind: when it would be, the error says
+// how to move it. Logs of earlier runs in the state directory are kept
+// beside it, in logs.old.
 func (e Env) UseDirs(logDir, etcdDir string) error {
-	for _, d := range []struct{ link, target, what string }{
-		{e.LogDir(), logDir, "log { dir }"},
-		{e.EtcdDir(), etcdDir, "etcd { data_dir }"},
-	} {
-		if err := useDir(d.link, d.target, d.what); err != nil {
+	if err := useDir(e.LogDir(), logDir, "log { dir }", false); err != nil {
+		return err
+	}
+	return useDir(e.EtcdDir(), etcdDir, "etcd { data_dir }", true)
+}
+
+func useDir(link, target, attr string, precious bool) error {
+	if target != "" {
+		if err := os.MkdirAll(target, 0o700); err != nil {
 			return err
 		}
 	}
-	return nil
-}
-
-func useDir(link, target, what string) error {
 	current, err := os.Readlink(link)
 	isLink := err == nil
 	switch {
-	case target == "" && isLink:
-		// The spec no longer names a directory: its files stay there.
-		return os.Remove(link)
-	case target == "" || (isLink && current == target):
+	case isLink && current == target:
 		return nil
+	case !isLink && target == "":
+		return nil // the default: a plain directory, made when needed
 	}
-	if err := os.MkdirAll(target, 0o700); err != nil {
+	// The environment's files so far are in old.
+	old := link
+	if isLink {
+		old = current
+	}
+	if entries, err := os.ReadDir(old); err == nil && len(entries) > 0 {
+		switch {
+		case precious && target == "":
+			return fmt.Errorf("the data of earlier runs is in %s, and the spec no longer sets %s: set it back to %q, or delete the data, then run up again",
+				old, attr, old)
+		case precious:
+			return fmt.Errorf("the data of earlier runs is in %s, and the spec now sets %s = %q: move it there (mv %s/* %s/), or delete it, then run up again",
+				old, attr, target, old, target)
+		case !isLink:
+			if err := os.RemoveAll(link + ".old"); err != nil {
+				return err
+			}
+			if err := os.Rename(link, link+".old"); err != nil {
+				return err
+			}
+		}
+	}
+	if err := os.Remove(link); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	if isLink {
-		if err := os.Remove(link); err != nil {
-			return err
-		}
-	} else if entries, err := os.ReadDir(link); err == nil {
-		if len(entries) > 0 {
-			return fmt.Errorf("%s holds files of earlier runs and the spec now sets %s = %q: move them there (mv %s/* %s/) or delete them, then run up again",
-				link, what, target, link, target)
-		}
-		if err := os.Remove(link); err != nil {
-			return err
-		}
+	if target == "" {
+		return nil
 	}
 	if err := os.MkdirAll(filepath.Dir(link), 0o700); err != nil {
 		return err

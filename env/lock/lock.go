@@ -43,9 +43,9 @@ type Lock struct {
 	Modules []source.Module
 	// Go is the toolchain the binaries are built with.
 	Go string
-	// Delve is the release debugged components run under; empty when the
-	// spec debugs none.
-	Delve string
+	// Delve maps each debugged component to the Delve release it runs
+	// under.
+	Delve map[string]string
 
 	Debug   bool
 	Tags    []string
@@ -70,7 +70,7 @@ func PathFor(specFile string) string {
 type lockFile struct {
 	Kubernetes kubernetesBlock `hcl:"kubernetes,block"`
 	Build      buildBlock      `hcl:"build,block"`
-	Delve      string          `hcl:"delve,optional"`
+	Delve      map[string]string `hcl:"delve,optional"`
 }
 
 type kubernetesBlock struct {
@@ -171,9 +171,13 @@ func (l *Lock) Write() error {
 		bb := b.AppendNewBlock("binary", []string{name}).Body()
 		setString(bb, "sha256", l.Binaries[name])
 	}
-	if l.Delve != "" {
+	if len(l.Delve) > 0 {
+		releases := map[string]cty.Value{}
+		for c, v := range l.Delve {
+			releases[c] = cty.StringVal(v)
+		}
 		root.AppendNewline()
-		root.SetAttributeValue("delve", cty.StringVal(l.Delve))
+		root.SetAttributeValue("delve", cty.ObjectVal(releases))
 	}
 	tmp := l.File + ".tmp"
 	if err := os.WriteFile(tmp, f.Bytes(), 0o644); err != nil {
@@ -272,10 +276,10 @@ func Check(s *spec.Spec, l *Lock) hcl.Diagnostics {
 	for _, c := range s.Components {
 		switch {
 		case c.Debug == nil:
-		case l.Delve == "":
-			differ("component."+c.Name, "%s runs under Delve here; %s locks no Delve release.", c.Name, lockName)
+		case l.Delve[c.Name] == "":
+			differ("component."+c.Name, "%s runs under Delve here; %s locks no Delve release for it.", c.Name, lockName)
 		case c.Debug.Dlv != "":
-			value("component."+c.Name+".debug.dlv", strconv.Quote(c.Debug.Dlv), strconv.Quote(l.Delve))
+			value("component."+c.Name+".debug.dlv", strconv.Quote(c.Debug.Dlv), strconv.Quote(l.Delve[c.Name]))
 		}
 	}
 	return diags

@@ -34,7 +34,7 @@ func locked(file string) *lock.Lock {
 			{Path: "k8s.io/api", Version: "v0.34.4", Sum: "h1:b="},
 		},
 		Go:       "1.24.12",
-		Delve:    "v1.26.2",
+		Delve:    map[string]string{"kube-apiserver": "v1.26.2"},
 		Debug:    true,
 		Tags:     []string{"providerless"},
 		Where:    "0123456789abcdef",
@@ -52,7 +52,7 @@ func TestWriteRead(t *testing.T) {
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	if got.Version != want.Version || got.Go != want.Go || got.Delve != want.Delve || got.Where != want.Where ||
+	if got.Version != want.Version || got.Go != want.Go || got.Delve["kube-apiserver"] != "v1.26.2" || got.Where != want.Where ||
 		!got.Debug || strings.Join(got.Tags, ",") != "providerless" {
 		t.Errorf("read back %+v", got)
 	}

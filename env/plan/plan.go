@@ -202,10 +202,9 @@ func New(s *spec.Spec, env layout.Env, binDir string) (*Plan, error) {
 		localHost: localHost,
 	}
 	p.Kubeconfigs[0].Server = p.APIServerURL
-	local := []string{"localhost", Loopback}
-	if ip := netip.MustParseAddr(nw.BindAddress); !ip.IsLoopback() && !ip.IsUnspecified() {
-		local = append(local, nw.BindAddress)
-	}
+	// Where the components are reached on this machine must be in their
+	// serving certificates.
+	local := appendNew([]string{"localhost", Loopback}, localHost)
 	apiHosts := appendNew(local, nw.APIHost, firstServiceIP.String(),
 		"kubernetes", "kubernetes.default", "kubernetes.default.svc",
 		"kubernetes.default.svc.cluster", "kubernetes.default.svc.cluster.local")

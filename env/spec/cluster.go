@@ -137,6 +137,9 @@ func (d *decoder) etcd(raw *etcdSchema) Etcd {
 	}
 	e.Port = d.port(raw.Port, defaultEtcdPort)
 	e.PeerPort = d.port(raw.PeerPort, e.Port+1)
+	if raw.PeerPort == nil && e.PeerPort > 65535 {
+		d.errorf(raw.Port.Expr.Range(), "Invalid port", "The peer port defaults to port + 1, %d, which is out of range; set peer_port.", e.PeerPort)
+	}
 	e.DataDir = d.path(raw.DataDir)
 	return e
 }

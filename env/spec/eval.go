@@ -63,8 +63,8 @@ func (d *decoder) evalContext(locals []localsSchema) *hcl.EvalContext {
 	return ctx
 }
 
-// dependsOnPending reports whether attr refers to a local other than itself
-// that is still to be evaluated.
+// dependsOnPending reports whether attr refers to a local that is still to
+// be evaluated, itself included.
 func dependsOnPending(attr *hcl.Attribute, pending map[string]*hcl.Attribute) bool {
 	for _, traversal := range attr.Expr.Variables() {
 		if traversal.RootName() != "local" || len(traversal) < 2 {
@@ -74,7 +74,7 @@ func dependsOnPending(attr *hcl.Attribute, pending map[string]*hcl.Attribute) bo
 		if !ok {
 			continue
 		}
-		if _, waiting := pending[step.Name]; waiting && step.Name != attr.Name {
+		if _, waiting := pending[step.Name]; waiting {
 			return true
 		}
 	}
@@ -112,17 +112,17 @@ var envFunc = function.New(&function.Spec{
 	VarParam: &function.Parameter{Name: "default", Type: cty.String},
 	Type:     function.StaticReturnType(cty.String),
 	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		if len(args) > 2 {
+			return cty.NilVal, fmt.Errorf("env takes a name and at most one default")
+		}
 		name := args[0].AsString()
 		if v, ok := os.LookupEnv(name); ok {
 			return cty.StringVal(v), nil
 		}
-		switch len(args) {
-		case 1:
+		if len(args) == 1 {
 			return cty.NilVal, function.NewArgErrorf(0, "environment variable %s is not set; set it, or give a default: env(%q, \"...\")", name, name)
-		case 2:
-			return args[1], nil
 		}
-		return cty.NilVal, fmt.Errorf("env takes a name and at most one default")
+		return args[1], nil
 	},
 })
 

@@ -139,6 +139,9 @@ var knownComponents = map[string]componentDefaults{
 // them.
 var ownDlvFlags = []string{"--headless", "--api-version", "--accept-multiclient", "--listen", "-l", "--continue"}
 
+// KnownComponents lists the components kenv runs, sorted.
+func KnownComponents() []string { return sortedKeys(knownComponents) }
+
 // DefaultDebugPort is the Delve port of a component whose debug block names
 // none, or that is switched to Delve by `kenv restart --debug`.
 func DefaultDebugPort(component string) int { return knownComponents[component].debugPort }
@@ -154,7 +157,7 @@ var (
 	nameRE    = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 	versionRE = regexp.MustCompile(`^v(\d+)\.(\d+)\.(\d+)(-[0-9A-Za-z.-]+)?$`)
 	// goVersionRE matches Go releases as GOTOOLCHAIN names them after "go".
-	goVersionRE = regexp.MustCompile(`^1\.\d+(\.\d+|rc\d+)?$`)
+	goVersionRE = regexp.MustCompile(`^1\.\d+(\.\d+|rc\d+)$`)
 	// commandRE matches a command directory under cmd/.
 	commandRE = regexp.MustCompile(`^[a-z0-9][-a-z0-9]*$`)
 )
@@ -354,8 +357,14 @@ func (d *decoder) kubernetes(raw *kubernetesSchema) Kubernetes {
 			return k
 		}
 		k.Ref = d.str(raw.Ref, "")
+		if strings.TrimSpace(k.Git) == "" {
+			d.errorf(raw.Git.Expr.Range(), "Empty git repository", "Name a repository by URL, such as \"https://github.com/kubernetes/kubernetes.git\", or by path.")
+		}
+		if strings.TrimSpace(k.Ref) == "" {
+			d.errorf(raw.Ref.Expr.Range(), "Empty ref", "Name a tag, branch or commit, such as \"v1.34.4\".")
+		}
 		// A local repository is named relative to the spec, like path.
-		if !strings.Contains(k.Git, "://") && !strings.Contains(k.Git, "@") && !filepath.IsAbs(k.Git) {
+		if k.Git != "" && !isRemote(k.Git) && !filepath.IsAbs(k.Git) {
 			k.Git = filepath.Join(d.specDir, k.Git)
 		}
 	case raw.Path != nil:
@@ -368,7 +377,7 @@ func (d *decoder) kubernetes(raw *kubernetesSchema) Kubernetes {
 		}
 	default:
 		k.Version = d.str(raw.Version, "")
-		if k.Version != "" && !versionRE.MatchString(k.Version) {
+		if !versionRE.MatchString(k.Version) {
 			d.errorf(raw.Version.Expr.Range(), "Invalid Kubernetes version",
 				"%q is not a Kubernetes release version; write it like \"v1.34.4\".", k.Version)
 		}
@@ -490,6 +499,16 @@ func elementRanges(expr hcl.Expression, n int) []hcl.Range {
 		}
 	}
 	return ranges
+}
+
+// isRemote reports whether a git repository is named by URL, including
+// the scp-like host:path form, rather than by local path.
+func isRemote(repo string) bool {
+	if strings.Contains(repo, "://") {
+		return true
+	}
+	colon, slash := strings.Index(repo, ":"), strings.Index(repo, "/")
+	return colon > 0 && (slash < 0 || colon < slash)
 }
 
 func isLoopback(host string) bool {

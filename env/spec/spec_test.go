@@ -142,6 +142,11 @@ func TestInvalidSpecs(t *testing.T) {
 			`6:44 Invalid binary: "../x" is not a command of the Kubernetes tree`,
 			`6:3 Binary listed twice: kube-apiserver is a component of the spec`,
 		}},
+		{"empty-version.hcl", []string{`2:13 Invalid Kubernetes version: "" is not a Kubernetes release version`}},
+		{"empty-git.hcl", []string{`2:9 Empty git repository: Name a repository`, `3:9 Empty ref: Name a tag, branch or commit`}},
+		{"go-language-version.hcl", []string{`3:13 Invalid Go version: "1.24" is not a Go release`}},
+		{"etcd-last-port.hcl", []string{`5:10 Invalid port: The peer port defaults to port + 1, 65536`}},
+		{"self-local.hcl", []string{`2:7 Local refers to itself: local.a depends`}},
 		{"bad-debug.hcl", []string{
 			`7:5 Conflicting Delve address: either port or listen`,
 			`8:14 Invalid Delve version: "1.27" is not a Delve release`,
@@ -255,6 +260,16 @@ component "kube-apiserver" {}
 `), "/specs/git.hcl")
 	if remote.Kubernetes.Git != "https://example.invalid/kubernetes.git" {
 		t.Errorf("a URL was changed: %s", remote.Kubernetes.Git)
+	}
+	scp, _ := spec.Parse([]byte(`
+kubernetes {
+  git = "git@example.invalid:kubernetes/kubernetes.git"
+  ref = "v1.34.4"
+}
+component "kube-apiserver" {}
+`), "/specs/git.hcl")
+	if scp.Kubernetes.Git != "git@example.invalid:kubernetes/kubernetes.git" {
+		t.Errorf("an scp-like remote was taken for a path: %s", scp.Kubernetes.Git)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kenv-dev/kenv/env/layout"
+	"github.com/kenv-dev/kenv/env/spec"
 )
 
 // Down stops the environment from any process: it asks the supervisor to
@@ -56,15 +57,29 @@ func purgeLinkedDirs(env layout.Env, out io.Writer) error {
 		fmt.Fprintf(out, " ✓ deleted the etcd data in %s\n", etcdDir)
 	}
 	if logDir != "" {
-		logs, _ := filepath.Glob(filepath.Join(logDir, "*.log"))
-		for _, log := range logs {
-			if err := os.Remove(log); err != nil {
+		var deleted int
+		for _, name := range kenvLogs() {
+			err := os.Remove(filepath.Join(logDir, name+".log"))
+			switch {
+			case err == nil:
+				deleted++
+			case !errors.Is(err, os.ErrNotExist):
 				return fmt.Errorf("purge logs: %w", err)
 			}
 		}
-		fmt.Fprintf(out, " ✓ deleted %d log(s) in %s\n", len(logs), logDir)
+		fmt.Fprintf(out, " ✓ deleted kenv's %d log(s) in %s\n", deleted, logDir)
 	}
 	return nil
+}
+
+// kenvLogs names the logs kenv writes: the components', their trace logs,
+// the audit log, etcd's, the build's, Delve's installation and its own.
+func kenvLogs() []string {
+	names := []string{"etcd", "kenv", "build", "delve-install", "kube-apiserver-audit"}
+	for _, c := range spec.KnownComponents() {
+		names = append(names, c, c+"-trace")
+	}
+	return names
 }
 
 func stop(env layout.Env, state *State) error {

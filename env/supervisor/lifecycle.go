@@ -213,7 +213,11 @@ func (r *Running) switchDebug(ctx context.Context, pr *progress, u *unit, on boo
 	case !on:
 		u.c.Debug = nil
 	case u.c.Debug == nil:
-		dlv, version, err := delve.Resolve(ctx, r.opts.Cache, "", r.tree.GoVersion, slogWriter{})
+		var pin string
+		if r.opts.Lock != nil {
+			pin = r.opts.Lock.Delve[u.c.Name]
+		}
+		dlv, version, err := delve.Resolve(ctx, r.opts.Cache, pin, r.tree.GoVersion, slogWriter{})
 		if err != nil {
 			return err
 		}

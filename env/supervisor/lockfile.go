@@ -32,23 +32,24 @@ func Lock(ctx context.Context, o Options) error {
 	if err := r.build(ctx, pr, tree, nil); err != nil {
 		return err
 	}
-	var delveVersion string
+	// The Delve releases up would use, without installing them.
+	releases := map[string]string{}
 	for _, c := range o.Spec.Components {
 		if c.Debug == nil {
 			continue
 		}
-		delveVersion = c.Debug.Dlv
-		if delveVersion == "" && o.Lock != nil {
-			delveVersion = o.Lock.Delve
+		release := c.Debug.Dlv
+		if release == "" && o.Lock != nil {
+			release = o.Lock.Delve[c.Name]
 		}
-		if delveVersion == "" {
-			if delveVersion, err = delve.Choose(tree.GoVersion); err != nil {
+		if release == "" {
+			if release, err = delve.Choose(tree.GoVersion); err != nil {
 				return err
 			}
 		}
-		break
+		releases[c.Name] = release
 	}
-	return r.settleLock(ctx, pr, delveVersion)
+	return r.settleLock(ctx, pr, releases)
 }
 
 // getSource gets the tree of o.Spec, at the commit its lock records, checks
@@ -110,12 +111,12 @@ func binDir(o Options, tree *source.Tree) string {
 
 // settleLock writes the spec's lock from what was built, or compares the
 // binaries with those the lock records.
-func (r *Running) settleLock(ctx context.Context, pr *progress, delveVersion string) error {
+func (r *Running) settleLock(ctx context.Context, pr *progress, releases map[string]string) error {
 	o := r.opts
 	if o.Lock == nil && !o.WriteLock {
 		return nil
 	}
-	built, err := r.lockOf(ctx, delveVersion)
+	built, err := r.lockOf(ctx, releases)
 	if err != nil {
 		return fmt.Errorf("lock: %w", err)
 	}
@@ -130,13 +131,13 @@ func (r *Running) settleLock(ctx context.Context, pr *progress, delveVersion str
 }
 
 // lockOf is the lock of what r built.
-func (r *Running) lockOf(ctx context.Context, delveVersion string) (*lock.Lock, error) {
+func (r *Running) lockOf(ctx context.Context, releases map[string]string) (*lock.Lock, error) {
 	s, tree := r.opts.Spec, r.tree
 	l := &lock.Lock{
 		File:    lock.PathFor(s.File),
 		Commit:  tree.Version.GitCommit,
 		Go:      tree.GoVersion,
-		Delve:   delveVersion,
+		Delve:   releases,
 		Debug:   s.Build.Debug,
 		Tags:    s.Build.Tags,
 		GCFlags: s.Build.GCFlags,

@@ -127,26 +127,27 @@ func Up(ctx context.Context, o Options) (retained *Running, err error) {
 	if o.Lock != nil {
 		for _, c := range r.plan.Components {
 			if c.Debug != nil && c.Debug.Dlv == "" {
-				c.Debug.Dlv = o.Lock.Delve
+				c.Debug.Dlv = o.Lock.Delve[c.Name]
 			}
 		}
 	}
 
 	// Building takes minutes on a cold cache; Delve and the certificates
 	// are made meanwhile.
-	var (
-		dlvs         map[string]string
-		delveVersion string
-	)
+	var dlvs, releases map[string]string
 	err = parallel(
 		func() error { return r.build(ctx, pr, tree, nil) },
-		func() (err error) { dlvs, delveVersion, err = r.installDelve(ctx, pr, tree); return err },
+		func() (err error) { dlvs, releases, err = r.installDelve(ctx, pr, tree); return err },
 		func() error { return r.writeConfig(pr) },
 	)
 	if err != nil {
 		return nil, err
 	}
-	if err := r.settleLock(ctx, pr, delveVersion); err != nil {
+	// The environment runs either way; a lock that cannot be written is
+	// reported, and written by the next up.
+	if err := r.settleLock(ctx, pr, releases); err != nil && o.Lock == nil {
+		pr.printf(" ! %v\n", err)
+	} else if err != nil {
 		return nil, err
 	}
 
@@ -322,38 +323,35 @@ func (r *Running) build(ctx context.Context, pr *progress, tree *source.Tree, na
 }
 
 // installDelve finds or installs the Delve of each debugged component and
-// returns their paths by component, and the release of the first.
-func (r *Running) installDelve(ctx context.Context, pr *progress, tree *source.Tree) (map[string]string, string, error) {
+// returns their paths and releases by component.
+func (r *Running) installDelve(ctx context.Context, pr *progress, tree *source.Tree) (paths, releases map[string]string, err error) {
 	logPath := r.opts.Env.Log("delve-install")
 	log, err := os.Create(logPath)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
 	defer log.Close()
-	dlvs := map[string]string{}
-	byPin := map[string]string{}
-	var first string
+	type found struct{ path, release string }
+	byPin := map[string]found{}
+	paths, releases = map[string]string{}, map[string]string{}
 	for _, c := range r.plan.Components {
 		if c.Debug == nil {
 			continue
 		}
-		if path, done := byPin[c.Debug.Dlv]; done {
-			dlvs[c.Name] = path
-			continue
+		f, done := byPin[c.Debug.Dlv]
+		if !done {
+			step := pr.step("Delve for " + c.Name + " (Go " + tree.GoVersion + ")")
+			f.path, f.release, err = delve.Resolve(ctx, r.opts.Cache, c.Debug.Dlv, tree.GoVersion, log)
+			step(err)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s: %w\n%s", c.Name, err, tailLines(logPath, 20))
+			}
+			pr.printf("   dlv %s: %s\n", f.release, f.path)
+			byPin[c.Debug.Dlv] = f
 		}
-		done := pr.step("Delve for " + c.Name + " (Go " + tree.GoVersion + ")")
-		path, version, err := delve.Resolve(ctx, r.opts.Cache, c.Debug.Dlv, tree.GoVersion, log)
-		done(err)
-		if err != nil {
-			return nil, "", fmt.Errorf("%s: %w\n%s", c.Name, err, tailLines(logPath, 20))
-		}
-		pr.printf("   dlv %s: %s\n", version, path)
-		dlvs[c.Name], byPin[c.Debug.Dlv] = path, path
-		if first == "" {
-			first = version
-		}
+		paths[c.Name], releases[c.Name] = f.path, f.release
 	}
-	return dlvs, first, nil
+	return paths, releases, nil
 }
 
 // writeConfig makes the certificates, kubeconfigs and configuration files.

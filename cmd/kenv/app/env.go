@@ -37,6 +37,9 @@ func writeDiagnostics(streams Streams, files map[string]*hcl.File, diags hcl.Dia
 // returns the lock to build from, nil when there is none yet or update
 // asks to lock the spec anew, and whether to write the lock.
 func loadLock(s *spec.Spec, update bool, streams Streams) (*lock.Lock, bool, error) {
+	if update {
+		return nil, true, nil
+	}
 	path := lock.PathFor(s.File)
 	l, parser, diags := lock.Read(path)
 	if diags.HasErrors() {
@@ -44,7 +47,7 @@ func loadLock(s *spec.Spec, update bool, streams Streams) (*lock.Lock, bool, err
 		fmt.Fprintf(streams.Err, "%s cannot be read; fix it, or delete it to lock the spec anew.\n", path)
 		return nil, false, errReported
 	}
-	if l == nil || update {
+	if l == nil {
 		return nil, true, nil
 	}
 	if diags := lock.Check(s, l); diags.HasErrors() {

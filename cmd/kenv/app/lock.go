@@ -31,6 +31,9 @@ the binaries. --update locks the spec as it is now. Nothing is started.`,
 			if err != nil {
 				return err
 			}
+			if err := supervisor.PrepareDirs(env, s); err != nil {
+				return err
+			}
 			ctx, cancel := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer cancel()
 			return supervisor.Lock(ctx, supervisor.Options{

@@ -152,16 +152,27 @@ func writePlan(ctx context.Context, w io.Writer, s *spec.Spec, env layout.Env, c
 
 	fmt.Fprintf(w, "\netcd, embedded in kenv\n  clients %s, peers %s, data in %s\n", p.Etcd.ClientURL, p.Etcd.PeerURL, p.Etcd.DataDir)
 
-	dlv := "<dlv for the source's Go version>"
-	if locked != nil && locked.Delve != "" {
-		dlv = filepath.Join(cache.DelveDir(locked.Delve), "dlv")
-	} else if !strings.HasPrefix(tree.GoVersion, "<") {
-		if version, err := delve.VersionFor(tree.GoVersion); err == nil {
-			dlv = filepath.Join(cache.DelveDir(version), "dlv")
+	// The Delve of a component: the spec's pin, the lock's, or the release
+	// that supports the toolchain.
+	dlvFor := func(c plan.Component) string {
+		release := c.Debug.Dlv
+		if release == "" && locked != nil {
+			release = locked.Delve[c.Name]
 		}
+		if release == "" && !strings.HasPrefix(tree.GoVersion, "<") {
+			release, _ = delve.VersionFor(tree.GoVersion)
+		}
+		if release == "" {
+			return "<dlv for the source's Go version>"
+		}
+		return filepath.Join(cache.DelveDir(release), "dlv")
 	}
 	fmt.Fprintf(w, "\nComponents (kube-apiserver first, the others once it is ready)\n")
 	for _, c := range p.Components {
+		var dlv string
+		if c.Debug != nil {
+			dlv = dlvFor(c)
+		}
 		fmt.Fprintf(w, "\n  %s, ready when %s answers 200, log %s\n", c.Name, c.HealthURL, c.LogPath)
 		if c.Debug != nil {
 			fmt.Fprintf(w, "  under Delve at %s", c.Debug.Listen)

@@ -1,0 +1,5 @@
+kubernetes {
+  git = ""
+  ref = ""
+}
+component "kube-apiserver" {}

@@ -1,0 +1,4 @@
+kubernetes {
+  version = ""
+}
+component "kube-apiserver" {}
