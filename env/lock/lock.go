@@ -68,8 +68,8 @@ func PathFor(specFile string) string {
 
 // The file's schema.
 type lockFile struct {
-	Kubernetes kubernetesBlock `hcl:"kubernetes,block"`
-	Build      buildBlock      `hcl:"build,block"`
+	Kubernetes kubernetesBlock   `hcl:"kubernetes,block"`
+	Build      buildBlock        `hcl:"build,block"`
 	Delve      map[string]string `hcl:"delve,optional"`
 }
 
