@@ -44,7 +44,7 @@ func loadLock(s *spec.Spec, update bool, streams Streams) (*lock.Lock, bool, err
 	l, parser, diags := lock.Read(path)
 	if diags.HasErrors() {
 		writeDiagnostics(streams, parser.Files(), diags)
-		fmt.Fprintf(streams.Err, "%s cannot be read; fix it, or delete it to lock the spec anew.\n", path)
+		fmt.Fprintf(streams.Err, "%s cannot be read; fix it, or lock the spec anew with `kenv lock --update %s`.\n", path, s.File)
 		return nil, false, errReported
 	}
 	if l == nil {
