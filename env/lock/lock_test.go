@@ -116,3 +116,30 @@ func TestCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestExampleLocks keeps the committed locks of the examples in step with
+// their specs.
+func TestExampleLocks(t *testing.T) {
+	locks, _ := filepath.Glob("../../examples/*.lock.hcl")
+	if len(locks) == 0 {
+		t.Fatal("no example locks")
+	}
+	for _, path := range locks {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			l, _, diags := lock.Read(path)
+			if diags.HasErrors() {
+				t.Fatal(diags)
+			}
+			s, _, diags := spec.ParseFile(strings.TrimSuffix(path, ".lock.hcl") + ".hcl")
+			if diags.HasErrors() {
+				t.Fatal(diags)
+			}
+			if diags := lock.Check(s, l); len(diags) > 0 {
+				t.Errorf("%s no longer matches its spec; run kenv lock --update: %v", path, diags)
+			}
+			if len(l.Modules) == 0 || len(l.Binaries) == 0 || l.Where == "" {
+				t.Errorf("%s lacks module hashes, binaries or where", path)
+			}
+		})
+	}
+}
