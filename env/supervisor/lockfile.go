@@ -130,7 +130,8 @@ func (r *Running) settleLock(ctx context.Context, pr *progress, releases map[str
 	return compareBinaries(pr, o.Lock, built)
 }
 
-// lockOf is the lock of what r built.
+// lockOf is the lock of what r built; without module hashes unless it is
+// to be written.
 func (r *Running) lockOf(ctx context.Context, releases map[string]string) (*lock.Lock, error) {
 	s, tree := r.opts.Spec, r.tree
 	l := &lock.Lock{
@@ -144,7 +145,9 @@ func (r *Running) lockOf(ctx context.Context, releases map[string]string) (*lock
 		LDFlags: s.Build.LDFlags,
 	}
 	l.Version, l.Git, l.Ref, l.Path = lock.SourceOf(s)
-	if s.Kubernetes.Version != "" {
+	// A lock being checked had its module hashes compared already, with
+	// the source.
+	if s.Kubernetes.Version != "" && r.opts.WriteLock {
 		sums, err := source.ModuleSums(ctx, tree, s.Kubernetes.Version)
 		if err != nil {
 			return nil, err
