@@ -102,10 +102,41 @@ component "kube-apiserver" {
 		}
 	})
 
+	repository := fmt.Sprintf("git = \"./kubernetes\"\n  ref = %q", version)
 	t.Run("git repository at a tag", func(t *testing.T) {
-		v := up(t, "repository", fmt.Sprintf("git = \"./kubernetes\"\n  ref = %q", version))
+		v := up(t, "repository", repository)
 		if v.GitVersion != version || v.GitTreeState != "clean" || v.GitCommit != head {
 			t.Errorf("/version says %s (%s, commit %s), want %s (clean, commit %s)", v.GitVersion, v.GitTreeState, v.GitCommit, version, head)
+		}
+		if lock := readFile(t, filepath.Join(work, "repository.lock.hcl")); !strings.Contains(lock, fmt.Sprintf("commit = %q", head)) {
+			t.Errorf("the lock does not record commit %s:\n%s", head, lock)
+		}
+	})
+
+	// The edit is committed and the tag moved onto it, as upstream moves a
+	// branch. The locks written above keep each source where it was.
+	run(checkout, append(gitc, "commit", "-q", "-a", "-m", "the experiment, committed")...)
+	run(checkout, "git", "tag", "-f", version)
+	moved := run(checkout, "git", "rev-parse", "HEAD")
+
+	t.Run("the lock keeps a git source at the locked commit", func(t *testing.T) {
+		// Without its mirror, as on another machine, kenv clones the
+		// repository again, where the tag now names another commit.
+		mirrors, _ := filepath.Glob(filepath.Join(work, "cache", "git", "*.git"))
+		for _, m := range mirrors {
+			if err := os.RemoveAll(m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if v := up(t, "repository", repository); v.GitCommit != head {
+			t.Errorf("/version says commit %s, want the locked %s, not the tag's new %s", v.GitCommit, head, moved)
+		}
+	})
+
+	t.Run("a checkout at another commit than the locked one is refused", func(t *testing.T) {
+		out, err := k.run("up", "-d", filepath.Join(work, "checkout.hcl"))
+		if err == nil || !strings.Contains(out, fmt.Sprintf("is at commit %s, but %s records %s", moved, filepath.Join(work, "checkout.lock.hcl"), head)) {
+			t.Errorf("up of a checkout that moved on from its lock (%v):\n%s", err, out)
 		}
 	})
 }
