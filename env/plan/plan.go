@@ -182,10 +182,11 @@ func New(s *spec.Spec, env layout.Env, binDir string) (*Plan, error) {
 		localHost = Loopback
 	}
 	localURL := "https://" + hostPort(localHost, api.Port)
+	apiURL := "https://" + hostPort(nw.APIHost, api.Port)
 	p := &Plan{
 		Name:         s.Name,
 		Env:          env,
-		APIServerURL: "https://" + hostPort(nw.APIHost, api.Port),
+		APIServerURL: apiURL,
 		Etcd: Etcd{
 			ClientURL: "http://" + hostPort(Loopback, s.Etcd.Port),
 			PeerURL:   "http://" + hostPort(Loopback, s.Etcd.PeerPort),
@@ -193,7 +194,7 @@ func New(s *spec.Spec, env layout.Env, binDir string) (*Plan, error) {
 			LogPath:   filepath.Join(logDir, "etcd.log"),
 		},
 		Kubeconfigs: []Kubeconfig{
-			{Path: env.Kubeconfig("admin"), Client: pki.AdminClient},
+			{Path: env.Kubeconfig("admin"), Client: pki.AdminClient, Server: apiURL},
 			{Path: env.Kubeconfig("controller"), Client: pki.ControllerClient, Server: localURL},
 			{Path: env.Kubeconfig("scheduler"), Client: pki.SchedulerClient, Server: localURL},
 		},
@@ -201,7 +202,6 @@ func New(s *spec.Spec, env layout.Env, binDir string) (*Plan, error) {
 		logDir:    logDir,
 		localHost: localHost,
 	}
-	p.Kubeconfigs[0].Server = p.APIServerURL
 	// Where the components are reached on this machine must be in their
 	// serving certificates.
 	local := appendNew([]string{"localhost", Loopback}, localHost)
