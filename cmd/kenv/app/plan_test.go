@@ -133,13 +133,24 @@ func makeCheckout(t *testing.T, dir string) {
 func TestPlanWithoutTheSource(t *testing.T) {
 	t.Setenv("KENV_HOME", "/kenv-home")
 	t.Setenv("KENV_CACHE", t.TempDir())
-	out, err := run(t, "plan", "../../../examples/debug.hcl")
+	copies := copyExamples(t, t.TempDir())
+	out, err := run(t, "plan", copies[slices.IndexFunc(copies, func(p string) bool { return strings.HasSuffix(p, "/debug.hcl") })])
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"(to download)", "GOTOOLCHAIN=go<.go-version>", "dlv for the source"} {
+	for _, want := range []string{"(to download)", "GOTOOLCHAIN=go<.go-version>", "dlv for the source", "lock: none yet"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("plan without a cached source lacks %q", want)
+		}
+	}
+	// With its lock, the toolchain and Delve are known before the source is.
+	out, err = run(t, "plan", "../../../examples/debug.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"(to download)", "toolchain: Go 1.24.12 (locked)", "GOTOOLCHAIN=go1.24.12", "/dlv/v1.26.2/dlv exec", "debug.lock.hcl, followed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan with the lock lacks %q", want)
 		}
 	}
 	if entries, _ := os.ReadDir(os.Getenv("KENV_CACHE")); len(entries) != 0 {
