@@ -86,7 +86,7 @@ component "kube-apiserver" {
 		t.Cleanup(func() { _, _ = k.run("down", "--name", name) })
 		start := time.Now()
 		k.mustRun("up", "-d", specPath)
-		t.Logf("FIGURE up of %s (a cold build of kube-apiserver and kubectl at a new path): %s", name, time.Since(start).Round(time.Second))
+		t.Logf("FIGURE up of %s (a cold build of kube-apiserver and kubectl when the tree is new): %s", name, time.Since(start).Round(time.Second))
 		v, err := clientset(t, strings.TrimSpace(k.mustRun("kubeconfig", "--name", name))).Discovery().ServerVersion()
 		if err != nil {
 			t.Fatal(err)
