@@ -89,6 +89,13 @@ func stop(env layout.Env, state *State) error {
 			_ = syscall.Kill(state.Supervisor.Pid, syscall.SIGKILL)
 			waitUnlocked(env, 10*time.Second)
 		}
+		// The supervisor releases the lock once its components are
+		// stopped, and exits a moment later: down returns when nothing
+		// of the environment runs, the supervisor included.
+		if !waitExited(state.Supervisor, 10*time.Second) {
+			_ = syscall.Kill(state.Supervisor.Pid, syscall.SIGKILL)
+			waitExited(state.Supervisor, 5*time.Second)
+		}
 	}
 	if err := stopLeftovers(state); err != nil {
 		return err
@@ -153,6 +160,17 @@ func waitDead(procs []Proc, timeout time.Duration) bool {
 			return true
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	return false
+}
+
+func waitExited(p Proc, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if !p.Alive() {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	return false
 }
