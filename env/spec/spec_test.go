@@ -251,25 +251,14 @@ component "kube-apiserver" {}
 	if s.Kubernetes.Git != "/kubernetes" || s.Kubernetes.Ref != "release-1.34" {
 		t.Errorf("a local repository is not resolved against the spec: %+v", s.Kubernetes)
 	}
-	remote, _ := spec.Parse([]byte(`
-kubernetes {
-  git = "https://example.invalid/kubernetes.git"
-  ref = "v1.34.4"
-}
-component "kube-apiserver" {}
-`), "/specs/git.hcl")
-	if remote.Kubernetes.Git != "https://example.invalid/kubernetes.git" {
-		t.Errorf("a URL was changed: %s", remote.Kubernetes.Git)
-	}
-	scp, _ := spec.Parse([]byte(`
-kubernetes {
-  git = "git@example.invalid:kubernetes/kubernetes.git"
-  ref = "v1.34.4"
-}
-component "kube-apiserver" {}
-`), "/specs/git.hcl")
-	if scp.Kubernetes.Git != "git@example.invalid:kubernetes/kubernetes.git" {
-		t.Errorf("an scp-like remote was taken for a path: %s", scp.Kubernetes.Git)
+	for _, url := range []string{"https://example.invalid/kubernetes.git", "git@example.invalid:kubernetes/kubernetes.git"} {
+		remote, diags := spec.Parse([]byte(fmt.Sprintf("kubernetes {\n  git = %q\n  ref = \"v1.34.4\"\n}\ncomponent \"kube-apiserver\" {}\n", url)), "/specs/git.hcl")
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		if remote.Kubernetes.Git != url {
+			t.Errorf("the remote %s was taken for a path: %s", url, remote.Kubernetes.Git)
+		}
 	}
 }
 

@@ -213,11 +213,7 @@ func (r *Running) switchDebug(ctx context.Context, pr *progress, u *unit, on boo
 	case !on:
 		u.c.Debug = nil
 	case u.c.Debug == nil:
-		var pin string
-		if r.opts.Lock != nil {
-			pin = r.opts.Lock.Delve[u.c.Name]
-		}
-		dlv, version, err := delve.Resolve(ctx, r.opts.Cache, pin, r.tree.GoVersion, slogWriter{})
+		dlv, version, err := delve.Resolve(ctx, r.opts.Cache, delvePin(r.opts, u.c.Name, ""), r.tree.GoVersion, slogWriter{})
 		if err != nil {
 			return err
 		}

@@ -124,13 +124,6 @@ func Up(ctx context.Context, o Options) (retained *Running, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.Lock != nil {
-		for _, c := range r.plan.Components {
-			if c.Debug != nil && c.Debug.Dlv == "" {
-				c.Debug.Dlv = o.Lock.Delve[c.Name]
-			}
-		}
-	}
 
 	// Building takes minutes on a cold cache; Delve and the certificates
 	// are made meanwhile.
@@ -338,16 +331,17 @@ func (r *Running) installDelve(ctx context.Context, pr *progress, tree *source.T
 		if c.Debug == nil {
 			continue
 		}
-		f, done := byPin[c.Debug.Dlv]
+		pin := delvePin(r.opts, c.Name, c.Debug.Dlv)
+		f, done := byPin[pin]
 		if !done {
 			step := pr.step("Delve for " + c.Name + " (Go " + tree.GoVersion + ")")
-			f.path, f.release, err = delve.Resolve(ctx, r.opts.Cache, c.Debug.Dlv, tree.GoVersion, log)
+			f.path, f.release, err = delve.Resolve(ctx, r.opts.Cache, pin, tree.GoVersion, log)
 			step(err)
 			if err != nil {
 				return nil, nil, fmt.Errorf("%s: %w\n%s", c.Name, err, tailLines(logPath, 20))
 			}
 			pr.printf("   dlv %s: %s\n", f.release, f.path)
-			byPin[c.Debug.Dlv] = f
+			byPin[pin] = f
 		}
 		paths[c.Name], releases[c.Name] = f.path, f.release
 	}
