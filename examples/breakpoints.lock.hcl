@@ -2,8 +2,9 @@
 # When the spec changes, `kenv lock --update breakpoints.hcl` locks it anew.
 
 kubernetes {
-  version = "v1.34.4"
-  go      = "1.24.12"
+  version    = "v1.34.4"
+  go         = "1.24.12"
+  build_date = "2026-02-10T12:53:36Z"
 
   module "k8s.io/kubernetes" {
     version = "v1.34.4"
@@ -157,23 +158,39 @@ kubernetes {
 }
 
 build {
-  debug = true
-  where = "dac2a11d9b2aca1b"
+  debug      = true
+  go_version = "go1.24.12"
+  settings = {
+    "-buildmode" = "exe"
+    "-compiler"  = "gc"
+    "-gcflags"   = "all=-N -l"
+    "-ldflags"   = "all=-X 'k8s.io/client-go/pkg/version.gitVersion=v1.34.4' -X 'k8s.io/client-go/pkg/version.gitMajor=1' -X 'k8s.io/client-go/pkg/version.gitMinor=34' -X 'k8s.io/client-go/pkg/version.buildDate=2026-02-10T12:53:36Z' -X 'k8s.io/component-base/version.gitVersion=v1.34.4' -X 'k8s.io/component-base/version.gitMajor=1' -X 'k8s.io/component-base/version.gitMinor=34' -X 'k8s.io/component-base/version.buildDate=2026-02-10T12:53:36Z'"
+    "-tags"      = "selinux,notest"
+    "-trimpath"  = "true"
+    CGO_ENABLED  = "0"
+    GOAMD64      = "v1"
+    GOARCH       = "amd64"
+    GOOS         = "linux"
+  }
 
   binary "kube-apiserver" {
-    sha256 = "d9ec72f0d69ce653681a773e82fc17de0f33d4e196ca9ddcb788e124b1f4da84"
+    sha256  = "cea2fe5ebf9af219b405391ea12986aae59f50f8ba5e2af66b406c5177038a11"
+    modules = "4a6ce9108d2dfdb4"
   }
 
   binary "kube-controller-manager" {
-    sha256 = "f8d1092d634be7e25e7673718c458570738fa044c9f39f251bc00607591d8e77"
+    sha256  = "b43a12b1f4282e205ad6c566d39bad492fac6c732377018744fe6eed358338d7"
+    modules = "5402f1d299150671"
   }
 
   binary "kube-scheduler" {
-    sha256 = "dffbcb55bc348a871556ba1a620bd10091cdb176bc26836cdc431b9c11c01cea"
+    sha256  = "246c5b318a6e0bd42650188b206f140fc18e6f2c55bb738415ee275012420d88"
+    modules = "2a773124face9e66"
   }
 
   binary "kubectl" {
-    sha256 = "0adca7f0c13e05b44fa7e567a6c6223e9613ad3bd18d21c415e7d378a034a6c4"
+    sha256  = "07bd0cf424e6dc9bd4fc8a412fd61a35bb61dc7358d6c36e9f630387371261c0"
+    modules = "dd855e11b5788ddf"
   }
 }
 

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -140,6 +141,11 @@ func TestEndToEndBreakpoints(t *testing.T) {
 		}
 		if !strings.Contains(string(raw), `"port":    `+strconv.Itoa(p[3])) || !strings.Contains(string(raw), `"mode":    "remote"`) {
 			t.Errorf("launch.json:\n%s", raw)
+		}
+		// The binaries name their files by module path; VS Code finds
+		// them in the tree kenv built.
+		if !regexp.MustCompile(`"from":\s*"[^"]*/src/kubernetes@[^"]*",\s*"to":\s*"k8s.io/kubernetes"`).Match(raw) {
+			t.Errorf("launch.json does not map k8s.io/kubernetes to the tree:\n%s", raw)
 		}
 	})
 }

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 
@@ -44,14 +43,17 @@ func Command(r Request) (argv []string, env []string) {
 		gcflags = []string{"-N", "-l"}
 	}
 	gcflags = append(gcflags, r.GCFlags...)
-	ldflags := append(VersionLDFlags(r.Tree.Version), r.LDFlags...)
-	// The tags hack/lib/golang.sh uses for a debug build.
-	tags := append([]string{"selinux", "notest"}, r.Tags...)
 	argv = []string{"go", "build",
 		"-o=" + r.OutDir + string(filepath.Separator),
+		// Binaries name their files by module path, not by where the
+		// tree, the toolchain and the module cache lie: the same source
+		// builds the same binary on any machine, and a tree at a new path
+		// reuses Go's build cache. sourcemap puts the paths back for
+		// Delve and editors.
+		"-trimpath",
 		"-gcflags=all=" + strings.Join(gcflags, " "),
-		"-ldflags=all=" + strings.Join(ldflags, " "),
-		"-tags=" + strings.Join(tags, ","),
+		"-ldflags=" + ldflags(r),
+		"-tags=" + tags(r),
 	}
 	for _, c := range r.Components {
 		argv = append(argv, "./cmd/"+c)
@@ -64,6 +66,17 @@ func Command(r Request) (argv []string, env []string) {
 		"GOFLAGS=-buildvcs=false",
 	}
 	return argv, env
+}
+
+// ldflags are the linker flags: the version -X flags and the request's.
+func ldflags(r Request) string {
+	return "all=" + strings.Join(append(VersionLDFlags(r.Tree.Version), r.LDFlags...), " ")
+}
+
+// tags are the build tags: those hack/lib/golang.sh uses for a debug build
+// and the request's.
+func tags(r Request) string {
+	return strings.Join(append([]string{"selinux", "notest"}, r.Tags...), ",")
 }
 
 // VersionLDFlags returns the -X flags that set the version variables in
@@ -96,7 +109,7 @@ type stamp struct {
 // Run builds the components of r that are missing or were built from other
 // inputs, all in one go build. It returns the components it built; none
 // when everything was up to date.
-func Run(ctx context.Context, r Request, output *os.File) ([]string, error) {
+func Run(ctx context.Context, r Request, output io.Writer) ([]string, error) {
 	argv, env := Command(r)
 	inputs := inputsHash(r, argv, env)
 	// A checkout the user edits is always handed to go build, whose own
@@ -115,6 +128,9 @@ func Run(ctx context.Context, r Request, output *os.File) ([]string, error) {
 	}
 	sub := r
 	sub.Components = stale
+	if err := checkStubs(ctx, sub); err != nil {
+		return nil, err
+	}
 	argv, env = Command(sub)
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Dir = r.Tree.Dir
@@ -130,6 +146,41 @@ func Run(ctx context.Context, r Request, output *os.File) ([]string, error) {
 		}
 	}
 	return stale, nil
+}
+
+// checkStubs fails, before a build that would take minutes, when a
+// component imports a module the tree holds only the go.mod of, and says
+// which.
+func checkStubs(ctx context.Context, r Request) error {
+	if len(r.Tree.Stubs) == 0 {
+		return nil
+	}
+	_, env := Command(r)
+	var problems []string
+	for _, c := range r.Components {
+		cmd := exec.CommandContext(ctx, "go", "list", "-e", "-deps", "-tags="+tags(r), "-f", "{{.ImportPath}}", "./cmd/"+c)
+		cmd.Dir = r.Tree.Dir
+		cmd.Env = append(os.Environ(), env...)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			return fmt.Errorf("list the packages %s imports: %w\n%s", c, err, stderr.String())
+		}
+		for _, stub := range r.Tree.Stubs {
+			path, version, _ := strings.Cut(stub, "@")
+			for _, pkg := range strings.Fields(string(out)) {
+				if pkg == path || strings.HasPrefix(pkg, path+"/") {
+					problems = append(problems, fmt.Sprintf("%s imports %s, but the Go module proxy does not serve the source of %s@%s", c, pkg, path, version))
+					break
+				}
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%s\nchoose another Kubernetes version, leave the component out, or set GOPROXY to a proxy that serves the module", strings.Join(problems, "\n"))
+	}
+	return nil
 }
 
 // inputsHash names everything a binary depends on besides the tree's
@@ -179,21 +230,20 @@ func Hash(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// Where names the places a build of r reads from: the tree, the toolchain's
-// GOROOT and the module cache. Binaries keep those absolute paths in their
-// debug information, for the debugger to find the sources, so two builds
-// of the same inputs are identical only when Where is too.
-func Where(ctx context.Context, r Request) (string, error) {
+// Toolchain returns the GOROOT of the toolchain that builds r and the
+// module cache it reads, as the go command run for r sees them.
+func Toolchain(ctx context.Context, r Request) (goroot, modcache string, err error) {
 	_, env := Command(r)
 	cmd := exec.CommandContext(ctx, "go", "env", "GOROOT", "GOMODCACHE")
 	cmd.Dir = r.Tree.Dir
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.Output()
 	if err != nil {
-		return "", fmt.Errorf("go env: %w", err)
+		return "", "", fmt.Errorf("go env: %w", err)
 	}
-	h := sha256.New()
-	fmt.Fprintln(h, r.Tree.Dir, runtime.GOOS, runtime.GOARCH)
-	h.Write(out)
-	return hex.EncodeToString(h.Sum(nil))[:16], nil
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 2 {
+		return "", "", fmt.Errorf("go env GOROOT GOMODCACHE printed %q", out)
+	}
+	return lines[0], lines[1], nil
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/go-delve/delve/service/api"
 	"github.com/go-delve/delve/service/rpc2"
+
+	"github.com/kenv-dev/kenv/env/sourcemap"
 )
 
 // State is what a headless Delve says about the program it debugs.
@@ -99,7 +101,8 @@ type SetBreakpoint struct {
 
 // SetBreakpoints connects to the Delve at addr, waiting up to timeout for it
 // to listen, sets bps and, when resume is true, continues the program.
-func SetBreakpoints(ctx context.Context, addr string, bps []Breakpoint, resume bool, timeout time.Duration) ([]SetBreakpoint, error) {
+// Files in bps are local files, which sources maps to the binary's names.
+func SetBreakpoints(ctx context.Context, addr string, sources sourcemap.Map, bps []Breakpoint, resume bool, timeout time.Duration) ([]SetBreakpoint, error) {
 	conn, err := dialUntil(ctx, addr, timeout)
 	if err != nil {
 		return nil, fmt.Errorf("connect to Delve at %s: %w", addr, err)
@@ -109,7 +112,8 @@ func SetBreakpoints(ctx context.Context, addr string, bps []Breakpoint, resume b
 	failed := false
 	for _, bp := range bps {
 		s := SetBreakpoint{Breakpoint: bp}
-		s.File, s.Line, s.Err = setBreakpoint(client, bp)
+		s.File, s.Line, s.Err = setBreakpoint(client, sources.Delve(), bp)
+		s.File = sources.Local(s.File)
 		failed = failed || s.Err != nil
 		out = append(out, s)
 	}
@@ -122,9 +126,9 @@ func SetBreakpoints(ctx context.Context, addr string, bps []Breakpoint, resume b
 
 // setBreakpoint resolves bp's location first: Delve would otherwise accept
 // a location that matches nothing as a breakpoint at no address.
-func setBreakpoint(client *rpc2.RPCClient, bp Breakpoint) (file string, line int, err error) {
+func setBreakpoint(client *rpc2.RPCClient, rules [][2]string, bp Breakpoint) (file string, line int, err error) {
 	loc := Location(bp.Location)
-	found, _, err := client.FindLocation(api.EvalScope{GoroutineID: -1}, loc, false, nil)
+	found, _, err := client.FindLocation(api.EvalScope{GoroutineID: -1}, loc, false, rules)
 	if err != nil {
 		return "", 0, err
 	}
@@ -135,7 +139,7 @@ func setBreakpoint(client *rpc2.RPCClient, bp Breakpoint) (file string, line int
 	if bp.Trace {
 		req.LoadArgs = &traceLoad
 	}
-	set, err := client.CreateBreakpointWithExpr(req, loc, nil, false)
+	set, err := client.CreateBreakpointWithExpr(req, loc, rules, false)
 	if err != nil {
 		return "", 0, err
 	}

@@ -35,8 +35,9 @@ func (t Target) hostPort() (string, int, error) {
 	return host, p, err
 }
 
-// PathMapping maps the editor's workspace to the tree the binaries were
-// built from, when the two differ.
+// PathMapping is one of VS Code's substitutePath entries: From is a local
+// directory, To the name the binary gives its files (the reverse of
+// Delve's own substitute-path).
 type PathMapping struct {
 	From string `json:"from"`
 	To   string `json:"to"`
@@ -62,7 +63,7 @@ type compound struct {
 // launch.json (JSON with comments; empty for none). The user's own entries
 // and comments are kept; kenv's earlier entries for the same environment
 // are replaced.
-func VSCodeLaunch(existing []byte, targets []Target, mapping *PathMapping) ([]byte, error) {
+func VSCodeLaunch(existing []byte, targets []Target, mappings []PathMapping) ([]byte, error) {
 	if len(bytes.TrimSpace(existing)) == 0 {
 		existing = []byte("{\n\t\"version\": \"0.2.0\",\n\t\"configurations\": [\n\t],\n}\n")
 	}
@@ -110,10 +111,7 @@ func VSCodeLaunch(existing []byte, targets []Target, mapping *PathMapping) ([]by
 		if err != nil {
 			return nil, fmt.Errorf("%s: Delve address %q: %w", t.Component, t.Address, err)
 		}
-		cfg := launchConfig{Name: t.Name(), Type: "go", Request: "attach", Mode: "remote", Host: host, Port: port}
-		if mapping != nil {
-			cfg.SubstitutePath = []PathMapping{*mapping}
-		}
+		cfg := launchConfig{Name: t.Name(), Type: "go", Request: "attach", Mode: "remote", Host: host, Port: port, SubstitutePath: mappings}
 		ops = append(ops, map[string]any{"op": "add", "path": "/configurations/-", "value": cfg})
 		all.Configurations = append(all.Configurations, t.Name())
 	}

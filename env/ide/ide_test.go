@@ -66,7 +66,11 @@ func parseLaunch(t *testing.T, raw []byte) launch {
 }
 
 func TestVSCodeNew(t *testing.T) {
-	got, err := ide.VSCodeLaunch(nil, targets, &ide.PathMapping{From: "${workspaceFolder}", To: "/cache/src/kubernetes@v1.34.4"})
+	got, err := ide.VSCodeLaunch(nil, targets, []ide.PathMapping{
+		{From: "${workspaceFolder}/staging/src/k8s.io/api", To: "k8s.io/api"},
+		{From: "${workspaceFolder}", To: "k8s.io/kubernetes"},
+		{From: "/go/toolchain/src", To: ""},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +83,7 @@ func TestVSCodeNew(t *testing.T) {
 	if c.Name != "kenv: debug kube-apiserver" || c.Type != "go" || c.Request != "attach" || c.Mode != "remote" || c.Host != "127.0.0.1" || c.Port != 2345 {
 		t.Errorf("configuration %+v", c)
 	}
-	if len(c.SubstitutePath) != 1 || c.SubstitutePath[0].To != "/cache/src/kubernetes@v1.34.4" {
+	if len(c.SubstitutePath) != 3 || c.SubstitutePath[1].To != "k8s.io/kubernetes" || c.SubstitutePath[2].To != "" {
 		t.Errorf("substitutePath %+v", c.SubstitutePath)
 	}
 	if got := strings.Join(l.Compounds[0].Configurations, ","); got != "kenv: debug kube-apiserver,kenv: debug kube-scheduler" {

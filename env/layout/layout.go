@@ -54,6 +54,10 @@ func (e Env) ConfigDir() string { return filepath.Join(e.Dir, "config") }
 func (e Env) StateFile() string { return filepath.Join(e.Dir, "state.json") }
 func (e Env) LockFile() string  { return filepath.Join(e.Dir, "supervisor.lock") }
 
+// DelveInit holds the commands Delve's terminal client runs first: the
+// source map of the binaries.
+func (e Env) DelveInit() string { return filepath.Join(e.ConfigDir(), "dlv-init") }
+
 // Log is the log file of a component, of etcd, or of the supervisor ("kenv").
 func (e Env) Log(name string) string { return filepath.Join(e.LogDir(), name+".log") }
 

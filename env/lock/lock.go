@@ -22,6 +22,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/kenv-dev/kenv/env/build"
 	"github.com/kenv-dev/kenv/env/source"
 	"github.com/kenv-dev/kenv/env/spec"
 )
@@ -43,6 +44,11 @@ type Lock struct {
 	Modules []source.Module
 	// Go is the toolchain the binaries are built with.
 	Go string
+	// BuildDate is the build date the binaries report. For a version
+	// source it comes from the module proxy's record of the release, which
+	// one proxy may give otherwise than another, or than itself later: the
+	// lock keeps it so that the binaries stay the same.
+	BuildDate string
 	// Delve maps each debugged component to the Delve release it runs
 	// under.
 	Delve map[string]string
@@ -51,13 +57,28 @@ type Lock struct {
 	Tags    []string
 	GCFlags []string
 	LDFlags []string
-	// Where fingerprints the paths the binaries were built at (see
-	// build.Where); their hashes compare only between builds at the same
-	// paths.
-	Where string
-	// Binaries maps each binary built to its SHA-256; empty for a checkout
-	// built as it is, whose binaries change with every edit.
-	Binaries map[string]string
+	// Built is what the binaries record of how they were built: the
+	// toolchain and the build settings, which are the same for all of
+	// them. When a binary's hash differs, it tells which input changed.
+	Built build.Provenance
+	// Binaries maps each binary built to its hash and the digest of its
+	// modules; empty for a checkout built as it is, whose binaries change
+	// with every edit.
+	Binaries map[string]Binary
+}
+
+// Binary is what the lock records of one binary.
+type Binary struct {
+	SHA256 string
+	// Modules digests the module versions and hashes it was built from.
+	Modules string
+}
+
+// Provenance is the provenance the lock records for binary name.
+func (l *Lock) Provenance(name string) build.Provenance {
+	p := l.Built
+	p.Modules = l.Binaries[name].Modules
+	return p
 }
 
 // PathFor returns the lock file of the spec at specFile: debug.hcl is locked
@@ -74,13 +95,14 @@ type lockFile struct {
 }
 
 type kubernetesBlock struct {
-	Version string        `hcl:"version,optional"`
-	Git     string        `hcl:"git,optional"`
-	Ref     string        `hcl:"ref,optional"`
-	Path    string        `hcl:"path,optional"`
-	Commit  string        `hcl:"commit,optional"`
-	Go      string        `hcl:"go"`
-	Modules []moduleBlock `hcl:"module,block"`
+	Version   string        `hcl:"version,optional"`
+	Git       string        `hcl:"git,optional"`
+	Ref       string        `hcl:"ref,optional"`
+	Path      string        `hcl:"path,optional"`
+	Commit    string        `hcl:"commit,optional"`
+	Go        string        `hcl:"go"`
+	BuildDate string        `hcl:"build_date,optional"`
+	Modules   []moduleBlock `hcl:"module,block"`
 }
 
 type moduleBlock struct {
@@ -90,17 +112,19 @@ type moduleBlock struct {
 }
 
 type buildBlock struct {
-	Debug    bool          `hcl:"debug"`
-	Tags     []string      `hcl:"tags,optional"`
-	GCFlags  []string      `hcl:"gcflags,optional"`
-	LDFlags  []string      `hcl:"ldflags,optional"`
-	Where    string        `hcl:"where,optional"`
-	Binaries []binaryBlock `hcl:"binary,block"`
+	Debug     bool              `hcl:"debug"`
+	Tags      []string          `hcl:"tags,optional"`
+	GCFlags   []string          `hcl:"gcflags,optional"`
+	LDFlags   []string          `hcl:"ldflags,optional"`
+	GoVersion string            `hcl:"go_version,optional"`
+	Settings  map[string]string `hcl:"settings,optional"`
+	Binaries  []binaryBlock     `hcl:"binary,block"`
 }
 
 type binaryBlock struct {
-	Name   string `hcl:"name,label"`
-	SHA256 string `hcl:"sha256,optional"`
+	Name    string `hcl:"name,label"`
+	SHA256  string `hcl:"sha256,optional"`
+	Modules string `hcl:"modules,optional"`
 }
 
 // Read reads the lock file at path. It returns nil and no diagnostics when
@@ -121,16 +145,17 @@ func Read(path string) (*Lock, *hclparse.Parser, hcl.Diagnostics) {
 	k, b := raw.Kubernetes, raw.Build
 	l := &Lock{
 		File:    path,
-		Version: k.Version, Git: k.Git, Ref: k.Ref, Path: k.Path, Commit: k.Commit, Go: k.Go,
+		Version: k.Version, Git: k.Git, Ref: k.Ref, Path: k.Path, Commit: k.Commit, Go: k.Go, BuildDate: k.BuildDate,
 		Delve: raw.Delve,
-		Debug: b.Debug, Tags: b.Tags, GCFlags: b.GCFlags, LDFlags: b.LDFlags, Where: b.Where,
-		Binaries: map[string]string{},
+		Debug: b.Debug, Tags: b.Tags, GCFlags: b.GCFlags, LDFlags: b.LDFlags,
+		Built:    build.Provenance{GoVersion: b.GoVersion, Settings: b.Settings},
+		Binaries: map[string]Binary{},
 	}
 	for _, m := range k.Modules {
 		l.Modules = append(l.Modules, source.Module{Path: m.Path, Version: m.Version, Sum: m.Sum})
 	}
 	for _, bin := range b.Binaries {
-		l.Binaries[bin.Name] = bin.SHA256
+		l.Binaries[bin.Name] = Binary{SHA256: bin.SHA256, Modules: bin.Modules}
 	}
 	return l, parser, nil
 }
@@ -152,6 +177,7 @@ func (l *Lock) Write() error {
 	setString(k, "path", l.Path)
 	setString(k, "commit", l.Commit)
 	k.SetAttributeValue("go", cty.StringVal(l.Go))
+	setString(k, "build_date", l.BuildDate)
 	for _, m := range l.Modules {
 		k.AppendNewline()
 		mb := k.AppendNewBlock("module", []string{m.Path}).Body()
@@ -165,11 +191,19 @@ func (l *Lock) Write() error {
 	setStrings(b, "tags", l.Tags)
 	setStrings(b, "gcflags", l.GCFlags)
 	setStrings(b, "ldflags", l.LDFlags)
-	setString(b, "where", l.Where)
+	setString(b, "go_version", l.Built.GoVersion)
+	if len(l.Built.Settings) > 0 {
+		settings := map[string]cty.Value{}
+		for k, v := range l.Built.Settings {
+			settings[k] = cty.StringVal(v)
+		}
+		b.SetAttributeValue("settings", cty.ObjectVal(settings))
+	}
 	for _, name := range slices.Sorted(maps.Keys(l.Binaries)) {
 		b.AppendNewline()
 		bb := b.AppendNewBlock("binary", []string{name}).Body()
-		setString(bb, "sha256", l.Binaries[name])
+		setString(bb, "sha256", l.Binaries[name].SHA256)
+		setString(bb, "modules", l.Binaries[name].Modules)
 	}
 	if len(l.Delve) > 0 {
 		releases := map[string]cty.Value{}
@@ -205,6 +239,22 @@ func setStrings(body *hclwrite.Body, name string, values []string) {
 		list[i] = cty.StringVal(v)
 	}
 	body.SetAttributeValue(name, cty.ListVal(list))
+}
+
+// Settle sets what tree is built with where the spec or the lock decides:
+// the toolchain is the spec's pin, else the lock's, else the source's
+// .go-version; the build date is the lock's, else the source's. l may be
+// nil.
+func Settle(s *spec.Spec, l *Lock, tree *source.Tree) {
+	switch {
+	case s.Kubernetes.Go != "":
+		tree.GoVersion = s.Kubernetes.Go
+	case l != nil:
+		tree.GoVersion = l.Go
+	}
+	if l != nil && l.BuildDate != "" {
+		tree.Version.BuildDate = l.BuildDate
+	}
 }
 
 // SourceOf returns how the lock names the source of s: local git and path

@@ -3,10 +3,12 @@ package lock_test
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/kenv-dev/kenv/env/build"
 	"github.com/kenv-dev/kenv/env/lock"
 	"github.com/kenv-dev/kenv/env/source"
 	"github.com/kenv-dev/kenv/env/spec"
@@ -33,12 +35,14 @@ func locked(file string) *lock.Lock {
 			{Path: "k8s.io/kubernetes", Version: "v1.34.4", Sum: "h1:a="},
 			{Path: "k8s.io/api", Version: "v0.34.4", Sum: "h1:b="},
 		},
-		Go:       "1.24.12",
-		Delve:    map[string]string{"kube-apiserver": "v1.26.2"},
-		Debug:    true,
-		Tags:     []string{"providerless"},
-		Where:    "0123456789abcdef",
-		Binaries: map[string]string{"kube-apiserver": "aa", "kubectl": "bb"},
+		Go:        "1.24.12",
+		BuildDate: "2026-02-10T12:53:36Z",
+		Delve:     map[string]string{"kube-apiserver": "v1.26.2"},
+		Debug:     true,
+		Tags:      []string{"providerless"},
+		Built: build.Provenance{GoVersion: "go1.24.12",
+			Settings: map[string]string{"-trimpath": "true", "-tags": "selinux,notest", "CGO_ENABLED": "0"}},
+		Binaries: map[string]lock.Binary{"kube-apiserver": {SHA256: "aa", Modules: "m1"}, "kubectl": {SHA256: "bb", Modules: "m2"}},
 	}
 }
 
@@ -52,15 +56,21 @@ func TestWriteRead(t *testing.T) {
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	if got.Version != want.Version || got.Go != want.Go || got.Delve["kube-apiserver"] != "v1.26.2" || got.Where != want.Where ||
+	if got.Version != want.Version || got.Go != want.Go || got.Delve["kube-apiserver"] != "v1.26.2" || got.BuildDate != want.BuildDate ||
 		!got.Debug || strings.Join(got.Tags, ",") != "providerless" {
 		t.Errorf("read back %+v", got)
 	}
 	if len(got.Modules) != 2 || got.Modules[1] != want.Modules[1] {
 		t.Errorf("modules %+v", got.Modules)
 	}
-	if len(got.Binaries) != 2 || got.Binaries["kubectl"] != "bb" {
-		t.Errorf("binaries %v", got.Binaries)
+	if !reflect.DeepEqual(got.Binaries, want.Binaries) {
+		t.Errorf("binaries %v, want %v", got.Binaries, want.Binaries)
+	}
+	if !reflect.DeepEqual(got.Built, want.Built) {
+		t.Errorf("provenance %+v, want %+v", got.Built, want.Built)
+	}
+	if d := got.Provenance("kubectl").Differences(want.Provenance("kubectl")); len(d) > 0 {
+		t.Errorf("kubectl's provenance read back differs: %v", d)
 	}
 	raw, _ := os.ReadFile(path)
 	if !strings.HasPrefix(string(raw), "# Written by kenv for debug.hcl") {
@@ -137,8 +147,8 @@ func TestExampleLocks(t *testing.T) {
 			if diags := lock.Check(s, l); len(diags) > 0 {
 				t.Errorf("%s no longer matches its spec; run kenv lock --update: %v", path, diags)
 			}
-			if len(l.Modules) == 0 || len(l.Binaries) == 0 || l.Where == "" {
-				t.Errorf("%s lacks module hashes, binaries or where", path)
+			if len(l.Modules) == 0 || len(l.Binaries) == 0 || l.BuildDate == "" || l.Built.Settings["-trimpath"] != "true" {
+				t.Errorf("%s lacks module hashes, binaries, the build date or the -trimpath setting", path)
 			}
 		})
 	}

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,7 +35,13 @@ type Tree struct {
 	GoVersion string
 	// Version holds the values of the version -X ldflags.
 	Version Version
-	// Omitted lists staging modules the proxy refused and the build does not need.
+	// Stubs lists the staging modules ("path@version") the proxy serves
+	// only the go.mod of; they are laid out as that go.mod alone, which
+	// keeps the workspace's version selection as upstream has it. A
+	// component that imports one cannot be built (see build.Run).
+	Stubs []string `json:",omitempty"`
+	// Omitted lists staging modules the proxy refused whole and the
+	// Kubernetes module does not require.
 	Omitted []string
 	// Mutable is set for a checkout the user edits: its content, not only
 	// its name, decides whether a binary is up to date.
@@ -101,16 +108,21 @@ func FromModule(ctx context.Context, cache layout.Cache, version string, progres
 	var missing []string
 	for i, name := range names {
 		m := staging[i]
-		if m.Dir != "" {
-			continue
-		}
-		if required["k8s.io/"+name] {
+		switch {
+		case m.Dir != "":
+		case m.GoMod != "":
+			t.Stubs = append(t.Stubs, m.Path+"@"+m.Version)
+			progress(fmt.Sprintf("%s@%s: the module proxy serves its go.mod but not its source (%s); laid out as its go.mod alone, which builds any component that does not import it",
+				m.Path, m.Version, refusal(m.Error)))
+		case required["k8s.io/"+name]:
 			missing = append(missing, fmt.Sprintf("%s@%s: %s", m.Path, m.Version, firstLine(m.Error)))
-			continue
-		}
-		t.Omitted = append(t.Omitted, name)
-		if err := work.DropUse(stagingPrefix + name); err != nil {
-			return nil, err
+		default:
+			t.Omitted = append(t.Omitted, name)
+			progress(fmt.Sprintf("%s@%s: the module proxy refuses it (%s); left out of go.work, as nothing requires it",
+				m.Path, m.Version, refusal(m.Error)))
+			if err := work.DropUse(stagingPrefix + name); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if len(missing) > 0 {
@@ -131,10 +143,17 @@ func FromModule(ctx context.Context, cache layout.Cache, version string, progres
 		return nil, err
 	}
 	for i, name := range names {
-		if staging[i].Dir == "" {
-			continue
+		to := filepath.Join(tmp, "staging", "src", "k8s.io", name)
+		var err error
+		switch m := staging[i]; {
+		case m.Dir != "":
+			err = copyTree(ctx, m.Dir, to)
+		case m.GoMod != "":
+			if err = os.MkdirAll(to, 0o755); err == nil {
+				err = copyFile(m.GoMod, filepath.Join(to, "go.mod"), 0o644)
+			}
 		}
-		if err := copyTree(ctx, staging[i].Dir, filepath.Join(tmp, "staging", "src", "k8s.io", name)); err != nil {
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -185,12 +204,14 @@ func semverParts(version string) (major, minor string) {
 }
 
 type module struct {
-	Path    string
-	Version string
-	Sum     string
-	Dir     string
-	Info    string
-	Error   string
+	Path     string
+	Version  string
+	Sum      string
+	GoMod    string
+	GoModSum string
+	Dir      string
+	Info     string
+	Error    string
 }
 
 // Module is a module version and its go.sum hash.
@@ -221,6 +242,10 @@ func ModuleSums(ctx context.Context, t *Tree, version string) ([]Module, error) 
 	}
 	sums := make([]Module, 0, len(mods))
 	for _, m := range mods {
+		// A stub is locked by the hash of the go.mod it is laid out from.
+		if m.Sum == "" && slices.Contains(t.Stubs, m.Path+"@"+m.Version) {
+			m.Sum = m.GoModSum
+		}
 		if m.Sum == "" {
 			return nil, fmt.Errorf("no hash for %s@%s: %s", m.Path, m.Version, firstLine(m.Error))
 		}
@@ -381,6 +406,16 @@ func readMarker(dir string) (*Tree, error) {
 	// The cache may have moved since the tree was laid out.
 	t.Dir = dir
 	return &t, nil
+}
+
+// refusal is the proxy's answer in a go command's download error, such as
+// "403 Forbidden".
+func refusal(err string) string {
+	line := firstLine(err)
+	if i := strings.LastIndex(line, ": "); i >= 0 {
+		return line[i+2:]
+	}
+	return line
 }
 
 func firstLine(s string) string {

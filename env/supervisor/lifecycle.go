@@ -182,6 +182,11 @@ func (r *Running) Restart(ctx context.Context, name string, debug *bool, pr *pro
 	if err := r.build(ctx, pr, r.tree, []string{name}); err != nil {
 		return err
 	}
+	// A checkout's edit may bring in other modules.
+	if err := r.mapSources(ctx); err != nil {
+		return err
+	}
+	r.updateState(func(s *State) { s.SourceMap = r.sources })
 	if debug != nil {
 		if err := r.switchDebug(ctx, pr, u, *debug); err != nil {
 			return err

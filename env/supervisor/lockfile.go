@@ -59,8 +59,7 @@ func delvePin(o Options, name, pin string) string {
 }
 
 // getSource gets the tree of o.Spec, at the commit its lock records, checks
-// it against the lock, and settles the toolchain: the spec's pin, else the
-// lock's, else the tree's .go-version.
+// it against the lock, and settles the toolchain and the build date.
 func getSource(ctx context.Context, o Options, pr *progress) (*source.Tree, error) {
 	k := o.Spec.Kubernetes
 	loc := source.Location{Version: k.Version, Git: k.Git, Ref: k.Ref, Path: k.Path}
@@ -76,12 +75,7 @@ func getSource(ctx context.Context, o Options, pr *progress) (*source.Tree, erro
 	if err != nil {
 		return nil, fmt.Errorf("get the Kubernetes source: %w", err)
 	}
-	switch {
-	case k.Go != "":
-		tree.GoVersion = k.Go
-	case o.Lock != nil:
-		tree.GoVersion = o.Lock.Go
-	}
+	lock.Settle(o.Spec, o.Lock, tree)
 	return tree, nil
 }
 
@@ -141,14 +135,16 @@ func (r *Running) settleLock(ctx context.Context, pr *progress, releases map[str
 func (r *Running) lockOf(ctx context.Context, releases map[string]string) (*lock.Lock, error) {
 	s, tree := r.opts.Spec, r.tree
 	l := &lock.Lock{
-		File:    lock.PathFor(s.File),
-		Commit:  tree.Version.GitCommit,
-		Go:      tree.GoVersion,
-		Delve:   releases,
-		Debug:   s.Build.Debug,
-		Tags:    s.Build.Tags,
-		GCFlags: s.Build.GCFlags,
-		LDFlags: s.Build.LDFlags,
+		File:   lock.PathFor(s.File),
+		Commit: tree.Version.GitCommit,
+		Go:     tree.GoVersion,
+		// A checkout's date is its commit's, recorded by the commit.
+		BuildDate: tree.Version.BuildDate,
+		Delve:     releases,
+		Debug:     s.Build.Debug,
+		Tags:      s.Build.Tags,
+		GCFlags:   s.Build.GCFlags,
+		LDFlags:   s.Build.LDFlags,
 	}
 	l.Version, l.Git, l.Ref, l.Path = lock.SourceOf(s)
 	// A lock being checked had its module hashes compared already, with
@@ -164,40 +160,51 @@ func (r *Running) lockOf(ctx context.Context, releases map[string]string) (*lock
 		return l, nil
 	}
 	req := plan.Build(s, tree, r.binDir)
-	where, err := build.Where(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	l.Where, l.Binaries = where, map[string]string{}
+	l.Binaries = map[string]lock.Binary{}
 	for _, name := range req.Components {
-		if l.Binaries[name], err = build.Hash(filepath.Join(r.binDir, name)); err != nil {
+		path := filepath.Join(r.binDir, name)
+		sum, err := build.Hash(path)
+		if err != nil {
 			return nil, err
 		}
+		p, err := build.ReadProvenance(path, req)
+		if err != nil {
+			return nil, err
+		}
+		// The toolchain and settings are the same for every binary of one
+		// go build.
+		l.Built = build.Provenance{GoVersion: p.GoVersion, Settings: p.Settings}
+		l.Binaries[name] = lock.Binary{SHA256: sum, Modules: p.Modules}
 	}
 	return l, nil
 }
 
 // compareBinaries fails when a binary differs from the one the lock
-// records. Binaries built at other paths than the locked ones differ in
-// their debug information, so they are not compared.
+// records, and says which input of the build differs when the binaries
+// tell.
 func compareBinaries(pr *progress, want, got *lock.Lock) error {
 	if len(want.Binaries) == 0 || len(got.Binaries) == 0 {
 		return nil
 	}
-	if want.Where != got.Where {
-		pr.printf("   binaries: built at other paths than when %s was written, so not compared with it (their debug information names the paths)\n", filepath.Base(want.File))
-		return nil
-	}
 	var differ []string
 	for _, name := range slices.Sorted(maps.Keys(got.Binaries)) {
-		if w, ok := want.Binaries[name]; ok && w != got.Binaries[name] {
-			differ = append(differ, fmt.Sprintf("%s: sha256 %s, locked %s", name, got.Binaries[name], w))
+		w, ok := want.Binaries[name]
+		if !ok || w.SHA256 == got.Binaries[name].SHA256 {
+			continue
+		}
+		differ = append(differ, fmt.Sprintf("%s: sha256 %s, locked %s", name, got.Binaries[name].SHA256, w.SHA256))
+		why := want.Provenance(name).Differences(got.Provenance(name))
+		if len(why) == 0 {
+			why = []string{"same toolchain, build settings and modules: an input the binary does not record differs (the toolchain's own files, or the module cache's content)"}
+		}
+		for _, d := range why {
+			differ = append(differ, "  "+d)
 		}
 	}
 	if len(differ) > 0 {
-		return fmt.Errorf("the binaries differ from those %s records, though built from the same source, toolchain and flags:\n  %s\n"+
-			"the Go toolchain or the module cache may have changed; `kenv lock --update` accepts the new binaries",
-			want.File, strings.Join(differ, "\n  "))
+		return fmt.Errorf("the binaries differ from those %s records, though built from the same source:\n  %s\n"+
+			"if the change is expected (a new toolchain, say), `kenv lock --update %s` accepts the new binaries",
+			want.File, strings.Join(differ, "\n  "), filepath.Base(strings.TrimSuffix(want.File, ".lock.hcl")+".hcl"))
 	}
 	pr.printf(" ✓ the binaries match %s: %s\n", filepath.Base(want.File), strings.Join(slices.Sorted(maps.Keys(got.Binaries)), ", "))
 	return nil

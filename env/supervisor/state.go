@@ -11,6 +11,7 @@ import (
 
 	"github.com/kenv-dev/kenv/env/layout"
 	"github.com/kenv-dev/kenv/env/process"
+	"github.com/kenv-dev/kenv/env/sourcemap"
 )
 
 // State is what a running environment records in its state file, so that
@@ -24,7 +25,10 @@ type State struct {
 	APIServerURL string
 	Kubeconfig   string
 	// SourceDir is the Kubernetes tree the binaries were built from.
-	SourceDir  string
+	SourceDir string
+	// SourceMap maps the file names in the binaries to the files on this
+	// machine, for Delve's clients and editors.
+	SourceMap  sourcemap.Map
 	Kubectl    string
 	Etcd       EtcdState
 	Components []ComponentState

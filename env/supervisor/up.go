@@ -25,6 +25,7 @@ import (
 	"github.com/kenv-dev/kenv/env/plan"
 	"github.com/kenv-dev/kenv/env/process"
 	"github.com/kenv-dev/kenv/env/source"
+	"github.com/kenv-dev/kenv/env/sourcemap"
 	"github.com/kenv-dev/kenv/env/spec"
 	"github.com/kenv-dev/kenv/pki"
 )
@@ -58,6 +59,9 @@ type Running struct {
 	units []*unit
 	// binDir holds the binaries built from tree.
 	binDir string
+	// sources maps the file names in the binaries to the tree, the
+	// toolchain and the module cache.
+	sources sourcemap.Map
 	// stopTracing ends the tracers of components with tracepoints.
 	stopTracing []context.CancelFunc
 	// restartMu keeps restarts, which build, one at a time.
@@ -136,6 +140,9 @@ func Up(ctx context.Context, o Options) (retained *Running, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := r.mapSources(ctx); err != nil {
+		return nil, err
+	}
 	// The environment runs either way; a lock that cannot be written is
 	// reported, and written by the next up.
 	if err := r.settleLock(ctx, pr, releases); err != nil && o.Lock == nil {
@@ -153,6 +160,7 @@ func Up(ctx context.Context, o Options) (retained *Running, err error) {
 		APIServerURL: r.plan.APIServerURL,
 		Kubeconfig:   o.Env.Kubeconfig("admin"),
 		SourceDir:    tree.Dir,
+		SourceMap:    r.sources,
 		Kubectl:      filepath.Join(r.binDir, "kubectl"),
 		Etcd:         EtcdState{ClientURL: r.plan.Etcd.ClientURL, LogPath: r.plan.Etcd.LogPath},
 	}
@@ -223,7 +231,7 @@ func (r *Running) armDebugger(ctx context.Context, pr *progress, c plan.Componen
 	if c.Debug == nil || len(c.Debug.Breakpoints) == 0 {
 		return nil
 	}
-	if err := setBreakpoints(ctx, pr, c); err != nil {
+	if err := setBreakpoints(ctx, pr, c, r.sources); err != nil {
 		return err
 	}
 	if hasTracepoints(c) {
@@ -263,12 +271,12 @@ func (r *Running) trace(c plan.Component) error {
 // program runs, so that start-up code can be caught, then continues it
 // unless the spec says to wait. A location Delve cannot resolve fails up
 // with the spec position that names it.
-func setBreakpoints(ctx context.Context, pr *progress, c plan.Component) error {
+func setBreakpoints(ctx context.Context, pr *progress, c plan.Component, sources sourcemap.Map) error {
 	var bps []delve.Breakpoint
 	for _, b := range c.Debug.Breakpoints {
 		bps = append(bps, delve.Breakpoint{Location: b.Location, Condition: b.Condition, Trace: b.Trace})
 	}
-	set, err := delve.SetBreakpoints(ctx, c.Debug.Listen, bps, !c.Debug.Wait, time.Minute)
+	set, err := delve.SetBreakpoints(ctx, c.Debug.Listen, sources, bps, !c.Debug.Wait, time.Minute)
 	if err != nil {
 		return fmt.Errorf("%s: %w", c.Name, err)
 	}
@@ -313,6 +321,27 @@ func (r *Running) build(ctx context.Context, pr *progress, tree *source.Tree, na
 		pr.printf("   binaries are up to date\n")
 	}
 	return nil
+}
+
+// mapSources maps the file names in the binaries built to the files on
+// this machine, for kenv's own breakpoints, and writes the map for Delve's
+// terminal client.
+func (r *Running) mapSources(ctx context.Context) error {
+	req := plan.Build(r.opts.Spec, r.tree, r.binDir)
+	goroot, modcache, err := build.Toolchain(ctx, req)
+	if err != nil {
+		return err
+	}
+	in := sourcemap.Inputs{Workspace: r.tree.Dir, GOROOT: goroot, GOMODCACHE: modcache}
+	for _, name := range req.Components {
+		in.Binaries = append(in.Binaries, filepath.Join(r.binDir, name))
+	}
+	sources, err := sourcemap.For(in)
+	if err != nil {
+		return fmt.Errorf("map the binaries' source files: %w", err)
+	}
+	r.sources = sources
+	return os.WriteFile(r.opts.Env.DelveInit(), []byte(sources.InitScript()), 0o600)
 }
 
 // installDelve finds or installs the Delve of each debugged component and

@@ -105,15 +105,21 @@ func newAttachCommand(streams Streams) *cobra.Command {
 		Use:   "attach COMPONENT",
 		Short: "Open Delve's terminal client on a debugged component",
 		Long: `Open Delve's terminal client (dlv connect) on a component that runs under
-Delve. The binaries keep the paths of the tree kenv built them from, so
-list, break and step show that source.
+Delve. The binaries name their files by module path (they are built with
+-trimpath, so that they are the same on every machine); kenv sets Delve's
+substitute-path to the tree, the toolchain and the module cache they were
+built from, so list, break and step show that source.
 
 Leave with "exit" and answer "n" to keep the component running. To debug from
 another machine, tunnel Delve's loopback port instead of exposing it:
   ssh -L 2345:127.0.0.1:2345 user@host   then: dlv connect 127.0.0.1:2345`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			state, c, err := runningComponent(&f, args[0], streams)
+			state, env, err := runningState(&f, streams)
+			if err != nil {
+				return err
+			}
+			c, err := component(state, args[0])
 			if err != nil {
 				return err
 			}
@@ -121,7 +127,7 @@ another machine, tunnel Delve's loopback port instead of exposing it:
 				return fmt.Errorf("%s does not run under Delve; add a debug {} block to its component in %s and run `kenv up` again",
 					c.Name, state.Spec)
 			}
-			argv := []string{c.Dlv, "connect", c.DebugAddress}
+			argv := []string{c.Dlv, "connect", c.DebugAddress, "--init", env.DelveInit()}
 			fmt.Fprintf(streams.Err, "%s\n", strings.Join(argv, " "))
 			return syscall.Exec(c.Dlv, argv, os.Environ())
 		},

@@ -1,11 +1,13 @@
 package app
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -28,8 +30,9 @@ func newIDECommand(streams Streams) *cobra.Command {
           a compound for all; your own entries and comments are kept.
   goland  writes .run/kenv-<env>-<component>.run.xml "Go Remote" configurations.
 
-When the workspace is a Kubernetes checkout other than the tree kenv built,
-VS Code's substitutePath maps one to the other.`,
+The binaries name their files by module path (-trimpath); VS Code's
+substitutePath maps those names to the tree kenv built, or to the workspace
+when it is a Kubernetes checkout, and to the toolchain and the module cache.`,
 		Args:      cobra.ExactArgs(1),
 		ValidArgs: []string{"vscode", "goland"},
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -76,11 +79,7 @@ func writeVSCode(state *supervisor.State, targets []ide.Target, workspace string
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	var mapping *ide.PathMapping
-	if isKubernetesTree(workspace) && filepath.Clean(workspace) != filepath.Clean(state.SourceDir) {
-		mapping = &ide.PathMapping{From: "${workspaceFolder}", To: state.SourceDir}
-	}
-	out, err := ide.VSCodeLaunch(existing, targets, mapping)
+	out, err := ide.VSCodeLaunch(existing, targets, vscodeMappings(state, workspace))
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
@@ -119,6 +118,25 @@ func writeGoLand(targets []ide.Target, workspace string, print bool, streams Str
 		fmt.Fprintf(streams.Out, "wrote %s\n", path)
 	}
 	return nil
+}
+
+// vscodeMappings turns the binaries' source map into VS Code's
+// substitutePath. When the workspace is a Kubernetes checkout, files of the
+// tree kenv built are looked for there instead.
+func vscodeMappings(state *supervisor.State, workspace string) []ide.PathMapping {
+	inWorkspace := isKubernetesTree(workspace)
+	var mappings []ide.PathMapping
+	for _, r := range state.SourceMap {
+		local := r.To
+		if rel, err := filepath.Rel(state.SourceDir, local); inWorkspace && err == nil && filepath.IsLocal(rel) {
+			local = filepath.Join("${workspaceFolder}", rel)
+		}
+		mappings = append(mappings, ide.PathMapping{From: local, To: r.From})
+	}
+	// VS Code maps a local file by the first entry whose directory holds
+	// it: a staging module's directory before the tree's.
+	slices.SortStableFunc(mappings, func(a, b ide.PathMapping) int { return cmp.Compare(len(b.From), len(a.From)) })
+	return mappings
 }
 
 // isKubernetesTree reports whether dir holds a Kubernetes source tree.

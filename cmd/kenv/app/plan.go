@@ -80,11 +80,12 @@ func writePlan(ctx context.Context, w io.Writer, s *spec.Spec, env layout.Env, c
 	lockPath := lock.PathFor(s.File)
 	locked, _, diags := lock.Read(lockPath)
 	toolchain := "Go " + tree.GoVersion + " (.go-version)"
+	lock.Settle(s, locked, tree)
 	switch {
 	case k.Go != "":
-		tree.GoVersion, toolchain = k.Go, "Go "+k.Go+" (pinned by the spec)"
+		toolchain = "Go " + k.Go + " (pinned by the spec)"
 	case locked != nil:
-		tree.GoVersion, toolchain = locked.Go, "Go "+locked.Go+" (locked)"
+		toolchain = "Go " + locked.Go + " (locked)"
 	case tree.GoVersion == "":
 		tree.GoVersion, toolchain = "<.go-version>", "the Go version in the source's .go-version"
 	}
