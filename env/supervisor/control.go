@@ -1,8 +1,8 @@
 package supervisor
 
 import (
-	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 
 	"github.com/kenv-dev/kenv/env/layout"
 )
@@ -46,12 +45,12 @@ func (r *Running) serveControl() (stop func(), err error) {
 	}, nil
 }
 
-// handleControl streams the action's progress lines and ends with "ok" or
-// "error: ...".
+// handleControl streams the action's progress and ends with its result,
+// each a message.
 func (r *Running) handleControl(w http.ResponseWriter, req *http.Request) {
 	name, action := req.PathValue("name"), req.PathValue("action")
-	out := flushWriter{w}
-	pr := &progress{out: out}
+	answer := newAnswer(w)
+	pr := &progress{out: answer}
 	var err error
 	switch action {
 	case "stop":
@@ -73,21 +72,50 @@ func (r *Running) handleControl(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "unknown action "+action, http.StatusNotFound)
 		return
 	}
-	if err != nil {
-		fmt.Fprintf(out, "error: %v\n", err)
-		return
-	}
-	fmt.Fprintln(out, "ok")
+	answer.result(err)
 }
 
-type flushWriter struct{ w http.ResponseWriter }
+// message is one line of an answer on the control socket: progress text
+// as the supervisor writes it, or, last, the result. JSON keeps an error's
+// lines (a build's or a component's log tail) within its message.
+type message struct {
+	Progress string `json:"progress,omitempty"`
+	Done     bool   `json:"done,omitempty"`
+	Error    string `json:"error,omitempty"`
+}
 
-func (f flushWriter) Write(p []byte) (int, error) {
-	n, err := f.w.Write(p)
-	if fl, ok := f.w.(http.Flusher); ok {
-		fl.Flush()
+// answer writes messages to a client as they come.
+type answer struct {
+	w   http.ResponseWriter
+	enc *json.Encoder
+}
+
+func newAnswer(w http.ResponseWriter) *answer { return &answer{w: w, enc: json.NewEncoder(w)} }
+
+// Write sends p as progress.
+func (a *answer) Write(p []byte) (int, error) {
+	if err := a.send(message{Progress: string(p)}); err != nil {
+		return 0, err
 	}
-	return n, err
+	return len(p), nil
+}
+
+func (a *answer) result(err error) {
+	m := message{Done: true}
+	if err != nil {
+		m.Error = err.Error()
+	}
+	_ = a.send(m)
+}
+
+func (a *answer) send(m message) error {
+	if err := a.enc.Encode(m); err != nil {
+		return err
+	}
+	if f, ok := a.w.(http.Flusher); ok {
+		f.Flush()
+	}
+	return nil
 }
 
 // Control asks the supervisor of env to stop, start or restart a
@@ -117,28 +145,28 @@ func Control(ctx context.Context, env layout.Env, component, action string, debu
 		msg, _ := io.ReadAll(resp.Body)
 		return errors.New(string(msg))
 	}
-	return copyUntilResult(resp.Body, out)
+	return readAnswer(resp.Body, out)
 }
 
-// copyUntilResult copies progress lines to out and turns the last line,
-// "ok" or "error: ...", into the result.
-func copyUntilResult(body io.Reader, out io.Writer) error {
-	sc := bufio.NewScanner(body)
-	last := ""
-	for sc.Scan() {
-		if last != "" {
-			fmt.Fprintln(out, last)
+// readAnswer copies an answer's progress to out and returns its result.
+func readAnswer(body io.Reader, out io.Writer) error {
+	dec := json.NewDecoder(body)
+	for {
+		var m message
+		if err := dec.Decode(&m); errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return errors.New("the supervisor ended the answer before its result; see `kenv logs kenv`")
+		} else if err != nil {
+			return fmt.Errorf("read the supervisor's answer: %w", err)
 		}
-		last = sc.Text()
+		switch {
+		case m.Done && m.Error != "":
+			return errors.New(m.Error)
+		case m.Done:
+			return nil
+		default:
+			if _, err := io.WriteString(out, m.Progress); err != nil {
+				return err
+			}
+		}
 	}
-	if err := sc.Err(); err != nil {
-		return err
-	}
-	if msg, failed := strings.CutPrefix(last, "error: "); failed {
-		return errors.New(msg)
-	}
-	if last != "ok" {
-		return fmt.Errorf("the supervisor ended the answer early: %q", last)
-	}
-	return nil
 }
