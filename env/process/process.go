@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 	"time"
 )
 
@@ -63,16 +65,26 @@ func (p *Process) Done() <-chan struct{} { return p.done }
 
 // ExitError describes how the process ended; nil while it runs.
 func (p *Process) ExitError() error {
+	how := p.Exit()
+	if how == "" {
+		return nil
+	}
+	return fmt.Errorf("%s %s", p.Name, how)
+}
+
+// Exit says how the process ended, "killed by SIGKILL" or "exited with
+// code 1"; empty while it runs.
+func (p *Process) Exit() string {
 	select {
 	case <-p.done:
 	default:
-		return nil
+		return ""
 	}
 	st := p.cmd.ProcessState
 	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return fmt.Errorf("%s was killed by %s", p.Name, ws.Signal())
+		return "killed by " + unix.SignalName(ws.Signal())
 	}
-	return fmt.Errorf("%s exited with code %d", p.Name, st.ExitCode())
+	return fmt.Sprintf("exited with code %d", st.ExitCode())
 }
 
 // Stop sends SIGTERM to the process and everything it started, then

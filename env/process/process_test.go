@@ -61,3 +61,29 @@ func TestPortHolder(t *testing.T) {
 		t.Errorf("a closed port is held by %q", got)
 	}
 }
+
+func TestExit(t *testing.T) {
+	for _, tt := range []struct {
+		script, want string
+	}{
+		{"exit 3", "exited with code 3"},
+		{"kill -KILL $$", "killed by SIGKILL"},
+		{"kill -TERM $$", "killed by SIGTERM"},
+	} {
+		p, err := Start(Spec{Name: "sh", Argv: []string{"sh", "-c", tt.script}, LogPath: filepath.Join(t.TempDir(), "sh.log")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-p.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s did not end", tt.script)
+		}
+		if got := p.Exit(); got != tt.want {
+			t.Errorf("%s: Exit() = %q, want %q", tt.script, got, tt.want)
+		}
+		if got := p.ExitError(); got == nil || got.Error() != "sh "+tt.want {
+			t.Errorf("%s: ExitError() = %v", tt.script, got)
+		}
+	}
+}

@@ -121,7 +121,7 @@ func (r *Running) watch(u *unit, p *process.Process) {
 	u.mu.Unlock()
 
 	slog.Warn("component exited", "component", u.c.Name, "err", exit, "log", u.c.LogPath)
-	r.setStatus(u.c.Name, exit.Error())
+	r.setStatus(u.c.Name, p.Exit())
 	// A program Delve ran outlives a killed Delve.
 	if err := stopProcs(r.plan.Name, children); err != nil {
 		slog.Warn("stop what the component left", "component", u.c.Name, "err", err)

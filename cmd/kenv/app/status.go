@@ -78,14 +78,19 @@ func newStatusCommand(streams Streams) *cobra.Command {
 				if c.Status == "ready" || c.Status == "stopped" || strings.HasPrefix(c.Status, "stopped at") {
 					continue
 				}
+				var tail strings.Builder
 				if f, err := os.Open(c.LogPath); err == nil {
-					fmt.Fprintf(streams.Out, "\n%s is %s; the last lines of %s:\n", c.Name, c.Status, c.LogPath)
-					err = printTail(f, 8, streams.Out)
+					err = printTail(f, 8, &tail)
 					f.Close()
 					if err != nil {
 						return err
 					}
 				}
+				if tail.Len() == 0 {
+					fmt.Fprintf(streams.Out, "\n%s: %s; %s is empty\n", c.Name, c.Status, c.LogPath)
+					continue
+				}
+				fmt.Fprintf(streams.Out, "\n%s: %s; the last lines of %s:\n%s", c.Name, c.Status, c.LogPath, tail.String())
 			}
 			return nil
 		},

@@ -1,0 +1,74 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// TestAnswerRoundTrip sends progress and a result whose error holds a log
+// tail of several lines, as a failed restart's does, through the control
+// protocol over HTTP, and reads both back intact.
+func TestAnswerRoundTrip(t *testing.T) {
+	buildFailure := errors.New("build: go build kube-scheduler: exit status 1\n" +
+		"pkg/scheduler/schedule_one.go:42:2: undefined: x\n" +
+		"ok  \tnot a result line\n" +
+		"error: not a result line either")
+	for _, tt := range []struct {
+		name   string
+		result error
+		send   func(a *answer)
+	}{
+		{"success", nil, func(a *answer) { a.result(nil) }},
+		{"multi-line error", buildFailure, func(a *answer) { a.result(buildFailure) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				a := newAnswer(w)
+				pr := &progress{out: a}
+				pr.printf(" ✓ stop kube-scheduler (%s)\n", "0.1s")
+				fmt.Fprint(a, "partial ")
+				fmt.Fprint(a, "line\n")
+				tt.send(a)
+			}))
+			defer srv.Close()
+			resp, err := http.Post(srv.URL, "", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var out strings.Builder
+			err = readAnswer(resp.Body, &out)
+			if fmt.Sprint(err) != fmt.Sprint(tt.result) {
+				t.Errorf("result %q, want %q", err, tt.result)
+			}
+			if want := " ✓ stop kube-scheduler (0.1s)\npartial line\n"; out.String() != want {
+				t.Errorf("progress %q, want %q", out.String(), want)
+			}
+		})
+	}
+}
+
+// TestAnswerCutShort reads an answer that ends before its result, as when
+// the supervisor dies mid-restart.
+func TestAnswerCutShort(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(newAnswer(w), "building\n")
+	}))
+	defer srv.Close()
+	resp, err := http.Post(srv.URL, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out strings.Builder
+	if err := readAnswer(resp.Body, &out); err == nil || !strings.Contains(err.Error(), "before its result") {
+		t.Errorf("an answer without a result: %v", err)
+	}
+	if out.String() != "building\n" {
+		t.Errorf("progress %q", out.String())
+	}
+}
