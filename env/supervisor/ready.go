@@ -59,7 +59,7 @@ func (r *Running) waitHealthy(ctx context.Context, pr *progress, client *http.Cl
 				// Delve is not listening yet.
 			case st.Exited:
 				return fmt.Errorf("%s exited under Delve: %s", c.Name, st.How)
-			case st.Halted:
+			case waitsForUser(c.Debug, st):
 				deadline = time.Now().Add(r.opts.ReadyTimeout)
 				if stop := stopDescription(st); stop != lastStop {
 					lastStop = stop
@@ -93,6 +93,14 @@ func (r *Running) waitHealthy(ctx context.Context, pr *progress, client *http.Cl
 		case <-tick.C:
 		}
 	}
+}
+
+// waitsForUser reports whether a program Delve reports halted waits for a
+// person: at a breakpoint, or at entry when the spec says to wait. A
+// program that does not wait is halted for a moment while Delve starts it
+// or kenv sets its breakpoints; that is no stop to report.
+func waitsForUser(d *plan.Debug, st delve.State) bool {
+	return st.Halted && (st.Breakpoint != "" || d.Wait)
 }
 
 func stopDescription(st delve.State) string {

@@ -9,7 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kenv-dev/kenv/env/delve"
 	"github.com/kenv-dev/kenv/env/layout"
+	"github.com/kenv-dev/kenv/env/plan"
 	"github.com/kenv-dev/kenv/env/spec"
 )
 
@@ -113,4 +115,24 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+func TestWaitsForUser(t *testing.T) {
+	entry := delve.State{Halted: true, File: "runtime/rt0_linux_amd64.s", Line: 8}
+	atBreakpoint := delve.State{Halted: true, Breakpoint: "k8s.io/kubernetes/cmd/kube-apiserver/app.Run", File: "server.go", Line: 150}
+	for _, tt := range []struct {
+		name  string
+		debug plan.Debug
+		st    delve.State
+		want  bool
+	}{
+		{"starting, wait = false", plan.Debug{}, entry, false},
+		{"at entry, wait = true", plan.Debug{Wait: true}, entry, true},
+		{"at a breakpoint", plan.Debug{}, atBreakpoint, true},
+		{"running", plan.Debug{Wait: true}, delve.State{}, false},
+	} {
+		if got := waitsForUser(&tt.debug, tt.st); got != tt.want {
+			t.Errorf("%s: waitsForUser = %t, want %t", tt.name, got, tt.want)
+		}
+	}
 }
