@@ -47,6 +47,18 @@ func NewEnv(stateRoot, name string) Env {
 	return Env{Dir: filepath.Join(stateRoot, name)}
 }
 
+// Make creates the state directory and its log directory, readable by
+// their owner only: they hold private keys, and audit logs that may hold
+// secrets. A directory made by an earlier kenv is tightened.
+func (e Env) Make() error {
+	for _, dir := range []string{e.Dir, e.LogDir()} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("create the state directory: %w", err)
+		}
+	}
+	return os.Chmod(e.Dir, 0o700)
+}
+
 func (e Env) CertDir() string   { return filepath.Join(e.Dir, "pki") }
 func (e Env) EtcdDir() string   { return filepath.Join(e.Dir, "etcd") }
 func (e Env) LogDir() string    { return filepath.Join(e.Dir, "logs") }

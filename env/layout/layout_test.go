@@ -74,3 +74,27 @@ func TestUseDirs(t *testing.T) {
 		t.Errorf("the logs in the old log dir: %v", err)
 	}
 }
+
+func TestMakeIsPrivate(t *testing.T) {
+	root := t.TempDir()
+	e := layout.NewEnv(filepath.Join(root, "state"), "debug")
+	if err := e.Make(); err != nil {
+		t.Fatal(err)
+	}
+	// A state directory an earlier kenv made 0755 is tightened.
+	if err := os.Chmod(e.Dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Make(); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{filepath.Join(root, "state"), e.Dir, e.LogDir()} {
+		info, err := os.Stat(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm := info.Mode().Perm(); perm != 0o700 {
+			t.Errorf("%s has mode %o, want 0700", dir, perm)
+		}
+	}
+}

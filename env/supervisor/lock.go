@@ -20,8 +20,8 @@ type envLock struct {
 var ErrLocked = errors.New("environment is locked by another kenv process")
 
 func acquire(env layout.Env) (*envLock, error) {
-	if err := os.MkdirAll(env.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("create the state directory: %w", err)
+	if err := env.Make(); err != nil {
+		return nil, err
 	}
 	f, err := os.OpenFile(env.LockFile(), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {

@@ -129,7 +129,7 @@ func runUp(ctx context.Context, specPath string, o upOptions, streams Streams) e
 // detach starts `kenv up --supervise` in a session of its own, relays its
 // progress, and returns once it reports the environment ready.
 func detach(ctx context.Context, s *spec.Spec, env layout.Env, o upOptions, streams Streams) error {
-	if err := os.MkdirAll(env.LogDir(), 0o755); err != nil {
+	if err := env.Make(); err != nil {
 		return err
 	}
 	logPath := env.Log("kenv")
