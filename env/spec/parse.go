@@ -645,7 +645,7 @@ func (d *decoder) port(attr *hcl.Attribute, def int) int {
 	p := d.integer(attr, def)
 	if p < 1 || p > 65535 {
 		d.errorf(attr.Expr.Range(), "Invalid port", "Port %d is out of range; use a port from 1 to 65535.", p)
-		return def
+		return 0 // no port, so that no other listener is said to share it
 	}
 	return p
 }
@@ -658,6 +658,9 @@ func (d *decoder) checkPorts(raw *fileSchema, s *Spec) {
 	}
 	byPort := map[int]listener{}
 	claim := func(port int, what string, attr *hcl.Attribute, block hcl.Range) {
+		if port == 0 {
+			return // invalid, reported already
+		}
 		l := listener{what: what + " (default port)"}
 		if attr != nil {
 			l = listener{what: what, at: attr.Range.Ptr()}

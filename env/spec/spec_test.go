@@ -101,6 +101,9 @@ func TestInvalidSpecs(t *testing.T) {
 		{"no-kubernetes.hcl", []string{`1:1 Missing kubernetes block: version = "v1.34.4"`}},
 		{"no-apiserver.hcl", []string{`1:1 Missing kube-apiserver: add component "kube-apiserver"`}},
 		{"bad-port.hcl", []string{`5:10 Invalid port: Port 70000 is out of range`}},
+		// The invalid port is not taken for the default one etcd was
+		// moved to.
+		{"bad-port-beside-default.hcl", []string{`5:10 Invalid port: Port 70000 is out of range`}},
 		{"bad-flag-value.hcl", []string{`7:15 Invalid flag value: Flag "vmodule" has a tuple value`}},
 		{"dashed-flag.hcl", []string{`5:13 Invalid flag name: "v", not "--v"`}},
 		{"bad-name.hcl", []string{`1:8 Invalid environment name: "My_Env" is not a valid name`}},
