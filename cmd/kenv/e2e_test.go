@@ -1,3 +1,5 @@
+//go:build e2e
+
 package main_test
 
 // The end-to-end test runs kenv as a user does, against the real
