@@ -70,12 +70,13 @@ func supports(version, goVersion string) (ok, known bool, err error) {
 	return false, false, nil
 }
 
-// Resolve returns the dlv that debugs binaries built by Go goVersion and
-// its version: the pinned release when set, else a dlv on PATH that
-// supports goVersion, else the newest release that does, installed into
-// the cache. A pinned release known not to support goVersion is an error
-// here, not Delve's own at attach time.
-func Resolve(ctx context.Context, cache layout.Cache, pinned, goVersion string, output io.Writer) (path, version string, err error) {
+// Locate returns the dlv that debugs binaries built by Go goVersion and
+// its version, without installing anything: the pinned release when set,
+// else a dlv on PATH that supports goVersion, else the newest release that
+// does; those two in the cache, where Resolve installs them. A pinned
+// release known not to support goVersion is an error here, not Delve's
+// own at attach time. kenv plan shows what Locate says; up runs it.
+func Locate(cache layout.Cache, pinned, goVersion string) (path, version string, err error) {
 	if pinned != "" {
 		ok, known, err := supports(pinned, goVersion)
 		if err != nil {
@@ -85,8 +86,7 @@ func Resolve(ctx context.Context, cache layout.Cache, pinned, goVersion string, 
 			want, _ := VersionFor(goVersion)
 			return "", "", fmt.Errorf("Delve %s does not debug binaries built by Go %s; set dlv = %q or leave dlv out", pinned, goVersion, want)
 		}
-		path, err := Ensure(ctx, cache, pinned, goVersion, output)
-		return path, pinned, err
+		return filepath.Join(cache.DelveDir(pinned), "dlv"), pinned, nil
 	}
 	if path, version := onPath(goVersion); path != "" {
 		return path, version, nil
@@ -95,17 +95,18 @@ func Resolve(ctx context.Context, cache layout.Cache, pinned, goVersion string, 
 	if err != nil {
 		return "", "", err
 	}
-	path, err = Ensure(ctx, cache, version, goVersion, output)
-	return path, version, err
+	return filepath.Join(cache.DelveDir(version), "dlv"), version, nil
 }
 
-// Choose returns the release Resolve uses for goVersion when nothing is
-// pinned, without installing it.
-func Choose(goVersion string) (string, error) {
-	if _, version := onPath(goVersion); version != "" {
-		return version, nil
+// Resolve returns the dlv Locate names, installing it into the cache on
+// first use.
+func Resolve(ctx context.Context, cache layout.Cache, pinned, goVersion string, output io.Writer) (path, version string, err error) {
+	path, version, err = Locate(cache, pinned, goVersion)
+	if err != nil || path != filepath.Join(cache.DelveDir(version), "dlv") {
+		return path, version, err
 	}
-	return VersionFor(goVersion)
+	path, err = Ensure(ctx, cache, version, goVersion, output)
+	return path, version, err
 }
 
 // onPath returns the dlv on PATH when it is a release known to support

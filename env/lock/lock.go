@@ -257,6 +257,16 @@ func Settle(s *spec.Spec, l *Lock, tree *source.Tree) {
 	}
 }
 
+// DelvePin is the Delve release component runs under when the spec (pin)
+// or the lock l, which may be nil, names one; empty lets delve.Locate
+// choose.
+func DelvePin(l *Lock, component, pin string) string {
+	if pin == "" && l != nil {
+		return l.Delve[component]
+	}
+	return pin
+}
+
 // SourceOf returns how the lock names the source of s: local git and path
 // sources relative to the spec's directory, so that the lock moves with the
 // spec.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kenv-dev/kenv/env/delve"
+	"github.com/kenv-dev/kenv/env/lock"
 	"github.com/kenv-dev/kenv/env/plan"
 	"github.com/kenv-dev/kenv/env/process"
 	"github.com/kenv-dev/kenv/env/spec"
@@ -218,7 +219,7 @@ func (r *Running) switchDebug(ctx context.Context, pr *progress, u *unit, on boo
 	case !on:
 		u.c.Debug = nil
 	case u.c.Debug == nil:
-		dlv, version, err := delve.Resolve(ctx, r.opts.Cache, delvePin(r.opts, u.c.Name, ""), r.tree.GoVersion, slogWriter{})
+		dlv, version, err := delve.Resolve(ctx, r.opts.Cache, lock.DelvePin(r.opts.Lock, u.c.Name, ""), r.tree.GoVersion, slogWriter{})
 		if err != nil {
 			return err
 		}

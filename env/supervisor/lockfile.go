@@ -38,24 +38,13 @@ func Lock(ctx context.Context, o Options) error {
 		if c.Debug == nil {
 			continue
 		}
-		release := delvePin(o, c.Name, c.Debug.Dlv)
-		if release == "" {
-			if release, err = delve.Choose(tree.GoVersion); err != nil {
-				return err
-			}
+		_, release, err := delve.Locate(o.Cache, lock.DelvePin(o.Lock, c.Name, c.Debug.Dlv), tree.GoVersion)
+		if err != nil {
+			return err
 		}
 		releases[c.Name] = release
 	}
 	return r.settleLock(ctx, pr, releases)
-}
-
-// delvePin is the Delve release component name runs under when the spec
-// (pin) or the lock names one; empty lets delve.Resolve choose.
-func delvePin(o Options, name, pin string) string {
-	if pin == "" && o.Lock != nil {
-		return o.Lock.Delve[name]
-	}
-	return pin
 }
 
 // getSource gets the tree of o.Spec, at the commit its lock records, checks

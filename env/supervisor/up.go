@@ -360,7 +360,7 @@ func (r *Running) installDelve(ctx context.Context, pr *progress, tree *source.T
 		if c.Debug == nil {
 			continue
 		}
-		pin := delvePin(r.opts, c.Name, c.Debug.Dlv)
+		pin := lock.DelvePin(r.opts.Lock, c.Name, c.Debug.Dlv)
 		f, done := byPin[pin]
 		if !done {
 			step := pr.step("Delve for " + c.Name + " (Go " + tree.GoVersion + ")")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -153,20 +152,16 @@ func writePlan(ctx context.Context, w io.Writer, s *spec.Spec, env layout.Env, c
 
 	fmt.Fprintf(w, "\netcd, embedded in kenv\n  clients %s, peers %s, data in %s\n", p.Etcd.ClientURL, p.Etcd.PeerURL, p.Etcd.DataDir)
 
-	// The Delve of a component: the spec's pin, the lock's, or the release
-	// that supports the toolchain.
+	// The Delve of a component, as up finds it.
 	dlvFor := func(c plan.Component) string {
-		release := c.Debug.Dlv
-		if release == "" && locked != nil {
-			release = locked.Delve[c.Name]
-		}
-		if release == "" && !strings.HasPrefix(tree.GoVersion, "<") {
-			release, _ = delve.VersionFor(tree.GoVersion)
-		}
-		if release == "" {
+		if strings.HasPrefix(tree.GoVersion, "<") {
 			return "<dlv for the source's Go version>"
 		}
-		return filepath.Join(cache.DelveDir(release), "dlv")
+		path, _, err := delve.Locate(cache, lock.DelvePin(locked, c.Name, c.Debug.Dlv), tree.GoVersion)
+		if err != nil {
+			return "<" + err.Error() + ">"
+		}
+		return path
 	}
 	fmt.Fprintf(w, "\nComponents (kube-apiserver first, the others once it is ready)\n")
 	for _, c := range p.Components {

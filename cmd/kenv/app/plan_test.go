@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kenv-dev/kenv/env/delve"
+	"github.com/kenv-dev/kenv/env/layout"
 	"github.com/kenv-dev/kenv/env/source"
 )
 
@@ -25,16 +27,7 @@ func TestPlanExamples(t *testing.T) {
 	specs := filepath.Join(root, "kenv", "examples")
 	examples := copyExamples(t, specs)
 	makeCheckout(t, filepath.Join(root, "kubernetes"))
-	cache := t.TempDir()
-	tree := filepath.Join(cache, "src", "kubernetes@v1.34.4")
-	if err := os.MkdirAll(tree, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	marker, _ := json.Marshal(source.Tree{Key: "kubernetes@v1.34.4", GoVersion: "1.24.12",
-		Version: source.Version{GitVersion: "v1.34.4", GitMajor: "1", GitMinor: "34", BuildDate: "2026-02-10T19:32:20Z"}})
-	if err := os.WriteFile(filepath.Join(tree, ".kenv-source.json"), marker, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cache := cachedTree(t)
 	t.Setenv("KENV_HOME", "/kenv-home")
 	t.Setenv("KENV_CACHE", cache)
 	for _, example := range examples {
@@ -65,6 +58,51 @@ func TestPlanExamples(t *testing.T) {
 				t.Errorf("plan differs from %s; run go test -update and review the diff:\n%s", golden, out)
 			}
 		})
+	}
+}
+
+// cachedTree returns a kenv cache that holds the v1.34.4 tree, as far as
+// plan reads it.
+func cachedTree(t *testing.T) string {
+	t.Helper()
+	cache := t.TempDir()
+	tree := filepath.Join(cache, "src", "kubernetes@v1.34.4")
+	if err := os.MkdirAll(tree, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	marker, _ := json.Marshal(source.Tree{Key: "kubernetes@v1.34.4", GoVersion: "1.24.12",
+		Version: source.Version{GitVersion: "v1.34.4", GitMajor: "1", GitMinor: "34", BuildDate: "2026-02-10T19:32:20Z"}})
+	if err := os.WriteFile(filepath.Join(tree, ".kenv-source.json"), marker, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return cache
+}
+
+// TestPlanUsesTheDlvOnPath: a dlv on PATH that debugs the toolchain is
+// the one up runs (delve.Resolve), so plan shows it too, not a release it
+// would install.
+func TestPlanUsesTheDlvOnPath(t *testing.T) {
+	examples := copyExamples(t, t.TempDir())
+	cache := cachedTree(t)
+	bin := t.TempDir()
+	dlv := filepath.Join(bin, "dlv")
+	if err := os.WriteFile(dlv, []byte("#!/bin/sh\necho 'Delve Debugger'\necho 'Version: 1.26.2'\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	t.Setenv("KENV_HOME", t.TempDir())
+	t.Setenv("KENV_CACHE", cache)
+	up, release, err := delve.Locate(layout.Cache{Dir: cache}, "", "1.24.12")
+	if err != nil || up != dlv || release != "v1.26.2" {
+		t.Fatalf("up would run %s (%s, %v), want the dlv on PATH", up, release, err)
+	}
+	i := slices.IndexFunc(examples, func(p string) bool { return filepath.Base(p) == "debug.hcl" })
+	out, err := run(t, "plan", examples[i])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, dlv+" exec") {
+		t.Errorf("plan does not run kube-apiserver under the dlv on PATH, %s:\n%s", dlv, out)
 	}
 }
 
