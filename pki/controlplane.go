@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/renameio/v2"
 	"github.com/hashicorp/go-multierror"
 )
 
@@ -146,7 +147,7 @@ func ensureServiceAccountKey(dir string, r *reporter) error {
 		return err
 	}
 	r.add(ServiceAccount, true)
-	return writeFileAtomic(path, key, 0o600)
+	return renameio.WriteFile(path, key, 0o600)
 }
 
 func expiring(cert *x509.Certificate) bool {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	cflog "github.com/cloudflare/cfssl/log"
+	"github.com/google/renameio/v2"
 
 	"github.com/cloudflare/cfssl/config"
 	"github.com/cloudflare/cfssl/csr"
@@ -118,10 +119,10 @@ func KeyPath(dir, name string) string  { return filepath.Join(dir, name+".key") 
 // Write stores the pair as name.crt and name.key; the key is readable by its
 // owner only.
 func (kp *KeyPair) Write(dir, name string) error {
-	if err := writeFileAtomic(KeyPath(dir, name), kp.KeyPEM, 0o600); err != nil {
+	if err := renameio.WriteFile(KeyPath(dir, name), kp.KeyPEM, 0o600); err != nil {
 		return err
 	}
-	return writeFileAtomic(CertPath(dir, name), kp.CertPEM, 0o644)
+	return renameio.WriteFile(CertPath(dir, name), kp.CertPEM, 0o644)
 }
 
 // Load reads the pair called name from dir.
@@ -154,26 +155,4 @@ func NewServiceAccountKey() ([]byte, error) {
 		return nil, err
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
-}
-
-// writeFileAtomic writes through a temporary file so a reader never sees
-// half a key.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

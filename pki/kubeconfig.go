@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"github.com/google/renameio/v2"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
@@ -27,5 +28,5 @@ func (k Kubeconfig) Write(path string) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, raw, 0o600)
+	return renameio.WriteFile(path, raw, 0o600)
 }

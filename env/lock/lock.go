@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/google/renameio/v2"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
@@ -213,11 +214,7 @@ func (l *Lock) Write() error {
 		root.AppendNewline()
 		root.SetAttributeValue("delve", cty.ObjectVal(releases))
 	}
-	tmp := l.File + ".tmp"
-	if err := os.WriteFile(tmp, f.Bytes(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, l.File)
+	return renameio.WriteFile(l.File, f.Bytes(), 0o644)
 }
 
 func comment(text string) hclwrite.Tokens {

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/google/renameio/v2"
+
 	"github.com/kenv-dev/kenv/env/layout"
 	"github.com/kenv-dev/kenv/env/process"
 	"github.com/kenv-dev/kenv/env/sourcemap"
@@ -116,19 +118,8 @@ func writeState(env layout.Env, s *State) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(env.Dir, ".state.json.tmp-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(raw); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), env.StateFile())
+	// Other kenv processes read it at any time: never half of it.
+	return renameio.WriteFile(env.StateFile(), raw, 0o600)
 }
 
 // Names lists the environments under stateRoot that have state.
