@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -25,16 +26,19 @@ func (r *Running) waitReady(ctx context.Context, pr *progress, components []plan
 	if err != nil {
 		return err
 	}
-	var fns []func() error
+	var fns []func(context.Context) error
 	for _, c := range components {
 		u := r.unit(c.Name)
 		u.mu.Lock()
 		p := u.proc
 		u.mu.Unlock()
-		fns = append(fns, func() error {
+		fns = append(fns, func(ctx context.Context) error {
 			done := pr.step(c.Name + " ready at " + c.HealthURL)
 			err := r.waitHealthy(ctx, pr, client, c, p)
 			done(err)
+			if errors.Is(err, context.Canceled) {
+				return err
+			}
 			if err != nil {
 				r.setStatus(c.Name, "failed")
 				return fmt.Errorf("%w\nlast lines of %s:\n%s", err, c.LogPath, tailLines(c.LogPath, 15))
@@ -43,7 +47,7 @@ func (r *Running) waitReady(ctx context.Context, pr *progress, components []plan
 			return nil
 		})
 	}
-	return parallel(fns...)
+	return parallel(ctx, fns...)
 }
 
 func (r *Running) waitHealthy(ctx context.Context, pr *progress, client *http.Client, c plan.Component, p *process.Process) error {

@@ -1,13 +1,18 @@
 package supervisor
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
 
 	"github.com/kenv-dev/kenv/env/delve"
 	"github.com/kenv-dev/kenv/env/layout"
@@ -135,4 +140,49 @@ func TestWaitsForUser(t *testing.T) {
 			t.Errorf("%s: waitsForUser = %t, want %t", tt.name, got, tt.want)
 		}
 	}
+}
+
+func TestParallel(t *testing.T) {
+	certs := errors.New("write certificates: disk full")
+	t.Run("the first failure stops the others", func(t *testing.T) {
+		buildStopped := make(chan struct{})
+		err := parallel(context.Background(),
+			func(context.Context) error { return certs },
+			func(ctx context.Context) error {
+				select {
+				case <-ctx.Done():
+					close(buildStopped)
+					return fmt.Errorf("go build: %w", ctx.Err())
+				case <-time.After(10 * time.Second):
+					return errors.New("the build was not cancelled")
+				}
+			},
+		)
+		select {
+		case <-buildStopped:
+		default:
+			t.Fatal("the build did not see the cancellation")
+		}
+		if err == nil || err.Error() != multierror.Append(nil, certs).Error() {
+			t.Errorf("parallel returned %v, want only the certificate failure", err)
+		}
+	})
+	t.Run("every failure is kept", func(t *testing.T) {
+		other := errors.New("install Delve: exit status 1")
+		err := parallel(context.Background(),
+			func(context.Context) error { return certs },
+			func(context.Context) error { time.Sleep(50 * time.Millisecond); return other },
+		)
+		if err == nil || !strings.Contains(err.Error(), certs.Error()) || !strings.Contains(err.Error(), other.Error()) {
+			t.Errorf("parallel returned %v, want both failures", err)
+		}
+	})
+	t.Run("an interrupted up is reported", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		err := parallel(ctx, func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("parallel returned %v, want the interruption", err)
+		}
+	})
 }

@@ -132,10 +132,10 @@ func Up(ctx context.Context, o Options) (retained *Running, err error) {
 	// Building takes minutes on a cold cache; Delve and the certificates
 	// are made meanwhile.
 	var dlvs, releases map[string]string
-	err = parallel(
-		func() error { return r.build(ctx, pr, tree, nil) },
-		func() (err error) { dlvs, releases, err = r.installDelve(ctx, pr, tree); return err },
-		func() error { return r.writeConfig(pr) },
+	err = parallel(ctx,
+		func(ctx context.Context) error { return r.build(ctx, pr, tree, nil) },
+		func(ctx context.Context) (err error) { dlvs, releases, err = r.installDelve(ctx, pr, tree); return err },
+		func(context.Context) error { return r.writeConfig(pr) },
 	)
 	if err != nil {
 		return nil, err
@@ -455,25 +455,42 @@ func checkPorts(s *spec.Spec) error {
 	return errs.ErrorOrNil()
 }
 
-func parallel(fns ...func() error) error {
+// errStepFailed cancels the steps running beside one that failed.
+var errStepFailed = errors.New("a step beside it failed")
+
+// parallel runs fns at once and returns their failures together. The first
+// failure cancels the context the others run with, so that a certificate
+// error does not wait for a build of minutes; the cancellations that
+// causes are not failures of their own.
+func parallel(ctx context.Context, fns ...func(context.Context) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
-		errs *multierror.Error
+		errs []error
 	)
 	for _, fn := range fns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := fn(); err != nil {
+			if err := fn(ctx); err != nil {
 				mu.Lock()
-				errs = multierror.Append(errs, err)
+				errs = append(errs, err)
 				mu.Unlock()
+				cancel(errStepFailed)
 			}
 		}()
 	}
 	wg.Wait()
-	return errs.ErrorOrNil()
+	stopped := errors.Is(context.Cause(ctx), errStepFailed)
+	var result *multierror.Error
+	for _, err := range errs {
+		if !stopped || !errors.Is(err, context.Canceled) {
+			result = multierror.Append(result, err)
+		}
+	}
+	return result.ErrorOrNil()
 }
 
 func (r *Running) saveState() error {
@@ -502,31 +519,20 @@ func (r *Running) Stop() error {
 	for _, cancel := range r.stopTracing {
 		cancel()
 	}
-	var (
-		mu   sync.Mutex
-		errs *multierror.Error
-		wg   sync.WaitGroup
-	)
+	var stops []func(context.Context) error
 	for _, u := range r.units {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := r.stopUnit(u); err != nil {
-				mu.Lock()
-				errs = multierror.Append(errs, err)
-				mu.Unlock()
-			}
-		}()
+		// Stopping is not cancelled: each unit is stopped whatever another did.
+		stops = append(stops, func(context.Context) error { return r.stopUnit(u) })
 	}
-	wg.Wait()
+	err := parallel(context.Background(), stops...)
 	if r.etcd != nil {
 		r.etcd.Close()
 	}
 	if r.lock != nil {
-		if errs.ErrorOrNil() == nil {
+		if err == nil {
 			_ = os.Remove(r.opts.Env.StateFile())
 		}
 		r.lock.release()
 	}
-	return errs.ErrorOrNil()
+	return err
 }
