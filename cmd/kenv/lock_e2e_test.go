@@ -126,7 +126,7 @@ component "kube-apiserver" {
 	tampered := strings.Replace(locked, `"`+date+`"`, `"2001-02-03T04:05:06Z"`, 1)
 	writeFile(t, lockPath, tampered)
 	out, err = second.run("lock", specPath)
-	if err == nil || !strings.Contains(out, "build setting -ldflags is") || !strings.Contains(out, "buildDate=2001-02-03T04:05:06Z") {
+	if err == nil || !strings.Contains(out, `build setting -ldflags has "'k8s.io/client-go/pkg/version.buildDate=2001-02-03T04:05:06Z' 'k8s.io/component-base/version.buildDate=2001-02-03T04:05:06Z'", locked "'k8s.io/client-go/pkg/version.buildDate=`+date) {
 		t.Errorf("a lock whose build date was changed by hand was not refused with the setting that differs (%v):\n%s", err, out)
 	}
 	second.mustRun("lock", "--update", specPath)

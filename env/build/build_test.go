@@ -48,3 +48,30 @@ func TestCommand(t *testing.T) {
 		t.Errorf("a non-debug build disables optimisation")
 	}
 }
+
+func TestDifferences(t *testing.T) {
+	want := build.Provenance{GoVersion: "go1.24.12", Modules: "aa", Settings: map[string]string{
+		"-ldflags": "all=-X 'v.gitVersion=v1.34.4' -X 'v.buildDate=2026-02-10T12:53:36Z' -X 'w.buildDate=2026-02-10T12:53:36Z'",
+		"GOAMD64":  "v1",
+	}}
+	if d := want.Differences(want); len(d) != 0 {
+		t.Errorf("a provenance differs from itself: %v", d)
+	}
+	got := build.Provenance{GoVersion: "go1.24.13", Modules: "bb", Settings: map[string]string{
+		"-ldflags":     "all=-X 'v.gitVersion=v1.34.4' -X 'v.buildDate=2001-02-03T04:05:06Z' -X 'w.buildDate=2001-02-03T04:05:06Z'",
+		"GOAMD64":      "v3",
+		"GOEXPERIMENT": "boringcrypto",
+	}}
+	d := strings.Join(want.Differences(got), "\n")
+	for _, w := range []string{
+		"built by go1.24.13, locked go1.24.12",
+		`build setting -ldflags has "'v.buildDate=2001-02-03T04:05:06Z' 'w.buildDate=2001-02-03T04:05:06Z'", locked "'v.buildDate=2026-02-10T12:53:36Z' 'w.buildDate=2026-02-10T12:53:36Z'"`,
+		`build setting GOAMD64 has "v3", locked "v1"`,
+		`build setting GOEXPERIMENT has "boringcrypto", locked ""`,
+		"module versions and hashes digest to bb, locked aa",
+	} {
+		if !strings.Contains(d, w) {
+			t.Errorf("differences lack %q:\n%s", w, d)
+		}
+	}
+}

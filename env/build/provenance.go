@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 )
 
 // Provenance is what a binary records of how it was built, as
@@ -60,12 +61,32 @@ func (want Provenance) Differences(got Provenance) []string {
 		}
 	}
 	for _, k := range keys {
-		if got.Settings[k] != want.Settings[k] {
-			d = append(d, fmt.Sprintf("build setting %s is %q, locked %q", k, got.Settings[k], want.Settings[k]))
+		if g, w := got.Settings[k], want.Settings[k]; g != w {
+			g, w = differingWords(g, w)
+			d = append(d, fmt.Sprintf("build setting %s has %q, locked %q", k, g, w))
 		}
 	}
 	if got.Modules != want.Modules {
 		d = append(d, fmt.Sprintf("module versions and hashes digest to %s, locked %s (`go version -m` lists them)", got.Modules, want.Modules))
 	}
 	return d
+}
+
+// differingWords shortens two long settings, such as -ldflags, to the
+// words in which they differ.
+func differingWords(a, b string) (string, string) {
+	aw, bw := strings.Fields(a), strings.Fields(b)
+	if len(aw) < 3 || len(bw) < 3 {
+		return a, b
+	}
+	only := func(words, other []string) string {
+		var out []string
+		for _, w := range words {
+			if !slices.Contains(other, w) {
+				out = append(out, w)
+			}
+		}
+		return strings.Join(out, " ")
+	}
+	return only(aw, bw), only(bw, aw)
 }
