@@ -53,7 +53,6 @@ component "kube-apiserver" {
   port = %d
   debug {
     port = %d
-    wait = true
     BREAKPOINTS
   }
 }
