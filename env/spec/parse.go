@@ -194,17 +194,18 @@ func parse(parser *hclparse.Parser, src []byte, filename string) (*Spec, hcl.Dia
 	if diags.HasErrors() {
 		return nil, diags
 	}
+	// gohcl decodes all it can beside a schema error (an unknown
+	// attribute, say): the rest of the file is checked too, so that one
+	// run reports every problem.
 	var raw fileSchema
 	diags = append(diags, gohcl.DecodeBody(file.Body, nil, &raw)...)
+	d := decoder{}
+	s := d.spec(&raw, filename, file.Body)
+	diags = append(diags, d.diags...)
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	d := decoder{}
-	s := d.spec(&raw, filename, file.Body)
-	if d.diags.HasErrors() {
-		return nil, append(diags, d.diags...)
-	}
-	return s, append(diags, d.diags...)
+	return s, diags
 }
 
 // decoder collects diagnostics while it turns the raw schema into a Spec, so

@@ -91,7 +91,16 @@ func TestInvalidSpecs(t *testing.T) {
 		want []string
 	}{
 		{"unknown-block.hcl", []string{`5:3 Unsupported block type: Did you mean "debug"?`}},
-		{"unknown-attribute.hcl", []string{`2:3 Unsupported argument: Did you mean "version"?`}},
+		// The misspelt attribute is the first problem; without it the
+		// block names no source, which is said too.
+		{"unknown-attribute.hcl", []string{`2:3 Unsupported argument: Did you mean "version"?`, `1:1 Missing Kubernetes source: Set one of version`}},
+		// A schema error in one block hides no problem elsewhere.
+		{"every-problem.hcl", []string{
+			`8:3 Unsupported argument: An argument named "prot" is not expected here. Did you mean "port"?`,
+			`5:18 Invalid service CIDR: `,
+			`11:1 Duplicate component: already defined at`,
+			`12:1 Unknown component: Did you mean "kube-scheduler"?`,
+		}},
 		{"unknown-component.hcl", []string{`5:1 Unknown component: Did you mean "kube-scheduler"?`}},
 		{"planned-component.hcl", []string{`5:1 Unknown component: "kubelet" is not supported yet`}},
 		{"duplicate-component.hcl", []string{`5:1 Duplicate component: already defined at`}},
