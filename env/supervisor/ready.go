@@ -65,6 +65,7 @@ func (r *Running) waitHealthy(ctx context.Context, pr *progress, client *http.Cl
 				return fmt.Errorf("%s exited under Delve: %s", c.Name, st.How)
 			case waitsForUser(c.Debug, st):
 				deadline = time.Now().Add(r.opts.ReadyTimeout)
+				st.File = r.sources.Local(st.File)
 				if stop := stopDescription(st); stop != lastStop {
 					lastStop = stop
 					pr.printf(" • %s is stopped %s; attach with `kenv attach %s` (or dlv connect %s) and continue\n",
