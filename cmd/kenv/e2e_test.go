@@ -390,7 +390,7 @@ func TestEndToEndFailedStart(t *testing.T) {
 		t.Fatalf("up --retain: %v", err)
 	}
 	status := k.mustRun("status", "--name", "broken")
-	for _, want := range []string{"failed, kept for inspection", "kube-apiserver is failed; the last lines of", "unknown flag: --no-such-flag"} {
+	for _, want := range []string{"failed, kept for inspection", "kube-apiserver: failed; the last lines of", "unknown flag: --no-such-flag"} {
 		if !strings.Contains(status, want) {
 			t.Errorf("status of a retained environment lacks %q", want)
 		}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -113,7 +114,7 @@ component "kube-apiserver" {
 		if v.GitVersion != version || v.GitTreeState != "clean" || v.GitCommit != head {
 			t.Errorf("/version says %s (%s, commit %s), want %s (clean, commit %s)", v.GitVersion, v.GitTreeState, v.GitCommit, version, head)
 		}
-		if lock := readFile(t, filepath.Join(work, "repository.lock.hcl")); !strings.Contains(lock, fmt.Sprintf("commit = %q", head)) {
+		if lock := readFile(t, filepath.Join(work, "repository.lock.hcl")); !regexp.MustCompile(`commit\s+= "` + head + `"`).MatchString(lock) {
 			t.Errorf("the lock does not record commit %s:\n%s", head, lock)
 		}
 	})
