@@ -194,11 +194,7 @@ func (l *Lock) Write() error {
 	setStrings(b, "ldflags", l.LDFlags)
 	setString(b, "go_version", l.Built.GoVersion)
 	if len(l.Built.Settings) > 0 {
-		settings := map[string]cty.Value{}
-		for k, v := range l.Built.Settings {
-			settings[k] = cty.StringVal(v)
-		}
-		b.SetAttributeValue("settings", cty.ObjectVal(settings))
+		b.SetAttributeValue("settings", stringObject(l.Built.Settings))
 	}
 	for _, name := range slices.Sorted(maps.Keys(l.Binaries)) {
 		b.AppendNewline()
@@ -207,12 +203,8 @@ func (l *Lock) Write() error {
 		setString(bb, "modules", l.Binaries[name].Modules)
 	}
 	if len(l.Delve) > 0 {
-		releases := map[string]cty.Value{}
-		for c, v := range l.Delve {
-			releases[c] = cty.StringVal(v)
-		}
 		root.AppendNewline()
-		root.SetAttributeValue("delve", cty.ObjectVal(releases))
+		root.SetAttributeValue("delve", stringObject(l.Delve))
 	}
 	return renameio.WriteFile(l.File, f.Bytes(), 0o644)
 }
@@ -225,6 +217,15 @@ func setString(body *hclwrite.Body, name, value string) {
 	if value != "" {
 		body.SetAttributeValue(name, cty.StringVal(value))
 	}
+}
+
+// stringObject is m as an HCL object of strings.
+func stringObject(m map[string]string) cty.Value {
+	values := map[string]cty.Value{}
+	for k, v := range m {
+		values[k] = cty.StringVal(v)
+	}
+	return cty.ObjectVal(values)
 }
 
 func setStrings(body *hclwrite.Body, name string, values []string) {
