@@ -64,7 +64,7 @@ func (e Env) EtcdDir() string   { return filepath.Join(e.Dir, "etcd") }
 func (e Env) LogDir() string    { return filepath.Join(e.Dir, "logs") }
 func (e Env) ConfigDir() string { return filepath.Join(e.Dir, "config") }
 func (e Env) StateFile() string { return filepath.Join(e.Dir, "state.json") }
-func (e Env) LockFile() string  { return filepath.Join(e.Dir, "supervisor.lock") }
+func (e Env) ClaimFile() string { return filepath.Join(e.Dir, "supervisor.lock") }
 
 // DelveInit holds the commands Delve's terminal client runs first: the
 // source map of the binaries.

@@ -41,6 +41,12 @@ var admissionChain = []string{"NamespaceLifecycle", "LimitRanger", "ServiceAccou
 type Plan struct {
 	Name string
 	Env  layout.Env
+	// Source is the tree the binaries are built from.
+	Source    *source.Tree
+	Toolchain Toolchain
+	// Build builds the binaries into BinDir.
+	Build  build.Request
+	BinDir string
 	// APIServerURL is where clients reach kube-apiserver.
 	APIServerURL string
 	Etcd         Etcd
@@ -50,6 +56,7 @@ type Plan struct {
 	Components   []Component
 
 	spec   *spec.Spec
+	inputs Inputs
 	logDir string
 	// localHost is where the components are reached on this machine.
 	localHost string
@@ -101,8 +108,11 @@ type Debug struct {
 	Listen string
 	// Wait leaves the program stopped at entry for a client to continue.
 	Wait bool
-	// Dlv pins a Delve release; empty means the one the toolchain needs.
-	Dlv string
+	// Pin is the spec's Delve release; empty lets kenv choose.
+	Pin string `json:",omitempty"`
+	// Dlv is the Delve that runs the component, and Release its version.
+	Dlv     string
+	Release string
 	// Args are the spec's dlv_args, after kenv's own options.
 	Args        []string
 	Breakpoints []spec.Breakpoint
@@ -132,11 +142,11 @@ func (c Component) CommandArgs() []string {
 
 // Command is the full command line that runs the component: the binary
 // itself, or Delve running it when the component is debugged.
-func (c Component) Command(dlv string) []string {
+func (c Component) Command() []string {
 	if c.Debug == nil {
 		return append([]string{c.Binary}, c.CommandArgs()...)
 	}
-	argv := []string{dlv, "exec", "--headless", "--api-version=2", "--accept-multiclient",
+	argv := []string{c.Debug.Dlv, "exec", "--headless", "--api-version=2", "--accept-multiclient",
 		"--listen=" + c.Debug.Listen}
 	if c.Debug.Continue() {
 		argv = append(argv, "--continue")
@@ -231,7 +241,7 @@ func New(s *spec.Spec, env layout.Env, binDir string) (*Plan, error) {
 			comp.Env = append(comp.Env, name+"="+c.Env[name])
 		}
 		if c.Debug != nil {
-			comp.Debug = &Debug{Listen: c.Debug.Listen, Wait: c.Debug.Wait, Dlv: c.Debug.Dlv, Args: c.Debug.DlvArgs, Breakpoints: c.Debug.Breakpoints}
+			comp.Debug = &Debug{Listen: c.Debug.Listen, Wait: c.Debug.Wait, Pin: c.Debug.Dlv, Args: c.Debug.DlvArgs, Breakpoints: c.Debug.Breakpoints}
 		}
 		comp.Flags = override(append(p.logFlags(c), comp.Flags...), c)
 		comp.Args = c.Args

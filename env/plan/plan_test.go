@@ -132,7 +132,7 @@ func TestComputedFlags(t *testing.T) {
 func TestDelveCommand(t *testing.T) {
 	p := newPlan(t, allThree)
 	api := p.Components[0]
-	cmd := api.Command("/cache/dlv/dlv")
+	cmd := withDlv(api, "/cache/dlv/dlv").Command()
 	wantPrefix := []string{"/cache/dlv/dlv", "exec", "--headless", "--api-version=2", "--accept-multiclient",
 		"--listen=127.0.0.1:12345", "--continue", "/cache/bin/kube-apiserver", "--"}
 	if !slices.Equal(cmd[:len(wantPrefix)], wantPrefix) {
@@ -142,7 +142,7 @@ func TestDelveCommand(t *testing.T) {
 		t.Errorf("the component's flags do not follow --")
 	}
 	kcm := p.Components[1]
-	if cmd := kcm.Command("/cache/dlv/dlv"); cmd[0] != "/cache/bin/kube-controller-manager" {
+	if cmd := kcm.Command(); cmd[0] != "/cache/bin/kube-controller-manager" {
 		t.Errorf("an undebugged component runs as %q", cmd[0])
 	}
 
@@ -155,7 +155,7 @@ component "kube-apiserver" {
     wait = true
   }
 }`)
-	if slices.Contains(waiting.Components[0].Command("dlv"), "--continue") {
+	if slices.Contains(withDlv(waiting.Components[0], "dlv").Command(), "--continue") {
 		t.Errorf("wait = true still passes --continue")
 	}
 }
@@ -264,7 +264,7 @@ component "kube-controller-manager" {
 	if p.Etcd.DataDir != "/data" || p.Etcd.LogPath != "/logs/etcd.log" || api.LogPath != "/logs/kube-apiserver.log" {
 		t.Errorf("etcd %+v, log %s", p.Etcd, api.LogPath)
 	}
-	cmd := api.Command("dlv")
+	cmd := withDlv(api, "dlv").Command()
 	if !slices.Contains(cmd, "--log") || slices.Index(cmd, "--log") > slices.Index(cmd, api.Binary) {
 		t.Errorf("dlv_args not given to dlv: %v", cmd)
 	}
@@ -326,4 +326,12 @@ component "kube-apiserver" {}
 	if !slices.Contains(env, "GOTOOLCHAIN=go1.24.12") {
 		t.Errorf("env %v", env)
 	}
+}
+
+// withDlv is c run by the dlv at path, as Decide locates it.
+func withDlv(c plan.Component, path string) plan.Component {
+	d := *c.Debug
+	d.Dlv = path
+	c.Debug = &d
+	return c
 }

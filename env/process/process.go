@@ -3,6 +3,7 @@
 package process
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -10,9 +11,10 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
-	"time"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // Spec says how to run one process.
@@ -91,48 +93,96 @@ func (p *Process) Exit() string {
 // SIGKILL to what is left after timeout. Delve puts the program it debugs in
 // a process group of its own, so descendants are signalled one by one.
 func (p *Process) Stop(timeout time.Duration) error {
-	select {
-	case <-p.done:
+	if p.Exit() != "" {
 		return nil
-	default:
 	}
 	pids := append(Descendants(p.Pid()), p.Pid())
-	signalAll(p.Pid(), pids, syscall.SIGTERM)
-	if waitGone(p.done, pids, timeout) {
-		return nil
+	signal := func(sig syscall.Signal) {
+		_ = syscall.Kill(-p.Pid(), sig)
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, sig)
+		}
 	}
-	signalAll(p.Pid(), pids, syscall.SIGKILL)
-	if waitGone(p.done, pids, 10*time.Second) {
-		return nil
-	}
-	return fmt.Errorf("stop %s: pid %d still runs after SIGKILL", p.Name, p.Pid())
+	// Gone once the child is reaped and nothing it started runs.
+	gone := func() bool { return p.Exit() != "" && !anyAlive(pids) }
+	return terminate(fmt.Sprintf("%s (pid %d)", p.Name, p.Pid()), signal, gone, timeout)
 }
 
-func signalAll(group int, pids []int, sig syscall.Signal) {
-	_ = syscall.Kill(-group, sig)
-	for _, pid := range pids {
-		_ = syscall.Kill(pid, sig)
-	}
+// ID names a process by pid and start time, so that a reused pid is not
+// mistaken for it.
+type ID struct {
+	Pid   int
+	Start uint64
 }
 
-// waitGone waits until the child has been reaped and no other pid runs.
-func waitGone(done <-chan struct{}, pids []int, timeout time.Duration) bool {
-	deadline := time.After(timeout)
-	select {
-	case <-done:
-	case <-deadline:
+// IDOf names the process pid as it runs now.
+func IDOf(pid int) ID {
+	start, _ := StartTime(pid)
+	return ID{Pid: pid, Start: start}
+}
+
+// Alive reports whether the process still runs.
+func (id ID) Alive() bool {
+	if !Alive(id.Pid) {
 		return false
 	}
-	for {
-		if !anyAlive(pids) {
-			return true
-		}
-		select {
-		case <-deadline:
-			return false
-		case <-time.After(50 * time.Millisecond):
+	start, err := StartTime(id.Pid)
+	return err == nil && start == id.Start
+}
+
+// StopAll stops those of ids that still run, processes of owner recorded
+// earlier that may have outlived their parent: SIGTERM, then SIGKILL after
+// timeout.
+func StopAll(owner string, ids []ID, timeout time.Duration) error {
+	var running []ID
+	for _, id := range ids {
+		if id.Alive() {
+			running = append(running, id)
 		}
 	}
+	if len(running) == 0 {
+		return nil
+	}
+	signal := func(sig syscall.Signal) {
+		for _, id := range running {
+			if id.Alive() {
+				_ = syscall.Kill(id.Pid, sig)
+			}
+		}
+	}
+	gone := func() bool {
+		for _, id := range running {
+			if id.Alive() {
+				return false
+			}
+		}
+		return true
+	}
+	return terminate(fmt.Sprintf("processes of %s %v", owner, running), signal, gone, timeout)
+}
+
+// killWait bounds the wait for SIGKILL to take effect.
+const killWait = 10 * time.Second
+
+// terminate signals SIGTERM, waits up to timeout until gone, then SIGKILL.
+func terminate(what string, signal func(syscall.Signal), gone func() bool, timeout time.Duration) error {
+	signal(syscall.SIGTERM)
+	if WaitFor(context.Background(), timeout, gone) {
+		return nil
+	}
+	signal(syscall.SIGKILL)
+	if WaitFor(context.Background(), killWait, gone) {
+		return nil
+	}
+	return fmt.Errorf("%s still run after SIGKILL", what)
+}
+
+// WaitFor polls cond every 50 ms until it holds, ctx ends or timeout
+// passes, and reports whether it held.
+func WaitFor(ctx context.Context, timeout time.Duration, cond func() bool) bool {
+	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, timeout, true,
+		func(context.Context) (bool, error) { return cond(), nil })
+	return err == nil
 }
 
 func anyAlive(pids []int) bool {

@@ -105,3 +105,23 @@ func Get(ctx context.Context, cache layout.Cache, loc Location, progress func(st
 	}
 	return FromModule(ctx, cache, loc.Version, progress)
 }
+
+// Peek returns the tree loc names as far as it is known without
+// downloading, cloning or building: a checkout as it is, a module tree
+// from the cache, or a tree still to get, its directory described. cached
+// says whether a module tree is in the cache.
+func Peek(ctx context.Context, cache layout.Cache, loc Location) (tree *Tree, cached bool, err error) {
+	switch {
+	case loc.Path != "":
+		tree, err = FromPath(ctx, loc.Path)
+		return tree, false, err
+	case loc.Git != "":
+		// Resolving the ref may mean cloning.
+		return &Tree{Key: "git", Dir: "<a worktree of " + loc.Git + " at " + loc.Ref + " in " + cache.Dir + ">"}, false, nil
+	}
+	if tree, ok := Cached(cache, loc.Version); ok {
+		return tree, true, nil
+	}
+	key := "kubernetes@" + loc.Version
+	return &Tree{Key: key, Dir: cache.SourceDir(key)}, false, nil
+}

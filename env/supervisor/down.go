@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,7 +11,9 @@ import (
 	"time"
 
 	"github.com/kenv-dev/kenv/env/layout"
+	"github.com/kenv-dev/kenv/env/process"
 	"github.com/kenv-dev/kenv/env/spec"
+	"github.com/kenv-dev/kenv/env/state"
 )
 
 // Down stops the environment from any process: it asks the supervisor to
@@ -18,14 +21,14 @@ import (
 // environment's state: etcd data, certificates and logs.
 func Down(env layout.Env, name string, purge bool, out io.Writer) error {
 	start := time.Now()
-	state, err := ReadState(env)
+	st, err := state.Read(env)
 	switch {
-	case errors.Is(err, ErrNotUp):
+	case errors.Is(err, state.ErrNotUp):
 		fmt.Fprintf(out, "Environment %q is not up.\n", name)
 	case err != nil:
 		return err
 	default:
-		if err := stop(env, state); err != nil {
+		if err := stop(env, st); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, " ✓ stopped %q (%s)\n", name, time.Since(start).Round(100*time.Millisecond))
@@ -82,26 +85,26 @@ func kenvLogs() []string {
 	return names
 }
 
-func stop(env layout.Env, state *State) error {
-	if state.Supervisor.Alive() {
-		_ = syscall.Kill(state.Supervisor.Pid, syscall.SIGTERM)
-		if !waitUnlocked(env, 60*time.Second) {
-			_ = syscall.Kill(state.Supervisor.Pid, syscall.SIGKILL)
-			waitUnlocked(env, 10*time.Second)
-		}
-		// The supervisor releases the lock once its components are
+func stop(env layout.Env, st *state.State) error {
+	if sup := st.Supervisor; sup.Alive() {
+		// The supervisor gives its claim up once its components are
 		// stopped, and exits a moment later: down returns when nothing
 		// of the environment runs, the supervisor included.
-		if !waitExited(state.Supervisor, 10*time.Second) {
-			_ = syscall.Kill(state.Supervisor.Pid, syscall.SIGKILL)
-			waitExited(state.Supervisor, 5*time.Second)
+		released := func() bool { return !state.Claimed(env) }
+		_ = syscall.Kill(sup.Pid, syscall.SIGTERM)
+		if !process.WaitFor(context.Background(), 60*time.Second, released) {
+			_ = syscall.Kill(sup.Pid, syscall.SIGKILL)
+			process.WaitFor(context.Background(), 10*time.Second, released)
+		}
+		if err := process.StopAll("the supervisor of "+st.Name, []process.ID{sup}, 10*time.Second); err != nil {
+			return err
 		}
 	}
-	if err := stopLeftovers(state); err != nil {
+	if err := stopLeftovers(st); err != nil {
 		return err
 	}
-	if locked(env) {
-		return fmt.Errorf("the supervisor of %q (pid %d) does not stop", state.Name, state.Supervisor.Pid)
+	if state.Claimed(env) {
+		return fmt.Errorf("the supervisor of %q (pid %d) does not stop", st.Name, st.Supervisor.Pid)
 	}
 	if err := os.Remove(env.StateFile()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
@@ -111,77 +114,10 @@ func stop(env layout.Env, state *State) error {
 
 // stopLeftovers stops the recorded processes that outlived their
 // supervisor, such as a program Delve debugged when Delve was killed.
-func stopLeftovers(state *State) error {
-	var procs []Proc
-	for _, c := range state.Components {
+func stopLeftovers(st *state.State) error {
+	var procs []process.ID
+	for _, c := range st.Components {
 		procs = append(append(procs, c.Process), c.Descendants...)
 	}
-	return stopProcs(state.Name, procs)
-}
-
-// stopProcs stops those of procs that still run: SIGTERM, then SIGKILL.
-func stopProcs(env string, procs []Proc) error {
-	var leftovers []Proc
-	for _, p := range procs {
-		if p.Alive() {
-			leftovers = append(leftovers, p)
-		}
-	}
-	if len(leftovers) == 0 {
-		return nil
-	}
-	signal(leftovers, syscall.SIGTERM)
-	if waitDead(leftovers, 15*time.Second) {
-		return nil
-	}
-	signal(leftovers, syscall.SIGKILL)
-	if waitDead(leftovers, 10*time.Second) {
-		return nil
-	}
-	return fmt.Errorf("processes of %q still run after SIGKILL: %v", env, leftovers)
-}
-
-func signal(procs []Proc, sig syscall.Signal) {
-	for _, p := range procs {
-		if p.Alive() {
-			_ = syscall.Kill(p.Pid, sig)
-		}
-	}
-}
-
-func waitDead(procs []Proc, timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		alive := false
-		for _, p := range procs {
-			alive = alive || p.Alive()
-		}
-		if !alive {
-			return true
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return false
-}
-
-func waitExited(p Proc, timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if !p.Alive() {
-			return true
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return false
-}
-
-func waitUnlocked(env layout.Env, timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if !locked(env) {
-			return true
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return false
+	return process.StopAll(st.Name, procs, stopTimeout)
 }

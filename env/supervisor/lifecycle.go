@@ -3,17 +3,22 @@ package supervisor
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
-	"strconv"
+	"os"
 	"sync"
 	"time"
 
+	"github.com/hashicorp/go-multierror"
+
+	"github.com/kenv-dev/kenv/env/control"
 	"github.com/kenv-dev/kenv/env/delve"
-	"github.com/kenv-dev/kenv/env/lock"
 	"github.com/kenv-dev/kenv/env/plan"
 	"github.com/kenv-dev/kenv/env/process"
-	"github.com/kenv-dev/kenv/env/spec"
+	"github.com/kenv-dev/kenv/env/sourcemap"
+	"github.com/kenv-dev/kenv/env/state"
+	"github.com/kenv-dev/kenv/env/steps"
 )
 
 const (
@@ -22,6 +27,9 @@ const (
 	// healthyRun resets the count.
 	maxRestarts = 5
 	healthyRun  = time.Minute
+	// firstBackoff is the wait before the first restart after a failure;
+	// it doubles with each failure in a row.
+	firstBackoff = time.Second
 )
 
 // unit is one component under supervision: what runs it and its current
@@ -29,11 +37,10 @@ const (
 type unit struct {
 	mu   sync.Mutex
 	c    plan.Component
-	dlv  string
 	proc *process.Process
 	// children are what the process started (the program under Delve),
 	// stopped with it even after Delve died.
-	children []Proc
+	children []process.ID
 	// intended is set while kenv stops the process on purpose.
 	intended bool
 	failures int
@@ -52,23 +59,23 @@ func (r *Running) unit(name string) *unit {
 func (r *Running) launch(u *unit) error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	// Stop takes u.mu after it marks the environment stopping, so a
-	// process started here is either refused or seen and stopped by it.
-	if r.stopping() {
+	// Stop cancels r.stopped before it stops the units, which takes u.mu,
+	// so a process started here is either refused or seen and stopped.
+	if r.stopped.Err() != nil {
 		return fmt.Errorf("start %s: the environment is stopping", u.c.Name)
 	}
-	argv := u.c.Command(u.dlv)
+	argv := u.c.Command()
 	p, err := process.Start(process.Spec{Name: u.c.Name, Argv: argv, Env: u.c.Env, LogPath: u.c.LogPath})
 	if err != nil {
 		return err
 	}
 	u.proc, u.children, u.intended = p, nil, false
-	cs := ComponentState{Name: u.c.Name, Status: "starting", Process: procOf(p.Pid()), Address: u.c.Address,
+	cs := state.ComponentState{Name: u.c.Name, Status: state.Starting, Process: process.IDOf(p.Pid()), Address: u.c.Address,
 		LogPath: u.c.LogPath, Command: argv, Env: u.c.Env, Started: time.Now()}
 	if u.c.Debug != nil {
-		cs.DebugAddress, cs.Dlv = u.c.Debug.Listen, u.dlv
+		cs.DebugAddress, cs.Dlv = u.c.Debug.Listen, u.c.Debug.Dlv
 	}
-	r.updateState(func(s *State) {
+	r.updateState(func(s *state.State) {
 		for i := range s.Components {
 			if s.Components[i].Name == cs.Name {
 				s.Components[i] = cs
@@ -90,10 +97,10 @@ func (r *Running) recordChildren(u *unit) {
 	}
 	u.children = nil
 	for _, pid := range process.Descendants(u.proc.Pid()) {
-		u.children = append(u.children, procOf(pid))
+		u.children = append(u.children, process.IDOf(pid))
 	}
 	children := u.children
-	r.updateState(func(s *State) {
+	r.updateState(func(s *state.State) {
 		for i := range s.Components {
 			if s.Components[i].Name == u.c.Name {
 				s.Components[i].Descendants = children
@@ -103,7 +110,8 @@ func (r *Running) recordChildren(u *unit) {
 }
 
 // watch records how p ended and, when the spec asks for it, restarts a
-// component that failed, with a growing back-off.
+// component that failed, after a back-off that doubles with each failure
+// in a row.
 func (r *Running) watch(u *unit, p *process.Process) {
 	start := time.Now()
 	<-p.Done()
@@ -112,7 +120,6 @@ func (r *Running) watch(u *unit, p *process.Process) {
 		u.mu.Unlock()
 		return
 	}
-	exit := p.ExitError()
 	children := u.children
 	if time.Since(start) > healthyRun {
 		u.failures = 0
@@ -121,22 +128,23 @@ func (r *Running) watch(u *unit, p *process.Process) {
 	failures := u.failures
 	u.mu.Unlock()
 
-	slog.Warn("component exited", "component", u.c.Name, "err", exit, "log", u.c.LogPath)
-	r.setStatus(u.c.Name, p.Exit())
+	slog.Warn("component exited", "component", u.c.Name, "err", p.ExitError(), "log", u.c.LogPath)
+	r.setStatus(u.c.Name, state.Exited(p.Exit()))
 	// A program Delve ran outlives a killed Delve.
-	if err := stopProcs(r.plan.Name, children); err != nil {
+	if err := process.StopAll(r.opts.Spec.Name, children, stopTimeout); err != nil {
 		slog.Warn("stop what the component left", "component", u.c.Name, "err", err)
 	}
-	if !u.c.RestartOnFailure || failures > maxRestarts || r.stopping() {
+	if !u.c.RestartOnFailure || failures > maxRestarts || r.stopped.Err() != nil {
 		return
 	}
-	backoff := time.Second << (failures - 1)
-	r.setStatus(u.c.Name, fmt.Sprintf("restarting in %s (%s)", backoff, exit))
-	time.Sleep(backoff)
-	if r.stopping() {
+	backoff := firstBackoff << (failures - 1)
+	r.setStatus(u.c.Name, state.Restarting(backoff, p.Exit()))
+	select {
+	case <-r.stopped.Done():
 		return
+	case <-time.After(backoff):
 	}
-	if err := r.Restart(context.Background(), u.c.Name, nil, &progress{out: slogWriter{}}); err != nil {
+	if err := r.Restart(r.stopped, u.c.Name, nil, slogWriter{}); err != nil {
 		slog.Warn("restart after failure", "component", u.c.Name, "err", err)
 	}
 }
@@ -150,114 +158,218 @@ func (r *Running) stopUnit(u *unit) error {
 	if p == nil {
 		return nil
 	}
-	err := p.Stop(stopTimeout)
-	if leftErr := stopProcs(r.plan.Name, children); err == nil {
-		err = leftErr
-	}
-	return err
+	return multierror.Append(p.Stop(stopTimeout), process.StopAll(r.opts.Spec.Name, children, stopTimeout)).ErrorOrNil()
 }
 
-// StopComponent stops one component; the others keep running.
-func (r *Running) StopComponent(name string) error {
-	u := r.unit(name)
-	if u == nil {
-		return fmt.Errorf("no component %q runs here", name)
+// leftRunning reports whether a process of a component still runs.
+func (r *Running) leftRunning() bool {
+	for _, u := range r.units {
+		u.mu.Lock()
+		p, children := u.proc, u.children
+		u.mu.Unlock()
+		if p != nil && p.Exit() == "" {
+			return true
+		}
+		for _, c := range children {
+			if c.Alive() {
+				return true
+			}
+		}
 	}
-	if err := r.stopUnit(u); err != nil {
+	return false
+}
+
+// Handle carries out a request that came through the control socket.
+func (r *Running) Handle(ctx context.Context, req control.Request, out io.Writer) error {
+	if req.Action == control.Stop {
+		u := r.unit(req.Component)
+		if u == nil {
+			return fmt.Errorf("no component %q runs here", req.Component)
+		}
+		done := steps.NewProgress(out).Step("stop " + req.Component)
+		err := r.stopUnit(u)
+		done(err)
+		if err == nil {
+			r.setStatus(req.Component, state.Stopped)
+		}
 		return err
 	}
-	r.setStatus(name, "stopped")
-	return nil
+	return r.Restart(ctx, req.Component, req.Debug, out)
 }
 
 // Restart stops a component if it runs and starts it again with the same
 // computed flags, after rebuilding its binary if its source changed. debug,
 // when not nil, switches Delve on or off.
-func (r *Running) Restart(ctx context.Context, name string, debug *bool, pr *progress) error {
+func (r *Running) Restart(ctx context.Context, name string, debug *bool, out io.Writer) error {
 	u := r.unit(name)
 	if u == nil {
 		return fmt.Errorf("no component %q runs here", name)
 	}
 	r.restartMu.Lock()
 	defer r.restartMu.Unlock()
-	if err := r.build(ctx, pr, r.tree, []string{name}); err != nil {
-		return err
-	}
-	// A checkout's edit may bring in other modules.
-	if err := r.mapSources(ctx); err != nil {
-		return err
-	}
-	r.updateState(func(s *State) { s.SourceMap = r.sources })
+	c := u.c
 	if debug != nil {
-		if err := r.switchDebug(ctx, pr, u, *debug); err != nil {
+		var err error
+		if c, err = r.plan.WithDebug(name, *debug); err != nil {
 			return err
 		}
 	}
-	if err := r.stopUnit(u); err != nil {
-		return err
+	run := &steps.Runner{Progress: steps.NewProgress(out)}
+	rebuild := []steps.Step{}
+	if r.builds(name) {
+		// A checkout's edit may bring in other modules.
+		rebuild = append(rebuild, r.build([]string{name}), r.mapSources())
 	}
-	if err := r.checkFree(u.c); err != nil {
-		return err
+	for _, row := range [][]steps.Step{
+		rebuild,
+		{r.ensureDelveStep(c)},
+		{r.relaunch(u, c)},
+		{r.waitReady(func(pc plan.Component) bool { return pc.Name == name })},
+	} {
+		if err := run.Run(ctx, row...); err != nil {
+			return err
+		}
 	}
-	if err := r.launch(u); err != nil {
-		return err
-	}
-	if err := r.armDebugger(ctx, pr, u.c); err != nil {
-		return err
-	}
-	if err := r.waitReady(ctx, pr, []plan.Component{u.c}); err != nil {
-		return err
-	}
+	r.updateState(func(s *state.State) { s.SourceMap = r.sources })
 	r.recordChildren(u)
 	return nil
 }
 
-func (r *Running) switchDebug(ctx context.Context, pr *progress, u *unit, on bool) error {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	switch {
-	case !on:
-		u.c.Debug = nil
-	case u.c.Debug == nil:
-		dlv, version, err := delve.Resolve(ctx, r.opts.Cache, lock.DelvePin(r.opts.Lock, u.c.Name, ""), r.tree.GoVersion, slogWriter{})
-		if err != nil {
-			return err
+// builds reports whether the plan builds the binary of component name.
+func (r *Running) builds(name string) bool {
+	for _, b := range r.plan.Build.Components {
+		if b == name {
+			return true
 		}
-		pr.printf("   dlv %s: %s\n", version, dlv)
-		listen := net.JoinHostPort(plan.Loopback, strconv.Itoa(spec.DefaultDebugPort(u.c.Name)))
-		u.c.Debug, u.dlv = &plan.Debug{Listen: listen}, dlv
 	}
-	return nil
+	return false
 }
 
-// checkFree fails when c's ports are still taken, for instance by a
-// program that outlived its killed Delve and was not recorded.
-func (r *Running) checkFree(c plan.Component) error {
+func (r *Running) ensureDelveStep(c plan.Component) steps.Step {
+	return steps.Step{Do: func(ctx context.Context, pr *steps.Progress) error {
+		if c.Debug == nil {
+			return nil
+		}
+		return r.ensureDelve(ctx, pr, c)
+	}}
+}
+
+// relaunch stops u and starts it again as c, once its ports are free.
+func (r *Running) relaunch(u *unit, c plan.Component) steps.Step {
+	return steps.Step{Do: func(ctx context.Context, pr *steps.Progress) error {
+		if err := r.stopUnit(u); err != nil {
+			return err
+		}
+		if err := waitFree(ctx, c); err != nil {
+			return err
+		}
+		u.mu.Lock()
+		u.c = c
+		u.mu.Unlock()
+		if err := r.launch(u); err != nil {
+			return err
+		}
+		return r.armDebugger(ctx, pr, c)
+	}}
+}
+
+// waitFree waits until c's ports are free, for instance of a program that
+// outlived its killed Delve and was not recorded, and fails if they stay
+// taken.
+func waitFree(ctx context.Context, c plan.Component) error {
 	addrs := []string{c.Address}
 	if c.Debug != nil {
 		addrs = append(addrs, c.Debug.Listen)
 	}
 	for _, addr := range addrs {
-		var l net.Listener
 		var err error
-		for range 50 {
+		free := process.WaitFor(ctx, 5*time.Second, func() bool {
+			var l net.Listener
 			if l, err = net.Listen("tcp", addr); err == nil {
-				break
+				l.Close()
 			}
-			time.Sleep(100 * time.Millisecond)
+			return err == nil
+		})
+		if !free {
+			return fmt.Errorf("start %s: %s is still in use: %v", c.Name, addr, err)
 		}
-		if err != nil {
-			return fmt.Errorf("start %s: %s is still in use: %w", c.Name, addr, err)
-		}
-		l.Close()
 	}
 	return nil
 }
 
-func (r *Running) stopping() bool {
-	r.stateMu.Lock()
-	defer r.stateMu.Unlock()
-	return r.state.Phase == Stopping
+// armDebugger sets the breakpoints the spec names for c, if any, and
+// starts resuming its tracepoints.
+func (r *Running) armDebugger(ctx context.Context, pr *steps.Progress, c plan.Component) error {
+	if c.Debug == nil || len(c.Debug.Breakpoints) == 0 {
+		return nil
+	}
+	if err := setBreakpoints(ctx, pr, c, r.sources); err != nil {
+		return err
+	}
+	for _, b := range c.Debug.Breakpoints {
+		if b.Trace {
+			return r.trace(c)
+		}
+	}
+	return nil
+}
+
+// trace resumes c at its tracepoints and logs their hits until Stop.
+func (r *Running) trace(c plan.Component) error {
+	path := r.opts.Env.Log(c.Name + "-trace")
+	log, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(r.stopped)
+	r.stopTracing = append(r.stopTracing, cancel)
+	go func() {
+		defer log.Close()
+		if err := delve.Trace(ctx, c.Debug.Listen, log); err != nil {
+			slog.Warn("tracing stopped", "component", c.Name, "err", err)
+		}
+	}()
+	return nil
+}
+
+// setBreakpoints sets the spec's breakpoints through Delve's API before the
+// program runs, so that start-up code can be caught, then continues it
+// unless the spec says to wait. A location Delve cannot resolve fails up
+// with the spec position that names it.
+func setBreakpoints(ctx context.Context, pr *steps.Progress, c plan.Component, sources sourcemap.Map) error {
+	var bps []delve.Breakpoint
+	for _, b := range c.Debug.Breakpoints {
+		bps = append(bps, delve.Breakpoint{Location: b.Location, Condition: b.Condition, Trace: b.Trace})
+	}
+	set, err := delve.SetBreakpoints(ctx, c.Debug.Listen, sources, bps, !c.Debug.Wait, time.Minute)
+	if err != nil {
+		return fmt.Errorf("%s: %w", c.Name, err)
+	}
+	var errs *multierror.Error
+	for i, s := range set {
+		at := c.Debug.Breakpoints[i].Range
+		if s.Err != nil {
+			pr.Printf(" ✗ breakpoint %q in %s\n", s.Location, c.Name)
+			errs = multierror.Append(errs, fmt.Errorf("%s:%d:%d: breakpoint %q: %v", at.Filename, at.Start.Line, at.Start.Column, s.Location, s.Err))
+			continue
+		}
+		kind := "breakpoint"
+		if s.Trace {
+			kind = "tracepoint"
+		}
+		pr.Printf(" ✓ %s %q in %s at %s:%d\n", kind, s.Location, c.Name, s.File, s.Line)
+	}
+	return errs.ErrorOrNil()
+}
+
+func (r *Running) setStatus(name string, status state.Status) {
+	r.updateState(func(s *state.State) {
+		for i := range s.Components {
+			if s.Components[i].Name == name {
+				s.Components[i].Status = status
+			}
+		}
+	})
 }
 
 // slogWriter sends progress of work nobody waits for to the log.

@@ -12,92 +12,100 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
+
 	"github.com/kenv-dev/kenv/env/delve"
 	"github.com/kenv-dev/kenv/env/plan"
 	"github.com/kenv-dev/kenv/env/process"
+	"github.com/kenv-dev/kenv/env/state"
+	"github.com/kenv-dev/kenv/env/steps"
 	"github.com/kenv-dev/kenv/pki"
 )
 
-// waitReady waits until the components answer their health checks. The
-// time limit does not run while Delve holds a component stopped, at entry
-// or at a breakpoint: the user is stepping through it.
-func (r *Running) waitReady(ctx context.Context, pr *progress, components []plan.Component) error {
-	client, err := r.healthClient()
-	if err != nil {
-		return err
-	}
-	var fns []func(context.Context) error
-	for _, c := range components {
-		u := r.unit(c.Name)
-		u.mu.Lock()
-		p := u.proc
-		u.mu.Unlock()
-		fns = append(fns, func(ctx context.Context) error {
-			done := pr.step(c.Name + " ready at " + c.HealthURL)
-			err := r.waitHealthy(ctx, pr, client, c, p)
-			done(err)
-			if errors.Is(err, context.Canceled) {
-				return err
+// pollInterval is how often readiness is asked.
+const pollInterval = 100 * time.Millisecond
+
+// waitReady waits, side by side, until the running components pick
+// chooses answer their health checks.
+func (r *Running) waitReady(pick func(plan.Component) bool) steps.Step {
+	return steps.Step{Do: func(ctx context.Context, pr *steps.Progress) error {
+		var ready []steps.Step
+		for _, u := range r.units {
+			u.mu.Lock()
+			c, p := u.c, u.proc
+			u.mu.Unlock()
+			if !pick(c) {
+				continue
 			}
-			if err != nil {
-				r.setStatus(c.Name, "failed")
-				return fmt.Errorf("%w\nlast lines of %s:\n%s", err, c.LogPath, tailLines(c.LogPath, 15))
-			}
-			r.setStatus(c.Name, "ready")
-			return nil
-		})
-	}
-	return parallel(ctx, fns...)
+			ready = append(ready, steps.Step{Title: c.Name + " ready at " + c.HealthURL, Do: func(ctx context.Context, pr *steps.Progress) error {
+				err := r.waitHealthy(ctx, pr, c, p)
+				switch {
+				case errors.Is(err, context.Canceled):
+					return err
+				case err != nil:
+					r.setStatus(c.Name, state.Failed)
+					return fmt.Errorf("%w\nlast lines of %s:\n%s", err, c.LogPath, tailLines(c.LogPath, 15))
+				}
+				r.setStatus(c.Name, state.Ready)
+				return nil
+			}})
+		}
+		// The steps print to the same progress as the one they are part of.
+		return (&steps.Runner{Progress: pr}).Run(ctx, ready...)
+	}}
 }
 
-func (r *Running) waitHealthy(ctx context.Context, pr *progress, client *http.Client, c plan.Component, p *process.Process) error {
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.Now().Add(r.opts.ReadyTimeout)
+// waitHealthy waits until c, run by p, answers its health check. The time
+// limit does not run while Delve holds c stopped, at entry or at a
+// breakpoint: the user is stepping through it.
+func (r *Running) waitHealthy(ctx context.Context, pr *steps.Progress, c plan.Component, p *process.Process) error {
+	timeout := r.opts.ReadyTimeout
+	deadline := time.Now().Add(timeout)
 	var last, lastStop string
-	for {
+	err := wait.PollUntilContextCancel(ctx, pollInterval, true, func(ctx context.Context) (bool, error) {
 		if c.Debug != nil {
 			st, err := delve.Inspect(c.Debug.Listen)
 			switch {
 			case err != nil:
 				// Delve is not listening yet.
 			case st.Exited:
-				return fmt.Errorf("%s exited under Delve: %s", c.Name, st.How)
+				return false, fmt.Errorf("%s exited under Delve: %s", c.Name, st.How)
 			case waitsForUser(c.Debug, st):
-				deadline = time.Now().Add(r.opts.ReadyTimeout)
+				deadline = time.Now().Add(timeout)
 				st.File = r.sources.Local(st.File)
 				if stop := stopDescription(st); stop != lastStop {
 					lastStop = stop
-					pr.printf(" • %s is stopped %s; attach with `kenv attach %s` (or dlv connect %s) and continue\n",
+					pr.Printf(" • %s is stopped %s; attach with `kenv attach %s` (or dlv connect %s) and continue\n",
 						c.Name, stop, c.Name, c.Debug.Listen)
-					r.setStatus(c.Name, st.Summary())
+					r.setStatus(c.Name, state.Halted(st.Summary()))
 				}
 			default:
 				lastStop = ""
 			}
 		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.HealthURL, nil)
-		resp, err := client.Do(req)
+		resp, err := r.health.Do(req)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return nil
+				return true, nil
 			}
 			last = resp.Status
 		} else {
 			last = err.Error()
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s is not ready after %s (last answer: %s)", c.Name, r.opts.ReadyTimeout, last)
+		switch {
+		case p.Exit() != "":
+			return false, p.ExitError()
+		case time.Now().After(deadline):
+			return false, fmt.Errorf("%s is not ready after %s (last answer: %s)", c.Name, timeout, last)
 		}
-		select {
-		case <-p.Done():
-			return fmt.Errorf("%s: %w", c.Name, p.ExitError())
-		case <-ctx.Done():
-			return fmt.Errorf("%s is not ready: %w", c.Name, ctx.Err())
-		case <-tick.C:
-		}
+		return false, nil
+	})
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("%s is not ready: %w", c.Name, ctx.Err())
 	}
+	return err
 }
 
 // waitsForUser reports whether a program Delve reports halted waits for a
@@ -119,10 +127,9 @@ func stopDescription(st delve.State) string {
 	}
 }
 
-// healthClient presents the admin certificate and trusts only the server
-// CA, which signs every component's serving certificate.
-func (r *Running) healthClient() (*http.Client, error) {
-	dir := r.opts.Env.CertDir()
+// healthClient presents the admin certificate in dir and trusts only the
+// server CA, which signs every component's serving certificate.
+func healthClient(dir string) (*http.Client, error) {
 	admin, err := tls.LoadX509KeyPair(pki.CertPath(dir, pki.AdminClient), pki.KeyPath(dir, pki.AdminClient))
 	if err != nil {
 		return nil, err
@@ -139,16 +146,6 @@ func (r *Running) healthClient() (*http.Client, error) {
 			TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{admin}},
 		},
 	}, nil
-}
-
-func (r *Running) setStatus(name, status string) {
-	r.updateState(func(s *State) {
-		for i := range s.Components {
-			if s.Components[i].Name == name {
-				s.Components[i].Status = status
-			}
-		}
-	})
 }
 
 // tailLines returns the last n lines of the file at path, indented.

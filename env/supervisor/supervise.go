@@ -6,6 +6,8 @@ import (
 	"io"
 	"text/tabwriter"
 	"time"
+
+	"github.com/kenv-dev/kenv/env/control"
 )
 
 // Supervise keeps the environment running until ctx is done, and serves
@@ -13,7 +15,7 @@ import (
 // reach it. A component that exits is recorded in the state file with how
 // it ended, and restarted when its spec says so; the others keep running.
 func (r *Running) Supervise(ctx context.Context) error {
-	stopServing, err := r.serveControl()
+	stopServing, err := control.Serve(r.opts.Env.ControlSocket(), r)
 	if err != nil {
 		return err
 	}

@@ -11,43 +11,43 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kenv-dev/kenv/env/layout"
-	"github.com/kenv-dev/kenv/env/supervisor"
+	"github.com/kenv-dev/kenv/env/state"
 )
 
-// runningState returns the state of the selected environment, which must
+// runningState returns the st of the selected environment, which must
 // be up.
-func runningState(f *envFlags, streams Streams) (*supervisor.State, layout.Env, error) {
+func runningState(f *envFlags, streams Streams) (*state.State, layout.Env, error) {
 	env, name, err := f.resolve(nil, streams)
 	if err != nil {
 		return nil, env, err
 	}
-	state, err := supervisor.ReadState(env)
-	if errors.Is(err, supervisor.ErrNotUp) {
+	st, err := state.Read(env)
+	if errors.Is(err, state.ErrNotUp) {
 		return nil, env, fmt.Errorf("environment %q is not up; start it with `kenv up SPEC`", name)
 	}
-	return state, env, err
+	return st, env, err
 }
 
-// runningComponent returns the state of a component of the selected
+// runningComponent returns the st of a component of the selected
 // environment, which must be up.
-func runningComponent(f *envFlags, name string, streams Streams) (*supervisor.State, *supervisor.ComponentState, error) {
-	state, _, err := runningState(f, streams)
+func runningComponent(f *envFlags, name string, streams Streams) (*state.State, *state.ComponentState, error) {
+	st, _, err := runningState(f, streams)
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := component(state, name)
-	return state, c, err
+	c, err := component(st, name)
+	return st, c, err
 }
 
-func component(state *supervisor.State, name string) (*supervisor.ComponentState, error) {
+func component(st *state.State, name string) (*state.ComponentState, error) {
 	var names []string
-	for i := range state.Components {
-		if state.Components[i].Name == name {
-			return &state.Components[i], nil
+	for i := range st.Components {
+		if st.Components[i].Name == name {
+			return &st.Components[i], nil
 		}
-		names = append(names, state.Components[i].Name)
+		names = append(names, st.Components[i].Name)
 	}
-	return nil, fmt.Errorf("environment %q runs no %q; it runs %s", state.Name, name, strings.Join(names, ", "))
+	return nil, fmt.Errorf("environment %q runs no %q; it runs %s", st.Name, name, strings.Join(names, ", "))
 }
 
 func newFlagsCommand(streams Streams) *cobra.Command {
@@ -115,17 +115,17 @@ another machine, tunnel Delve's loopback port instead of exposing it:
   ssh -L 2345:127.0.0.1:2345 user@host   then: dlv connect 127.0.0.1:2345`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			state, env, err := runningState(&f, streams)
+			st, env, err := runningState(&f, streams)
 			if err != nil {
 				return err
 			}
-			c, err := component(state, args[0])
+			c, err := component(st, args[0])
 			if err != nil {
 				return err
 			}
 			if c.DebugAddress == "" {
 				return fmt.Errorf("%s does not run under Delve; add a debug {} block to its component in %s and run `kenv up` again",
-					c.Name, state.Spec)
+					c.Name, st.Spec)
 			}
 			argv := []string{c.Dlv, "connect", c.DebugAddress, "--init", env.DelveInit()}
 			fmt.Fprintf(streams.Err, "%s\n", strings.Join(argv, " "))

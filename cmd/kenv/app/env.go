@@ -10,7 +10,7 @@ import (
 	"github.com/kenv-dev/kenv/env/layout"
 	"github.com/kenv-dev/kenv/env/lock"
 	"github.com/kenv-dev/kenv/env/spec"
-	"github.com/kenv-dev/kenv/env/supervisor"
+	"github.com/kenv-dev/kenv/env/state"
 )
 
 // loadSpec parses and checks the spec at path, printing every diagnostic
@@ -61,7 +61,7 @@ func loadLock(s *spec.Spec, update bool, streams Streams) (*lock.Lock, bool, err
 }
 
 // loadSpecEnv loads the spec at path and returns it with its environment's
-// state directory and the shared cache.
+// st directory and the shared cache.
 func loadSpecEnv(path string, streams Streams) (*spec.Spec, layout.Env, layout.Cache, error) {
 	s, err := loadSpec(path, streams)
 	if err != nil {
@@ -104,7 +104,7 @@ func (f *envFlags) resolve(args []string, streams Streams) (layout.Env, string, 
 		}
 		name = s.Name
 	case name == "":
-		names, err := supervisor.Names(stateRoot)
+		names, err := state.Names(stateRoot)
 		if err != nil {
 			return layout.Env{}, "", err
 		}

@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kenv-dev/kenv/env/ide"
-	"github.com/kenv-dev/kenv/env/supervisor"
+	"github.com/kenv-dev/kenv/env/state"
 )
 
 func newIDECommand(streams Streams) *cobra.Command {
@@ -36,20 +36,20 @@ when it is a Kubernetes checkout, and to the toolchain and the module cache.`,
 		Args:      cobra.ExactArgs(1),
 		ValidArgs: []string{"vscode", "goland"},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			state, _, err := runningState(&f, streams)
+			st, _, err := runningState(&f, streams)
 			if err != nil {
 				return err
 			}
-			targets := debugTargets(state)
+			targets := debugTargets(st)
 			if len(targets) == 0 {
-				return fmt.Errorf("no component of %q runs under Delve; add a debug {} block in %s", state.Name, state.Spec)
+				return fmt.Errorf("no component of %q runs under Delve; add a debug {} block in %s", st.Name, st.Spec)
 			}
 			if workspace, err = filepath.Abs(workspace); err != nil {
 				return err
 			}
 			switch args[0] {
 			case "vscode":
-				return writeVSCode(state, targets, workspace, print, streams)
+				return writeVSCode(st, targets, workspace, print, streams)
 			case "goland":
 				return writeGoLand(targets, workspace, print, streams)
 			default:
@@ -63,23 +63,23 @@ when it is a Kubernetes checkout, and to the toolchain and the module cache.`,
 	return cmd
 }
 
-func debugTargets(state *supervisor.State) []ide.Target {
+func debugTargets(st *state.State) []ide.Target {
 	var targets []ide.Target
-	for _, c := range state.Components {
+	for _, c := range st.Components {
 		if c.DebugAddress != "" {
-			targets = append(targets, ide.Target{Env: state.Name, Component: c.Name, Address: c.DebugAddress})
+			targets = append(targets, ide.Target{Env: st.Name, Component: c.Name, Address: c.DebugAddress})
 		}
 	}
 	return targets
 }
 
-func writeVSCode(state *supervisor.State, targets []ide.Target, workspace string, print bool, streams Streams) error {
+func writeVSCode(st *state.State, targets []ide.Target, workspace string, print bool, streams Streams) error {
 	path := filepath.Join(workspace, ".vscode", "launch.json")
 	existing, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	out, err := ide.VSCodeLaunch(existing, targets, vscodeMappings(state, workspace))
+	out, err := ide.VSCodeLaunch(existing, targets, vscodeMappings(st, workspace))
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
@@ -93,7 +93,7 @@ func writeVSCode(state *supervisor.State, targets []ide.Target, workspace string
 	if err := os.WriteFile(path, out, 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(streams.Out, "wrote %s: %d attach configuration(s); in VS Code, Run and Debug → kenv: %s …\n", path, len(targets), state.Name)
+	fmt.Fprintf(streams.Out, "wrote %s: %d attach configuration(s); in VS Code, Run and Debug → kenv: %s …\n", path, len(targets), st.Name)
 	return nil
 }
 
@@ -123,12 +123,12 @@ func writeGoLand(targets []ide.Target, workspace string, print bool, streams Str
 // vscodeMappings turns the binaries' source map into VS Code's
 // substitutePath. When the workspace is a Kubernetes checkout, files of the
 // tree kenv built are looked for there instead.
-func vscodeMappings(state *supervisor.State, workspace string) []ide.PathMapping {
+func vscodeMappings(st *state.State, workspace string) []ide.PathMapping {
 	inWorkspace := isKubernetesTree(workspace)
 	var mappings []ide.PathMapping
-	for _, r := range state.SourceMap {
+	for _, r := range st.SourceMap {
 		local := r.To
-		if rel, err := filepath.Rel(state.SourceDir, local); inWorkspace && err == nil && filepath.IsLocal(rel) {
+		if rel, err := filepath.Rel(st.SourceDir, local); inWorkspace && err == nil && filepath.IsLocal(rel) {
 			local = filepath.Join("${workspaceFolder}", rel)
 		}
 		mappings = append(mappings, ide.PathMapping{From: local, To: r.From})

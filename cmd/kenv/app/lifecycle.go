@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kenv-dev/kenv/env/supervisor"
+	"github.com/kenv-dev/kenv/env/control"
 )
 
 func newRestartCommand(streams Streams) *cobra.Command {
@@ -32,7 +32,7 @@ keep their state. Its binary is rebuilt first when its source changed.
 			case debug, noDebug:
 				d = &debug
 			}
-			return f.control(cmd, streams, args[0], "restart", d)
+			return f.control(cmd, streams, args[0], control.Restart, d)
 		},
 	}
 	f.register(cmd)
@@ -48,7 +48,7 @@ func newStopCommand(streams Streams) *cobra.Command {
 		Short: "Stop one component; the others keep running",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return f.control(cmd, streams, args[0], "stop", nil)
+			return f.control(cmd, streams, args[0], control.Stop, nil)
 		},
 	}
 	f.register(cmd)
@@ -62,7 +62,7 @@ func newStartCommand(streams Streams) *cobra.Command {
 		Short: "Start a component that was stopped or exited",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return f.control(cmd, streams, args[0], "start", nil)
+			return f.control(cmd, streams, args[0], control.Start, nil)
 		},
 	}
 	f.register(cmd)
@@ -72,7 +72,7 @@ func newStartCommand(streams Streams) *cobra.Command {
 // controlFlags selects an environment for commands that act through its supervisor.
 type controlFlags struct{ envFlags }
 
-func (f *controlFlags) control(cmd *cobra.Command, streams Streams, name, action string, debug *bool) error {
+func (f *controlFlags) control(cmd *cobra.Command, streams Streams, name string, action control.Action, debug *bool) error {
 	state, env, err := runningState(&f.envFlags, streams)
 	if err != nil {
 		return err
@@ -84,7 +84,7 @@ func (f *controlFlags) control(cmd *cobra.Command, streams Streams, name, action
 	if _, err := component(state, name); err != nil {
 		return err
 	}
-	return supervisor.Control(cmd.Context(), env, name, action, debug, streams.Out)
+	return control.Ask(cmd.Context(), env.ControlSocket(), control.Request{Component: name, Action: action, Debug: debug}, streams.Out)
 }
 
 func newLogsCommand(streams Streams) *cobra.Command {

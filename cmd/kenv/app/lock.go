@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kenv-dev/kenv/env/state"
 	"github.com/kenv-dev/kenv/env/supervisor"
 )
 
@@ -31,7 +32,7 @@ the binaries. --update locks the spec as it is now. Nothing is started.`,
 			if err != nil {
 				return err
 			}
-			if err := supervisor.PrepareDirs(env, s); err != nil {
+			if err := state.PrepareDirs(env, s); err != nil {
 				return err
 			}
 			ctx, cancel := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)

@@ -1,16 +1,15 @@
 package app
 
 import (
-	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
 
 	"github.com/kenv-dev/kenv/env/build"
-	"github.com/kenv-dev/kenv/env/delve"
-	"github.com/kenv-dev/kenv/env/layout"
 	"github.com/kenv-dev/kenv/env/lock"
 	"github.com/kenv-dev/kenv/env/plan"
 	"github.com/kenv-dev/kenv/env/source"
@@ -34,67 +33,64 @@ func newValidateCommand(streams Streams) *cobra.Command {
 }
 
 func newPlanCommand(streams Streams) *cobra.Command {
-	return &cobra.Command{
+	var output string
+	cmd := &cobra.Command{
 		Use:   "plan SPEC",
 		Short: "Print what `kenv up` would do, without building or starting anything",
 		Long: `Print what ` + "`kenv up`" + ` would do for SPEC: the source, the build command, each
 certificate, each file written, and each component's full command line, ready
-to paste into a shell. Nothing is downloaded, built, written or started.`,
+to paste into a shell. Nothing is downloaded, built, written or started.
+With -o json, the plan itself, as up carries it out.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, env, cache, err := loadSpecEnv(args[0], streams)
 			if err != nil {
 				return err
 			}
-			return writePlan(cmd.Context(), streams.Out, s, env, cache)
+			lockPath := lock.PathFor(s.File)
+			locked, _, diags := lock.Read(lockPath)
+			tree, cached, err := source.Peek(cmd.Context(), cache, plan.Where(s, locked))
+			if err != nil {
+				return err
+			}
+			p, err := plan.Decide(plan.Inputs{Spec: s, Lock: locked, Env: env, Cache: cache, Tree: tree})
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				enc := json.NewEncoder(streams.Out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(p)
+			}
+			writePlan(streams.Out, p, s, cached, lockStatus(s, locked, diags))
+			return nil
 		},
 	}
+	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: json")
+	return cmd
 }
 
-// writePlan describes what up does for s. Where the source is not in the
-// cache yet and the spec pins no Go, the toolchain, and so the Delve
-// release, are not known.
-func writePlan(ctx context.Context, w io.Writer, s *spec.Spec, env layout.Env, cache layout.Cache) error {
-	var (
-		tree   *source.Tree
-		cached bool
-		k      = s.Kubernetes
-	)
+// lockStatus says what up does with the lock of s.
+func lockStatus(s *spec.Spec, locked *lock.Lock, diags hcl.Diagnostics) string {
+	path := lock.PathFor(s.File)
 	switch {
-	case k.Path != "":
-		var err error
-		if tree, err = source.FromPath(ctx, k.Path); err != nil {
-			return err
-		}
-	case k.Git != "":
-		// Resolving the ref may mean cloning: plan does not.
-		tree = &source.Tree{Key: "git", Dir: "<a worktree of " + k.Git + " at " + k.Ref + " in " + cache.Dir + ">"}
-	default:
-		tree, cached = source.Cached(cache, k.Version)
-		if tree == nil {
-			key := "kubernetes@" + k.Version
-			tree = &source.Tree{Key: key, Dir: cache.SourceDir(key)}
-		}
+	case diags.HasErrors():
+		return fmt.Sprintf("%s cannot be read: %s", path, diags.Error())
+	case locked == nil:
+		return fmt.Sprintf("none yet; up writes %s once it has built", path)
 	}
-	lockPath := lock.PathFor(s.File)
-	locked, _, diags := lock.Read(lockPath)
-	toolchain := "Go " + tree.GoVersion + " (.go-version)"
-	lock.Settle(s, locked, tree)
-	switch {
-	case k.Go != "":
-		toolchain = "Go " + k.Go + " (pinned by the spec)"
-	case locked != nil:
-		toolchain = "Go " + locked.Go + " (locked)"
-	case tree.GoVersion == "":
-		tree.GoVersion, toolchain = "<.go-version>", "the Go version in the source's .go-version"
+	status := fmt.Sprintf("%s, followed unless the spec differs from it", path)
+	if d := lock.Check(s, locked); d.HasErrors() {
+		status += fmt.Sprintf("\n  the spec differs from its lock in %d place(s): up refuses it until `kenv lock --update`", len(d))
 	}
-	binDir := plan.BinDir(cache, s, tree)
-	p, err := plan.New(s, env, binDir)
-	if err != nil {
-		return err
-	}
+	return status
+}
 
-	fmt.Fprintf(w, "Environment %q from %s, state in %s\n\nSource\n", s.Name, s.File, env.Dir)
+// writePlan describes p, the plan of s, for a person. cached says whether
+// a module source is in the cache already.
+func writePlan(w io.Writer, p *plan.Plan, s *spec.Spec, cached bool, lockStatus string) {
+	k, tree := s.Kubernetes, p.Source
+	fmt.Fprintf(w, "Environment %q from %s, state in %s\n\nSource\n", s.Name, s.File, p.Env.Dir)
 	switch {
 	case k.Git != "":
 		fmt.Fprintf(w, "  %s at %s, mirrored into the cache and checked out in a worktree of the mirror\n", k.Git, k.Ref)
@@ -109,23 +105,13 @@ func writePlan(ctx context.Context, w io.Writer, s *spec.Spec, env layout.Env, c
 	default:
 		fmt.Fprintf(w, "  k8s.io/kubernetes@%s and its staging modules from the Go module proxy\n  tree: %s (to download)\n", k.Version, tree.Dir)
 	}
-	fmt.Fprintf(w, "  toolchain: %s\n", toolchain)
-	switch {
-	case diags.HasErrors():
-		fmt.Fprintf(w, "  lock: %s cannot be read: %s\n", lockPath, diags.Error())
-	case locked == nil:
-		fmt.Fprintf(w, "  lock: none yet; up writes %s once it has built\n", lockPath)
-	default:
-		fmt.Fprintf(w, "  lock: %s, followed unless the spec differs from it\n", lockPath)
-		if d := lock.Check(s, locked); d.HasErrors() {
-			fmt.Fprintf(w, "  the spec differs from its lock in %d place(s): up refuses it until `kenv lock --update`\n", len(d))
-		}
-	}
+	fmt.Fprintf(w, "  toolchain: %s\n", toolchainText(p.Toolchain))
+	fmt.Fprintf(w, "  lock: %s\n", lockStatus)
 
-	argv, buildEnv := build.Command(plan.Build(s, tree, binDir))
+	argv, buildEnv := build.Command(p.Build)
 	fmt.Fprintf(w, "\nBuild (skipped for binaries that are up to date)\n  cd %s\n  %s\n", shellQuote(tree.Dir), indent(shellCommand(buildEnv, argv), "  "))
 
-	fmt.Fprintf(w, "\nCertificates in %s (kept while valid)\n", env.CertDir())
+	fmt.Fprintf(w, "\nCertificates in %s (kept while valid)\n", p.Env.CertDir())
 	for _, ca := range pki.CAs {
 		fmt.Fprintf(w, "  %-32s CA, CN=%s\n", ca, ca)
 	}
@@ -152,23 +138,8 @@ func writePlan(ctx context.Context, w io.Writer, s *spec.Spec, env layout.Env, c
 
 	fmt.Fprintf(w, "\netcd, embedded in kenv\n  clients %s, peers %s, data in %s\n", p.Etcd.ClientURL, p.Etcd.PeerURL, p.Etcd.DataDir)
 
-	// The Delve of a component, as up finds it.
-	dlvFor := func(c plan.Component) string {
-		if strings.HasPrefix(tree.GoVersion, "<") {
-			return "<dlv for the source's Go version>"
-		}
-		path, _, err := delve.Locate(cache, lock.DelvePin(locked, c.Name, c.Debug.Dlv), tree.GoVersion)
-		if err != nil {
-			return "<" + err.Error() + ">"
-		}
-		return path
-	}
 	fmt.Fprintf(w, "\nComponents (kube-apiserver first, the others once it is ready)\n")
 	for _, c := range p.Components {
-		var dlv string
-		if c.Debug != nil {
-			dlv = dlvFor(c)
-		}
 		fmt.Fprintf(w, "\n  %s, ready when %s answers 200, log %s\n", c.Name, c.HealthURL, c.LogPath)
 		if c.Debug != nil {
 			fmt.Fprintf(w, "  under Delve at %s", c.Debug.Listen)
@@ -177,9 +148,20 @@ func writePlan(ctx context.Context, w io.Writer, s *spec.Spec, env layout.Env, c
 			}
 			fmt.Fprintln(w)
 		}
-		fmt.Fprintf(w, "  %s\n", indent(shellCommand(c.Env, c.Command(dlv)), "  "))
+		fmt.Fprintf(w, "  %s\n", indent(shellCommand(c.Env, c.Command()), "  "))
 	}
-	return nil
+}
+
+func toolchainText(t plan.Toolchain) string {
+	switch t.From {
+	case "spec":
+		return "Go " + t.Go + " (pinned by the spec)"
+	case "lock":
+		return "Go " + t.Go + " (locked)"
+	case "":
+		return "the Go version in the source's .go-version"
+	}
+	return "Go " + t.Go + " (" + t.From + ")"
 }
 
 func indent(s, prefix string) string {

@@ -11,8 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kenv-dev/kenv/env/delve"
-	"github.com/kenv-dev/kenv/env/supervisor"
+	"github.com/kenv-dev/kenv/env/state"
 )
 
 func newStatusCommand(streams Streams) *cobra.Command {
@@ -29,37 +28,27 @@ func newStatusCommand(streams Streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			state, err := supervisor.ReadState(env)
-			if errors.Is(err, supervisor.ErrNotUp) {
+			st, err := state.Read(env)
+			if errors.Is(err, state.ErrNotUp) {
 				return fmt.Errorf("environment %q is not up", name)
 			}
 			if err != nil {
 				return err
 			}
-			state = supervisor.Observe(state)
-			// A debugged component may be stopped at a breakpoint since
-			// up returned: ask its Delve.
-			for i, c := range state.Components {
-				if c.DebugAddress == "" || !c.Process.Alive() {
-					continue
-				}
-				if st, err := delve.Inspect(c.DebugAddress); err == nil && st.Halted {
-					state.Components[i].Status = st.Summary()
-				}
-			}
+			st = state.Observe(st)
 			if output == "json" {
 				enc := json.NewEncoder(streams.Out)
 				enc.SetIndent("", "  ")
-				return enc.Encode(state)
+				return enc.Encode(st)
 			}
-			fmt.Fprintf(streams.Out, "%s: %s since %s (supervisor pid %d)\n", state.Name, state.Phase,
-				state.Started.Format(time.TimeOnly), state.Supervisor.Pid)
-			fmt.Fprintf(streams.Out, "KUBECONFIG=%s\n\n", state.Kubeconfig)
+			fmt.Fprintf(streams.Out, "%s: %s since %s (supervisor pid %d)\n", st.Name, st.Phase,
+				st.Started.Format(time.TimeOnly), st.Supervisor.Pid)
+			fmt.Fprintf(streams.Out, "KUBECONFIG=%s\n\n", st.Kubeconfig)
 			tw := tabwriter.NewWriter(streams.Out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "COMPONENT\tSTATUS\tPID\tUPTIME\tADDRESS\tDELVE\tLOG")
-			fmt.Fprintf(tw, "etcd\tembedded\t%d\t%s\t%s\t-\t%s\n", state.Supervisor.Pid, uptime(state.Started),
-				state.Etcd.ClientURL, state.Etcd.LogPath)
-			for _, c := range state.Components {
+			fmt.Fprintf(tw, "etcd\tembedded\t%d\t%s\t%s\t-\t%s\n", st.Supervisor.Pid, uptime(st.Started),
+				st.Etcd.ClientURL, st.Etcd.LogPath)
+			for _, c := range st.Components {
 				debug := c.DebugAddress
 				if debug == "" {
 					debug = "-"
@@ -74,8 +63,8 @@ func newStatusCommand(streams Streams) *cobra.Command {
 				return err
 			}
 			// Say why what is down went down.
-			for _, c := range state.Components {
-				if c.Status == "ready" || c.Status == "stopped" || strings.HasPrefix(c.Status, "stopped at") {
+			for _, c := range st.Components {
+				if c.Status.Settled() {
 					continue
 				}
 				var tail strings.Builder

@@ -1,11 +1,10 @@
 package app
 
 import (
-	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"syscall"
@@ -16,14 +15,8 @@ import (
 
 	"github.com/kenv-dev/kenv/env/layout"
 	"github.com/kenv-dev/kenv/env/spec"
+	"github.com/kenv-dev/kenv/env/state"
 	"github.com/kenv-dev/kenv/env/supervisor"
-)
-
-// readyMarker ends the progress a detached supervisor sends its parent once
-// the environment is ready; retainedMarker once it failed and was kept.
-const (
-	readyMarker    = "\x00kenv-ready"
-	retainedMarker = "\x00kenv-retained"
 )
 
 type upOptions struct {
@@ -67,22 +60,18 @@ func runUp(ctx context.Context, specPath string, o upOptions, streams Streams) e
 	if err != nil {
 		return err
 	}
-	if err := supervisor.PrepareDirs(env, s); err != nil {
+	if err := state.PrepareDirs(env, s); err != nil {
 		return err
 	}
 	if o.detach && !o.supervised {
-		return detach(ctx, s, env, o, streams)
+		return detach(s, env, o, streams)
 	}
 
 	out := streams.Out
-	var ready *os.File
+	var parent *supervisor.Parent
 	if o.supervised {
-		// The parent reads progress from fd 3 until the marker.
-		ready = os.NewFile(3, "ready")
-		// The components must not inherit it, or the parent would wait
-		// for them to exit.
-		syscall.CloseOnExec(3)
-		out = ready
+		parent = supervisor.ParentOf()
+		out = parent
 	}
 	ctx, cancel := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer cancel()
@@ -108,15 +97,13 @@ func runUp(ctx context.Context, specPath string, o upOptions, streams Streams) e
 		fmt.Fprintf(out, "\nError: kenv up %s: %v\n", specPath, err)
 		fmt.Fprintf(out, "\nWhat started is kept for inspection (--retain): see `kenv status --name %s`; `kenv down --name %s` stops it.\n", s.Name, s.Name)
 		errs = multierror.Append(errs, errReported)
-		if ready != nil {
-			fmt.Fprintln(ready, retainedMarker)
-			ready.Close()
+		if parent != nil {
+			parent.Kept()
 		}
 	default:
 		running.Summary(out)
-		if ready != nil {
-			fmt.Fprintln(ready, readyMarker)
-			ready.Close()
+		if parent != nil {
+			parent.Ready()
 		} else {
 			fmt.Fprintln(out, "Ctrl-C stops it.")
 		}
@@ -126,67 +113,26 @@ func runUp(ctx context.Context, specPath string, o upOptions, streams Streams) e
 	return errs.ErrorOrNil()
 }
 
-// detach starts `kenv up --supervise` in a session of its own, relays its
-// progress, and returns once it reports the environment ready.
-func detach(ctx context.Context, s *spec.Spec, env layout.Env, o upOptions, streams Streams) error {
+// detach starts `kenv up --supervise` in the background and returns once
+// it reports the environment ready.
+func detach(s *spec.Spec, env layout.Env, o upOptions, streams Streams) error {
 	if err := env.Make(); err != nil {
 		return err
 	}
-	logPath := env.Log("kenv")
-	log, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	defer log.Close()
 	exe, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	args := []string{"up", "--supervise", "--detach", "--timeout", o.timeout.String()}
+	argv := []string{exe, "up", "--supervise", "--detach", "--timeout", o.timeout.String()}
 	if o.updateLock {
-		args = append(args, "--update-lock")
+		argv = append(argv, "--update-lock")
 	}
 	if o.retain {
-		args = append(args, "--retain")
+		argv = append(argv, "--retain")
 	}
-	cmd := exec.Command(exe, append(args, s.File)...)
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.ExtraFiles = []*os.File{w}
-	cmd.Dir = filepath.Dir(s.File)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start the supervisor: %w", err)
+	err = supervisor.Detach(append(argv, s.File), filepath.Dir(s.File), env.Log("kenv"), streams.Out)
+	if errors.Is(err, supervisor.ErrKept) {
+		return errReported
 	}
-	w.Close()
-
-	// Interrupting the parent while the environment comes up stops it.
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	go func() {
-		if _, ok := <-sigs; ok {
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-		}
-	}()
-
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		switch sc.Text() {
-		case readyMarker:
-			fmt.Fprintf(streams.Out, "The supervisor (pid %d) logs to %s.\n", cmd.Process.Pid, logPath)
-			return cmd.Process.Release()
-		case retainedMarker:
-			_ = cmd.Process.Release()
-			return errReported
-		}
-		fmt.Fprintln(streams.Out, sc.Text())
-	}
-	if err := cmd.Wait(); err != nil {
-		return fmt.Errorf("%w; the supervisor's log is %s: %w", err, logPath, errReported)
-	}
-	return fmt.Errorf("the supervisor ended before the environment was ready; see %s", logPath)
+	return err
 }

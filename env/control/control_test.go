@@ -1,10 +1,14 @@
-package supervisor
+package control
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -28,8 +32,7 @@ func TestAnswerRoundTrip(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				a := newAnswer(w)
-				pr := &progress{out: a}
-				pr.printf(" ✓ stop kube-scheduler (%s)\n", "0.1s")
+				fmt.Fprintf(a, " ✓ stop kube-scheduler (%s)\n", "0.1s")
 				fmt.Fprint(a, "partial ")
 				fmt.Fprint(a, "line\n")
 				tt.send(a)
@@ -70,5 +73,45 @@ func TestAnswerCutShort(t *testing.T) {
 	}
 	if out.String() != "building\n" {
 		t.Errorf("progress %q", out.String())
+	}
+}
+
+// handler records the request it was given and answers with progress and
+// a multi-line error.
+type handler struct{ got Request }
+
+func (h *handler) Handle(_ context.Context, req Request, out io.Writer) error {
+	h.got = req
+	fmt.Fprintln(out, "building")
+	return errors.New("build failed:\n   a.go:1:1: syntax error")
+}
+
+// TestServeAndAsk sends a request through a real Unix socket and reads the
+// progress and the multi-line error back intact.
+func TestServeAndAsk(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "control.sock")
+	h := &handler{}
+	stop, err := Serve(path, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("socket mode: %v %v", fi.Mode(), err)
+	}
+	on := true
+	var out strings.Builder
+	err = Ask(context.Background(), path, Request{Component: "kube-scheduler", Action: Restart, Debug: &on}, &out)
+	if err == nil || err.Error() != "build failed:\n   a.go:1:1: syntax error" {
+		t.Errorf("result %q", err)
+	}
+	if out.String() != "building\n" {
+		t.Errorf("progress %q", out.String())
+	}
+	if h.got.Component != "kube-scheduler" || h.got.Action != Restart || h.got.Debug == nil || !*h.got.Debug {
+		t.Errorf("request as served: %+v", h.got)
+	}
+	if err := Ask(context.Background(), path, Request{Component: "x", Action: "explode"}, &out); err == nil || !strings.Contains(err.Error(), `unknown action "explode"`) {
+		t.Errorf("unknown action: %v", err)
 	}
 }

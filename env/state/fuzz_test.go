@@ -1,4 +1,4 @@
-package supervisor
+package state
 
 import (
 	"encoding/json"
@@ -6,12 +6,13 @@ import (
 	"testing"
 
 	"github.com/kenv-dev/kenv/env/layout"
+	"github.com/kenv-dev/kenv/env/process"
 )
 
 // FuzzReadState feeds arbitrary state files to the reader: it must never
 // panic, and must not delete what it cannot read.
 func FuzzReadState(f *testing.F) {
-	good, _ := json.Marshal(&State{Name: "x", Phase: Ready, Components: []ComponentState{{Name: "kube-apiserver", Descendants: []Proc{{Pid: 1}}}}})
+	good, _ := json.Marshal(&State{Name: "x", Phase: PhaseReady, Components: []ComponentState{{Name: "kube-apiserver", Descendants: []process.ID{{Pid: 1}}}}})
 	f.Add(good)
 	f.Add([]byte("{"))
 	f.Add([]byte(`{"Supervisor": {"Pid": -1, "Start": 18446744073709551615}}`))
@@ -24,7 +25,7 @@ func FuzzReadState(f *testing.F) {
 		if err := os.WriteFile(env.StateFile(), raw, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		s, err := ReadState(env)
+		s, err := Read(env)
 		if err == nil {
 			Observe(s)
 		}

@@ -1,0 +1,120 @@
+package lock
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/kenv-dev/kenv/env/build"
+	"github.com/kenv-dev/kenv/env/source"
+	"github.com/kenv-dev/kenv/env/spec"
+)
+
+// The lock's policy: the source up gets is the one the lock records, and
+// the binaries it builds are the ones the lock records.
+
+// CheckSource fails when tree is not the source l records for s.
+func CheckSource(ctx context.Context, s *spec.Spec, l *Lock, tree *source.Tree) error {
+	k := s.Kubernetes
+	switch {
+	case k.Version != "":
+		sums, err := source.ModuleSums(ctx, tree, k.Version)
+		if err != nil {
+			return err
+		}
+		for _, m := range sums {
+			i := slices.IndexFunc(l.Modules, func(lm source.Module) bool { return lm.Path == m.Path })
+			switch {
+			case i < 0:
+				return fmt.Errorf("%s@%s is not in %s; lock the spec anew with `kenv lock --update %s`", m.Path, m.Version, l.File, s.File)
+			case l.Modules[i] != m:
+				return fmt.Errorf("%s@%s has hash %s, but %s records %s@%s %s: the module proxy serves other content than when the spec was locked",
+					m.Path, m.Version, m.Sum, l.File, l.Modules[i].Path, l.Modules[i].Version, l.Modules[i].Sum)
+			}
+		}
+	case k.Path != "" && tree.Version.GitCommit != l.Commit:
+		return fmt.Errorf("the checkout %s is at commit %s, but %s records %s: check that commit out, or lock the checkout as it is with `kenv lock --update %s`",
+			k.Path, tree.Version.GitCommit, l.File, l.Commit, s.File)
+	}
+	return nil
+}
+
+// Of is the lock of what req built from tree for s, with the Delve
+// releases the debugged components run under; with the module hashes
+// only when withModules (a lock being checked had them compared already,
+// with the source).
+func Of(ctx context.Context, s *spec.Spec, tree *source.Tree, req build.Request, releases map[string]string, withModules bool) (*Lock, error) {
+	l := &Lock{
+		File:   PathFor(s.File),
+		Commit: tree.Version.GitCommit,
+		Go:     tree.GoVersion,
+		// A checkout's date is its commit's, recorded by the commit.
+		BuildDate: tree.Version.BuildDate,
+		Delve:     releases,
+		Debug:     s.Build.Debug,
+		Tags:      s.Build.Tags,
+		GCFlags:   s.Build.GCFlags,
+		LDFlags:   s.Build.LDFlags,
+	}
+	l.Version, l.Git, l.Ref, l.Path = SourceOf(s)
+	if s.Kubernetes.Version != "" && withModules {
+		sums, err := source.ModuleSums(ctx, tree, s.Kubernetes.Version)
+		if err != nil {
+			return nil, err
+		}
+		l.Modules = sums
+	}
+	if tree.Mutable {
+		return l, nil
+	}
+	l.Binaries = map[string]Binary{}
+	for _, name := range req.Components {
+		path := filepath.Join(req.OutDir, name)
+		sum, err := build.Hash(path)
+		if err != nil {
+			return nil, err
+		}
+		p, err := build.ReadProvenance(path, req)
+		if err != nil {
+			return nil, err
+		}
+		// The toolchain and settings are the same for every binary of one
+		// go build.
+		l.Built = build.Provenance{GoVersion: p.GoVersion, Settings: p.Settings}
+		l.Binaries[name] = Binary{SHA256: sum, Modules: p.Modules}
+	}
+	return l, nil
+}
+
+// CompareBinaries fails when a binary of got differs from the one want
+// records, and says which input of the build differs when the binaries
+// tell. It returns the names of the binaries compared.
+func CompareBinaries(want, got *Lock) ([]string, error) {
+	if len(want.Binaries) == 0 || len(got.Binaries) == 0 {
+		return nil, nil
+	}
+	var differ []string
+	for _, name := range slices.Sorted(maps.Keys(got.Binaries)) {
+		w, ok := want.Binaries[name]
+		if !ok || w.SHA256 == got.Binaries[name].SHA256 {
+			continue
+		}
+		differ = append(differ, fmt.Sprintf("%s: sha256 %s, locked %s", name, got.Binaries[name].SHA256, w.SHA256))
+		why := want.Provenance(name).Differences(got.Provenance(name))
+		if len(why) == 0 {
+			why = []string{"same toolchain, build settings and modules: an input the binary does not record differs (the toolchain's own files, or the module cache's content)"}
+		}
+		for _, d := range why {
+			differ = append(differ, "  "+d)
+		}
+	}
+	if len(differ) > 0 {
+		return nil, fmt.Errorf("the binaries differ from those %s records, though built from the same source:\n  %s\n"+
+			"if the change is expected (a new toolchain, say), `kenv lock --update %s` accepts the new binaries",
+			want.File, strings.Join(differ, "\n  "), filepath.Base(strings.TrimSuffix(want.File, ".lock.hcl")+".hcl"))
+	}
+	return slices.Sorted(maps.Keys(got.Binaries)), nil
+}

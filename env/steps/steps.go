@@ -1,0 +1,108 @@
+// Package steps runs the steps of bringing an environment up: in order,
+// some side by side, the first failure cancelling the steps beside it,
+// and what succeeded undone, last first, when the environment is taken
+// down or a later step fails, the way kind creates a cluster.
+package steps
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+
+	"github.com/hashicorp/go-multierror"
+)
+
+// Step is one thing up does.
+type Step struct {
+	// Title, when set, is printed with the step's outcome and duration.
+	Title string
+	Do    func(ctx context.Context, pr *Progress) error
+	// Undo reverses Do once it succeeded; nil when there is nothing to
+	// undo.
+	Undo func() error
+}
+
+// Runner runs steps and remembers how to undo those that succeeded.
+type Runner struct {
+	Progress *Progress
+	mu       sync.Mutex
+	undo     [][]func() error
+}
+
+// errBeside cancels the steps running beside one that failed.
+var errBeside = errors.New("a step beside it failed")
+
+// Run runs steps side by side and returns their failures together. The
+// first failure cancels the context the others run with, so that a
+// certificate error does not wait for a build of minutes; the
+// cancellations that causes are not failures of their own.
+func (r *Runner) Run(ctx context.Context, steps ...Step) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		errs   []error
+		undone []func() error
+	)
+	for _, s := range steps {
+		wg.Go(func() {
+			end := func(error) {}
+			if s.Title != "" {
+				end = r.Progress.Step(s.Title)
+			}
+			err := s.Do(ctx, r.Progress)
+			end(err)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil:
+				errs = append(errs, err)
+				cancel(errBeside)
+			case s.Undo != nil:
+				undone = append(undone, s.Undo)
+			}
+		})
+	}
+	wg.Wait()
+	r.mu.Lock()
+	r.undo = append(r.undo, undone)
+	r.mu.Unlock()
+	stopped := errors.Is(context.Cause(ctx), errBeside)
+	var result *multierror.Error
+	for _, err := range errs {
+		if !stopped || !errors.Is(err, context.Canceled) {
+			result = multierror.Append(result, err)
+		}
+	}
+	return result.ErrorOrNil()
+}
+
+// Rollback undoes what the steps run so far did, the last run first, the
+// undos of steps that ran side by side side by side. Every undo runs,
+// whatever another did; their failures are returned together.
+func (r *Runner) Rollback() error {
+	r.mu.Lock()
+	stages := r.undo
+	r.undo = nil
+	r.mu.Unlock()
+	var result *multierror.Error
+	for _, undos := range slices.Backward(stages) {
+		var (
+			wg sync.WaitGroup
+			mu sync.Mutex
+		)
+		for _, undo := range undos {
+			wg.Go(func() {
+				if err := undo(); err != nil {
+					mu.Lock()
+					result = multierror.Append(result, err)
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+	}
+	return result.ErrorOrNil()
+}
