@@ -76,6 +76,10 @@ func (r *Runner) Run(ctx context.Context, steps ...Step) error {
 			result = multierror.Append(result, err)
 		}
 	}
+	if result != nil && len(result.Errors) == 1 {
+		// One failure reads as itself.
+		return result.Errors[0]
+	}
 	return result.ErrorOrNil()
 }
 

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/hashicorp/go-multierror"
 )
 
 // run runs fns side by side as untitled steps.
@@ -42,7 +40,7 @@ func TestRun(t *testing.T) {
 		default:
 			t.Fatal("the build did not see the cancellation")
 		}
-		if err == nil || err.Error() != multierror.Append(nil, certs).Error() {
+		if err == nil || err != certs {
 			t.Errorf("Run returned %v, want only the certificate failure", err)
 		}
 	})

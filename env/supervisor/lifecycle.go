@@ -27,10 +27,11 @@ const (
 	// healthyRun resets the count.
 	maxRestarts = 5
 	healthyRun  = time.Minute
-	// firstBackoff is the wait before the first restart after a failure;
-	// it doubles with each failure in a row.
-	firstBackoff = time.Second
 )
+
+// firstBackoff is the wait before the first restart after a failure; it
+// doubles with each failure in a row.
+var firstBackoff = time.Second
 
 // unit is one component under supervision: what runs it and its current
 // process.

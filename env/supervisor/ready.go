@@ -43,7 +43,10 @@ func (r *Running) waitReady(pick func(plan.Component) bool) steps.Step {
 				case errors.Is(err, context.Canceled):
 					return err
 				case err != nil:
-					r.setStatus(c.Name, state.Failed)
+					// A process that ended has the status of how it ended.
+					if p.Exit() == "" {
+						r.setStatus(c.Name, state.Failed)
+					}
 					return fmt.Errorf("%w\nlast lines of %s:\n%s", err, c.LogPath, tailLines(c.LogPath, 15))
 				}
 				r.setStatus(c.Name, state.Ready)
@@ -83,6 +86,9 @@ func (r *Running) waitHealthy(ctx context.Context, pr *steps.Progress, c plan.Co
 				lastStop = ""
 			}
 		}
+		if p.Exit() != "" {
+			return false, p.ExitError()
+		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.HealthURL, nil)
 		resp, err := r.health.Do(req)
 		if err == nil {
@@ -94,10 +100,7 @@ func (r *Running) waitHealthy(ctx context.Context, pr *steps.Progress, c plan.Co
 		} else {
 			last = err.Error()
 		}
-		switch {
-		case p.Exit() != "":
-			return false, p.ExitError()
-		case time.Now().After(deadline):
+		if time.Now().After(deadline) {
 			return false, fmt.Errorf("%s is not ready after %s (last answer: %s)", c.Name, timeout, last)
 		}
 		return false, nil
