@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -158,14 +157,6 @@ func tailLines(path string, n int) string {
 		return "   (no log: " + err.Error() + ")"
 	}
 	defer f.Close()
-	var lines []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-		if len(lines) > n {
-			lines = lines[1:]
-		}
-	}
+	lines, _ := process.Tail(f, n)
 	return "   " + strings.Join(lines, "\n   ")
 }

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kenv-dev/kenv/env/control"
+	"github.com/kenv-dev/kenv/env/process"
 )
 
 func newRestartCommand(streams Streams) *cobra.Command {
@@ -139,17 +139,9 @@ func printTail(r io.Reader, n int, out io.Writer) error {
 		_, err := io.Copy(out, r)
 		return err
 	}
-	var lines []string
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-		if len(lines) > n {
-			lines = lines[1:]
-		}
-	}
+	lines, err := process.Tail(r, n)
 	for _, l := range lines {
 		fmt.Fprintln(out, l)
 	}
-	return sc.Err()
+	return err
 }
