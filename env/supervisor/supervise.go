@@ -20,10 +20,14 @@ func (r *Running) Supervise(ctx context.Context) error {
 		return err
 	}
 	defer stopServing()
+	var etcdErr <-chan error // nil, never ready, when up failed before etcd ran
+	if r.etcd != nil {
+		etcdErr = r.etcd.Err()
+	}
 	select {
 	case <-ctx.Done():
 		return nil
-	case err := <-r.etcd.Err():
+	case err := <-etcdErr:
 		return fmt.Errorf("etcd failed: %w; see %s", err, r.plan.Etcd.LogPath)
 	}
 }
