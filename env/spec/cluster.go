@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 )
@@ -40,25 +39,21 @@ func (d *decoder) build(raw *buildSchema) Build {
 	if raw == nil {
 		return b
 	}
-	d.ranges["build"] = raw.DefRange
-	for name, attr := range map[string]*hcl.Attribute{"debug": raw.Debug, "tags": raw.Tags, "gcflags": raw.GCFlags, "ldflags": raw.LDFlags, "binaries": raw.Binaries} {
-		d.note("build."+name, attr)
-	}
-	b.Debug = d.boolean(raw.Debug, true)
-	b.Tags = d.strs(raw.Tags)
-	b.GCFlags = d.strs(raw.GCFlags)
-	b.LDFlags = d.strs(raw.LDFlags)
-	if raw.Binaries != nil {
-		b.Binaries = d.strs(raw.Binaries)
-	}
-	for i, tag := range b.Tags {
+	d.note("build", raw.DefRange, raw.Body)
+	b.Debug, b.GCFlags, b.LDFlags = or(raw.Debug, true), raw.GCFlags, raw.LDFlags
+	tags, ranges := d.list(raw.Tags)
+	b.Tags = tags
+	for i, tag := range tags {
 		if tag == "" || strings.ContainsAny(tag, ", \t") {
-			d.errorf(elementRanges(raw.Tags.Expr, len(b.Tags))[i], "Invalid build tag", "%q is not a build tag: one word per element, such as \"providerless\".", tag)
+			d.errorf(ranges[i], "Invalid build tag", "%q is not a build tag: one word per element, such as \"providerless\".", tag)
 		}
+	}
+	if raw.Binaries != nil {
+		b.Binaries, ranges = d.list(raw.Binaries)
 	}
 	for i, bin := range b.Binaries {
 		if !commandRE.MatchString(bin) {
-			d.errorf(elementRanges(raw.Binaries.Expr, len(b.Binaries))[i], "Invalid binary",
+			d.errorf(ranges[i], "Invalid binary",
 				"%q is not a command of the Kubernetes tree; name a directory under cmd/, such as \"kubectl\".", bin)
 		}
 	}
@@ -66,20 +61,18 @@ func (d *decoder) build(raw *buildSchema) Build {
 }
 
 func (d *decoder) network(raw *networkSchema) Network {
-	n := Network{BindAddress: DefaultBindAddress, ServiceCIDR: DefaultServiceCIDR}
 	if raw == nil {
-		n.APIHost = n.BindAddress
-		return n
+		raw = &networkSchema{}
 	}
-	n.BindAddress = d.str(raw.BindAddress, n.BindAddress)
+	n := Network{BindAddress: or(raw.BindAddress, DefaultBindAddress), ServiceCIDR: or(raw.ServiceCIDR, DefaultServiceCIDR)}
 	if raw.BindAddress != nil {
 		ip := net.ParseIP(n.BindAddress)
 		switch {
 		case ip == nil:
-			d.errorf(raw.BindAddress.Expr.Range(), "Invalid bind address",
+			d.errorf(raw.BindAddressAt, "Invalid bind address",
 				"%q is not an IP address; use one such as \"127.0.0.1\", or \"0.0.0.0\" for every interface.", n.BindAddress)
 		case !ip.IsLoopback():
-			d.warnf(raw.BindAddress.Expr.Range(), "Components listen beyond loopback",
+			d.warnf(raw.BindAddressAt, "Components listen beyond loopback",
 				"kube-apiserver, kube-controller-manager and kube-scheduler will accept connections on %s from other machines. "+
 					"Delve and etcd stay on loopback.", n.BindAddress)
 		}
@@ -89,14 +82,13 @@ func (d *decoder) network(raw *networkSchema) Network {
 	if ip := net.ParseIP(n.BindAddress); ip != nil && ip.IsUnspecified() {
 		n.APIHost = DefaultBindAddress
 	}
-	n.APIHost = d.str(raw.APIHost, n.APIHost)
+	n.APIHost = or(raw.APIHost, n.APIHost)
 	if raw.APIHost != nil && !validHost(n.APIHost) {
-		d.errorf(raw.APIHost.Expr.Range(), "Invalid API host", "%q is neither an IP address nor a DNS name.", n.APIHost)
+		d.errorf(raw.APIHostAt, "Invalid API host", "%q is neither an IP address nor a DNS name.", n.APIHost)
 	}
-	n.ServiceCIDR = d.str(raw.ServiceCIDR, n.ServiceCIDR)
 	if raw.ServiceCIDR != nil {
 		if err := checkServiceCIDR(n.ServiceCIDR); err != nil {
-			d.errorf(raw.ServiceCIDR.Expr.Range(), "Invalid service CIDR", "%v", err)
+			d.errorf(raw.ServiceCIDRAt, "Invalid service CIDR", "%v", err)
 		}
 	}
 	return n
@@ -130,35 +122,32 @@ func checkServiceCIDR(cidr string) error {
 }
 
 func (d *decoder) etcd(raw *etcdSchema) Etcd {
-	e := Etcd{Port: defaultEtcdPort}
 	if raw == nil {
-		e.PeerPort = e.Port + 1
-		return e
+		raw = &etcdSchema{}
 	}
-	e.Port = d.port(raw.Port, defaultEtcdPort)
-	e.PeerPort = d.port(raw.PeerPort, e.Port+1)
+	e := Etcd{Port: d.port(raw.Port, raw.PortAt, defaultEtcdPort), DataDir: d.path(raw.DataDir)}
+	e.PeerPort = d.port(raw.PeerPort, raw.PeerPortAt, e.Port+1)
 	if raw.PeerPort == nil && e.PeerPort > 65535 {
-		d.errorf(raw.Port.Expr.Range(), "Invalid port", "The peer port defaults to port + 1, %d, which is out of range; set peer_port.", e.PeerPort)
+		d.errorf(raw.PortAt, "Invalid port", "The peer port defaults to port + 1, %d, which is out of range; set peer_port.", e.PeerPort)
 	}
-	e.DataDir = d.path(raw.DataDir)
 	return e
 }
 
 func (d *decoder) log(raw *logSchema) Log {
-	l := Log{Verbosity: DefaultVerbosity}
 	if raw == nil {
-		return l
+		raw = &logSchema{}
 	}
-	l.Verbosity = d.verbosity(raw.Verbosity, DefaultVerbosity)
-	l.Dir = d.path(raw.Dir)
-	return l
+	return Log{Verbosity: or(d.verbosity(raw.Verbosity, raw.VerbosityAt), DefaultVerbosity), Dir: d.path(raw.Dir)}
 }
 
-func (d *decoder) verbosity(attr *hcl.Attribute, def int) int {
-	v := d.integer(attr, def)
-	if v < 0 {
-		d.errorf(attr.Expr.Range(), "Invalid verbosity", "Verbosity is 0 or more (klog's -v), not %d.", v)
-		return def
+// verbosity checks a klog -v level the spec sets at at.
+func (d *decoder) verbosity(v *int, at hcl.Range) *int {
+	if v == nil || d.failed(at) {
+		return nil
+	}
+	if *v < 0 {
+		d.errorf(at, "Invalid verbosity", "Verbosity is 0 or more (klog's -v), not %d.", *v)
+		return nil
 	}
 	return v
 }
@@ -187,23 +176,23 @@ func (d *decoder) featureGates(attr *hcl.Attribute) map[string]bool {
 // with the key's and the value's positions when the spec writes the object
 // out.
 func (d *decoder) eachItem(attr *hcl.Attribute, example string, fn func(key string, val cty.Value, keyRange, valRange hcl.Range)) {
-	if obj, ok := attr.Expr.(*hclsyntax.ObjectConsExpr); ok {
-		for _, item := range obj.Items {
+	if items, diags := hcl.ExprMap(attr.Expr); !diags.HasErrors() {
+		for _, item := range items {
 			var key string
-			keyVal, diags := item.KeyExpr.Value(d.ctx)
+			keyVal, diags := item.Key.Value(d.ctx)
 			if !diags.HasErrors() && keyVal.Type() == cty.String && keyVal.IsKnown() && !keyVal.IsNull() {
 				key = keyVal.AsString()
 			} else {
 				d.diags = append(d.diags, diags...)
-				d.errorf(item.KeyExpr.Range(), "Invalid key", "Keys are names or strings, as in %s.", example)
+				d.errorf(item.Key.Range(), "Invalid key", "Keys are names or strings, as in %s.", example)
 				continue
 			}
-			val, diags := item.ValueExpr.Value(d.ctx)
+			val, diags := item.Value.Value(d.ctx)
 			if diags.HasErrors() {
 				d.diags = append(d.diags, diags...)
 				continue
 			}
-			fn(key, val, item.KeyExpr.Range(), item.ValueExpr.Range())
+			fn(key, val, item.Key.Range(), item.Value.Range())
 		}
 		return
 	}
@@ -226,11 +215,10 @@ func (d *decoder) authorizationModes(attr *hcl.Attribute) []string {
 	if attr == nil {
 		return slices.Clone(DefaultAuthorizationModes)
 	}
-	modes := d.strs(attr)
+	modes, ranges := d.list(attr)
 	if len(modes) == 0 {
 		d.errorf(attr.Expr.Range(), "No authorization mode", "Name at least one of %s; [\"AlwaysAllow\"] lets everyone do everything.", strings.Join(authorizationModes, ", "))
 	}
-	ranges := elementRanges(attr.Expr, len(modes))
 	for i, m := range modes {
 		if !slices.Contains(authorizationModes, m) {
 			detail := fmt.Sprintf("kube-apiserver's modes are %s.", strings.Join(authorizationModes, ", "))
@@ -259,11 +247,7 @@ func (d *decoder) admission(raw *admissionSchema) Admission {
 }
 
 func (d *decoder) plugins(attr *hcl.Attribute) []string {
-	plugins := d.strs(attr)
-	if attr == nil {
-		return nil
-	}
-	ranges := elementRanges(attr.Expr, len(plugins))
+	plugins, ranges := d.list(attr)
 	for i, p := range plugins {
 		if !pluginRE.MatchString(p) {
 			d.errorf(ranges[i], "Invalid admission plugin", "%q is not an admission plugin name; they are written like \"AlwaysPullImages\".", p)
@@ -280,7 +264,7 @@ func (d *decoder) audit(raw *auditSchema) Audit {
 	case raw == nil:
 		return a
 	case raw.Policy != nil && raw.PolicyFile != nil:
-		d.errorf(raw.PolicyFile.Range, "Two audit policies", "Set policy or policy_file, not both; policy is set at %s.", raw.Policy.Range)
+		d.errorf(raw.PolicyFileRange, "Two audit policies", "Set policy or policy_file, not both; policy is set at %s.", raw.Policy.Range)
 	case raw.Policy != nil:
 		val, diags := raw.Policy.Expr.Value(d.ctx)
 		d.diags = append(d.diags, diags...)
@@ -309,11 +293,11 @@ func (d *decoder) audit(raw *auditSchema) Audit {
 		path := d.path(raw.PolicyFile)
 		content, err := os.ReadFile(path)
 		if err != nil {
-			d.errorf(raw.PolicyFile.Expr.Range(), "Cannot read audit policy", "%v (a relative path is relative to the spec's directory).", err)
+			d.errorf(raw.PolicyFileAt, "Cannot read audit policy", "%v (a relative path is relative to the spec's directory).", err)
 			return a
 		}
 		if !strings.Contains(string(content), "kind: Policy") && !strings.Contains(string(content), `"Policy"`) {
-			d.errorf(raw.PolicyFile.Expr.Range(), "Not an audit policy", "%s has no kind: Policy; see https://kubernetes.io/docs/tasks/debug/debug-cluster/audit/.", path)
+			d.errorf(raw.PolicyFileAt, "Not an audit policy", "%s has no kind: Policy; see https://kubernetes.io/docs/tasks/debug/debug-cluster/audit/.", path)
 			return a
 		}
 		a.Policy = string(content)
@@ -321,11 +305,11 @@ func (d *decoder) audit(raw *auditSchema) Audit {
 	return a
 }
 
-// path decodes a path, relative to the spec's directory unless absolute.
-func (d *decoder) path(attr *hcl.Attribute) string {
-	p := d.str(attr, "")
-	if p == "" || filepath.IsAbs(p) {
-		return p
+// path makes a path the spec sets relative to the spec's directory, unless
+// it is absolute.
+func (d *decoder) path(p *string) string {
+	if p == nil || *p == "" || filepath.IsAbs(*p) {
+		return or(p, "")
 	}
-	return filepath.Join(d.specDir, p)
+	return filepath.Join(d.specDir, *p)
 }

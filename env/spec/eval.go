@@ -11,15 +11,18 @@ import (
 	"github.com/zclconf/go-cty/cty/function/stdlib"
 )
 
-// evalContext returns what expressions in a spec can use: the values of its
-// locals blocks as local.<name>, and the functions in functions.
-func (d *decoder) evalContext(locals []localsSchema) *hcl.EvalContext {
+// evalContext returns what expressions in a spec can use: the values of the
+// locals blocks of body as local.<name>, and the functions in functions.
+func (d *decoder) evalContext(body hcl.Body) *hcl.EvalContext {
 	ctx := &hcl.EvalContext{
 		Variables: map[string]cty.Value{"local": cty.EmptyObjectVal},
 		Functions: functions(d.specDir),
 	}
+	// The errors of a locals block itself (a label, say) are reported when
+	// the whole file is decoded.
+	locals, _, _ := body.PartialContent(&hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "locals"}}})
 	attrs := map[string]*hcl.Attribute{}
-	for _, block := range locals {
+	for _, block := range locals.Blocks {
 		more, diags := block.Body.JustAttributes()
 		d.diags = append(d.diags, diags...)
 		for name, attr := range more {
@@ -62,6 +65,41 @@ func (d *decoder) evalContext(locals []localsSchema) *hcl.EvalContext {
 	ctx.Variables["local"] = cty.ObjectVal(values)
 	return ctx
 }
+
+// knownBody is a body whose attributes evaluate to null where they would be
+// unknown: where they use a local or call a function that failed. gohcl then
+// leaves their fields unset, rather than setting them to zero values and
+// reporting again a failure that is reported already.
+type knownBody struct{ hcl.Body }
+
+// Content is what gohcl calls for every struct of the schema but
+// localsSchema, which keeps its body as it is.
+func (b knownBody) Content(schema *hcl.BodySchema) (*hcl.BodyContent, hcl.Diagnostics) {
+	content, diags := b.Body.Content(schema)
+	for name, attr := range content.Attributes {
+		known := *attr
+		known.Expr = knownExpr{attr.Expr}
+		content.Attributes[name] = &known
+	}
+	for _, block := range content.Blocks {
+		block.Body = knownBody{block.Body}
+	}
+	return content, diags
+}
+
+type knownExpr struct{ hcl.Expression }
+
+func (e knownExpr) Value(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
+	val, diags := e.Expression.Value(ctx)
+	if !val.IsWhollyKnown() {
+		val = cty.NullVal(cty.DynamicPseudoType)
+	}
+	return val, diags
+}
+
+// UnwrapExpression lets hcl.ExprList and hcl.ExprMap see the expression as
+// written.
+func (e knownExpr) UnwrapExpression() hcl.Expression { return e.Expression }
 
 // dependsOnPending reports whether attr refers to a local that is still to
 // be evaluated, itself included.

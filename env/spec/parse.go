@@ -15,20 +15,23 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/kenv-dev/kenv/env/source"
 )
 
-// The file's schema as gohcl decodes it. Attributes are kept as
-// *hcl.Attribute: they are evaluated once the locals are known, and later
-// checks need their positions.
+// The file's schema as gohcl decodes it, once the locals are known. A field
+// such as Port *int is nil when the spec leaves the attribute out, sets it to
+// null, or its value failed to decode (which is reported). Where a later
+// check needs to point at an attribute, PortAt holds the range of its value
+// (attr_value_range) and PortRange that of the whole attribute (attr_range).
+// Attributes kenv decodes itself, item by item, stay *hcl.Attribute.
 type fileSchema struct {
-	Name               *hcl.Attribute    `hcl:"name,optional"`
+	Name               *string           `hcl:"name,optional"`
+	NameAt             hcl.Range         `hcl:"name,attr_value_range"`
 	FeatureGates       *hcl.Attribute    `hcl:"feature_gates,optional"`
 	AuthorizationModes *hcl.Attribute    `hcl:"authorization_modes,optional"`
-	Locals             []localsSchema    `hcl:"locals,block"`
+	Locals             []localsSchema    `hcl:"locals,block"` // read first, by evalContext
 	Kubernetes         *kubernetesSchema `hcl:"kubernetes,block"`
 	Build              *buildSchema      `hcl:"build,block"`
 	Network            *networkSchema    `hcl:"network,block"`
@@ -43,39 +46,56 @@ type localsSchema struct {
 	Body hcl.Body `hcl:",remain"`
 }
 
+// The kubernetes and build blocks keep their body: where the spec sets each
+// of their attributes is recorded in Spec.Ranges.
 type kubernetesSchema struct {
-	Version  *hcl.Attribute `hcl:"version,optional"`
-	Path     *hcl.Attribute `hcl:"path,optional"`
-	Git      *hcl.Attribute `hcl:"git,optional"`
-	Ref      *hcl.Attribute `hcl:"ref,optional"`
-	Go       *hcl.Attribute `hcl:"go,optional"`
-	DefRange hcl.Range      `hcl:",def_range"`
+	Version   *string   `hcl:"version,optional"`
+	VersionAt hcl.Range `hcl:"version,attr_value_range"`
+	Path      *string   `hcl:"path,optional"`
+	PathAt    hcl.Range `hcl:"path,attr_value_range"`
+	Git       *string   `hcl:"git,optional"`
+	GitAt     hcl.Range `hcl:"git,attr_value_range"`
+	Ref       *string   `hcl:"ref,optional"`
+	RefAt     hcl.Range `hcl:"ref,attr_value_range"`
+	Go        *string   `hcl:"go,optional"`
+	GoAt      hcl.Range `hcl:"go,attr_value_range"`
+	Body      hcl.Body  `hcl:",body"`
+	DefRange  hcl.Range `hcl:",def_range"`
 }
 
 type buildSchema struct {
-	Debug    *hcl.Attribute `hcl:"debug,optional"`
+	Debug    *bool          `hcl:"debug,optional"`
 	Tags     *hcl.Attribute `hcl:"tags,optional"`
-	GCFlags  *hcl.Attribute `hcl:"gcflags,optional"`
-	LDFlags  *hcl.Attribute `hcl:"ldflags,optional"`
+	GCFlags  []string       `hcl:"gcflags,optional"`
+	LDFlags  []string       `hcl:"ldflags,optional"`
 	Binaries *hcl.Attribute `hcl:"binaries,optional"`
+	Body     hcl.Body       `hcl:",body"`
 	DefRange hcl.Range      `hcl:",def_range"`
 }
 
 type networkSchema struct {
-	BindAddress *hcl.Attribute `hcl:"bind_address,optional"`
-	APIHost     *hcl.Attribute `hcl:"api_host,optional"`
-	ServiceCIDR *hcl.Attribute `hcl:"service_cidr,optional"`
+	BindAddress   *string   `hcl:"bind_address,optional"`
+	BindAddressAt hcl.Range `hcl:"bind_address,attr_value_range"`
+	APIHost       *string   `hcl:"api_host,optional"`
+	APIHostAt     hcl.Range `hcl:"api_host,attr_value_range"`
+	ServiceCIDR   *string   `hcl:"service_cidr,optional"`
+	ServiceCIDRAt hcl.Range `hcl:"service_cidr,attr_value_range"`
 }
 
 type etcdSchema struct {
-	Port     *hcl.Attribute `hcl:"port,optional"`
-	PeerPort *hcl.Attribute `hcl:"peer_port,optional"`
-	DataDir  *hcl.Attribute `hcl:"data_dir,optional"`
+	Port          *int      `hcl:"port,optional"`
+	PortAt        hcl.Range `hcl:"port,attr_value_range"`
+	PortRange     hcl.Range `hcl:"port,attr_range"`
+	PeerPort      *int      `hcl:"peer_port,optional"`
+	PeerPortAt    hcl.Range `hcl:"peer_port,attr_value_range"`
+	PeerPortRange hcl.Range `hcl:"peer_port,attr_range"`
+	DataDir       *string   `hcl:"data_dir,optional"`
 }
 
 type logSchema struct {
-	Verbosity *hcl.Attribute `hcl:"verbosity,optional"`
-	Dir       *hcl.Attribute `hcl:"dir,optional"`
+	Verbosity   *int      `hcl:"verbosity,optional"`
+	VerbosityAt hcl.Range `hcl:"verbosity,attr_value_range"`
+	Dir         *string   `hcl:"dir,optional"`
 }
 
 type admissionSchema struct {
@@ -84,41 +104,52 @@ type admissionSchema struct {
 }
 
 type auditSchema struct {
-	Policy     *hcl.Attribute `hcl:"policy,optional"`
-	PolicyFile *hcl.Attribute `hcl:"policy_file,optional"`
-	DefRange   hcl.Range      `hcl:",def_range"`
+	Policy          *hcl.Attribute `hcl:"policy,optional"`
+	PolicyFile      *string        `hcl:"policy_file,optional"`
+	PolicyFileAt    hcl.Range      `hcl:"policy_file,attr_value_range"`
+	PolicyFileRange hcl.Range      `hcl:"policy_file,attr_range"`
 }
 
 type componentSchema struct {
-	Name      string         `hcl:"name,label"`
-	Enabled   *hcl.Attribute `hcl:"enabled,optional"`
-	Port      *hcl.Attribute `hcl:"port,optional"`
-	Debug     *debugSchema   `hcl:"debug,block"`
-	Flags     *hcl.Attribute `hcl:"flags,optional"`
-	Args      *hcl.Attribute `hcl:"args,optional"`
-	Env       *hcl.Attribute `hcl:"env,optional"`
-	Verbosity *hcl.Attribute `hcl:"verbosity,optional"`
-	VModule   *hcl.Attribute `hcl:"vmodule,optional"`
-	Restart   *hcl.Attribute `hcl:"restart,optional"`
-	DefRange  hcl.Range      `hcl:",def_range"`
-	TypeRange hcl.Range      `hcl:",type_range"`
+	Name         string            `hcl:"name,label"`
+	Enabled      *bool             `hcl:"enabled,optional"`
+	EnabledRange hcl.Range         `hcl:"enabled,attr_range"`
+	Port         *int              `hcl:"port,optional"`
+	PortAt       hcl.Range         `hcl:"port,attr_value_range"`
+	PortRange    hcl.Range         `hcl:"port,attr_range"`
+	Debug        *debugSchema      `hcl:"debug,block"`
+	Flags        *hcl.Attribute    `hcl:"flags,optional"`
+	Args         []string          `hcl:"args,optional"`
+	Env          map[string]string `hcl:"env,optional"`
+	Verbosity    *int              `hcl:"verbosity,optional"`
+	VerbosityAt  hcl.Range         `hcl:"verbosity,attr_value_range"`
+	VModule      *hcl.Attribute    `hcl:"vmodule,optional"`
+	Restart      *string           `hcl:"restart,optional"`
+	RestartAt    hcl.Range         `hcl:"restart,attr_value_range"`
+	DefRange     hcl.Range         `hcl:",def_range"`
 }
 
 type debugSchema struct {
-	Port        *hcl.Attribute     `hcl:"port,optional"`
-	Listen      *hcl.Attribute     `hcl:"listen,optional"`
-	Wait        *hcl.Attribute     `hcl:"wait,optional"`
-	Dlv         *hcl.Attribute     `hcl:"dlv,optional"`
+	Port        *int               `hcl:"port,optional"`
+	PortAt      hcl.Range          `hcl:"port,attr_value_range"`
+	PortRange   hcl.Range          `hcl:"port,attr_range"`
+	Listen      *string            `hcl:"listen,optional"`
+	ListenAt    hcl.Range          `hcl:"listen,attr_value_range"`
+	ListenRange hcl.Range          `hcl:"listen,attr_range"`
+	Wait        *bool              `hcl:"wait,optional"`
+	Dlv         *string            `hcl:"dlv,optional"`
+	DlvAt       hcl.Range          `hcl:"dlv,attr_value_range"`
+	DlvRange    hcl.Range          `hcl:"dlv,attr_range"`
 	DlvArgs     *hcl.Attribute     `hcl:"dlv_args,optional"`
 	Breakpoints *hcl.Attribute     `hcl:"breakpoints,optional"`
 	Breakpoint  []breakpointSchema `hcl:"breakpoint,block"`
 }
 
 type breakpointSchema struct {
-	Location  string         `hcl:"location,label"`
-	Condition *hcl.Attribute `hcl:"condition,optional"`
-	Trace     *hcl.Attribute `hcl:"trace,optional"`
-	DefRange  hcl.Range      `hcl:",def_range"`
+	Location  string    `hcl:"location,label"`
+	Condition *string   `hcl:"condition,optional"`
+	Trace     *bool     `hcl:"trace,optional"`
+	DefRange  hcl.Range `hcl:",def_range"`
 }
 
 // componentDefaults holds what kenv assumes for a component the spec does not
@@ -194,18 +225,28 @@ func parse(parser *hclparse.Parser, src []byte, filename string) (*Spec, hcl.Dia
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	// gohcl decodes all it can beside a schema error (an unknown
-	// attribute, say): the rest of the file is checked too, so that one
-	// run reports every problem.
+	d := decoder{specDir: filepath.Dir(filename), ranges: map[string]hcl.Range{}}
+	d.ctx = d.evalContext(file.Body)
+	// gohcl decodes all it can beside a schema error (an unknown attribute,
+	// say) or a value of the wrong type: the rest of the file is checked
+	// too, so that one run reports every problem. It visits attributes in
+	// map order; its diagnostics are sorted as the file reads.
 	var raw fileSchema
-	diags = append(diags, gohcl.DecodeBody(file.Body, nil, &raw)...)
-	d := decoder{}
+	decodeDiags := gohcl.DecodeBody(knownBody{file.Body}, d.ctx, &raw)
+	slices.SortStableFunc(decodeDiags, func(a, b *hcl.Diagnostic) int { return offset(a) - offset(b) })
+	d.diags = append(d.diags, decodeDiags...)
 	s := d.spec(&raw, filename, file.Body)
-	diags = append(diags, d.diags...)
-	if diags.HasErrors() {
-		return nil, diags
+	if d.diags.HasErrors() {
+		return nil, d.diags
 	}
-	return s, diags
+	return s, d.diags
+}
+
+func offset(diag *hcl.Diagnostic) int {
+	if diag.Subject == nil {
+		return 0
+	}
+	return diag.Subject.Start.Byte
 }
 
 // decoder collects diagnostics while it turns the raw schema into a Spec, so
@@ -236,25 +277,32 @@ func (d *decoder) warnf(subject hcl.Range, summary, format string, args ...any) 
 	})
 }
 
-// note records where the spec sets name, for messages about it later.
-func (d *decoder) note(name string, attr *hcl.Attribute) {
-	if attr != nil {
-		d.ranges[name] = attr.Range
+// note records where the block named prefix is and where it sets each of
+// its attributes, for messages about them later.
+func (d *decoder) note(prefix string, block hcl.Range, body hcl.Body) {
+	d.ranges[prefix] = block
+	attrs, _ := body.JustAttributes() // the block's errors are gohcl's to report
+	for name, attr := range attrs {
+		d.ranges[prefix+"."+name] = attr.Range
 	}
 }
 
+// or returns *v, or def when the spec leaves v unset.
+func or[T any](v *T, def T) T {
+	if v == nil {
+		return def
+	}
+	return *v
+}
+
 func (d *decoder) spec(raw *fileSchema, filename string, body hcl.Body) *Spec {
-	d.specDir = filepath.Dir(filename)
-	d.ranges = map[string]hcl.Range{}
-	d.ctx = d.evalContext(raw.Locals)
-	s := &Spec{File: filename, Name: defaultName(filename), Ranges: d.ranges}
-	if raw.Name != nil {
-		s.Name = d.str(raw.Name, s.Name)
-		if !nameRE.MatchString(s.Name) {
-			d.errorf(raw.Name.Expr.Range(), "Invalid environment name",
-				"%q is not a valid name: use lower-case letters, digits and dashes, such as \"debug\".", s.Name)
-		}
-	} else if !nameRE.MatchString(s.Name) {
+	s := &Spec{File: filename, Name: or(raw.Name, defaultName(filename)), Ranges: d.ranges}
+	switch {
+	case nameRE.MatchString(s.Name):
+	case raw.Name != nil:
+		d.errorf(raw.NameAt, "Invalid environment name",
+			"%q is not a valid name: use lower-case letters, digits and dashes, such as \"debug\".", s.Name)
+	default:
 		d.errorf(body.MissingItemRange(), "Invalid environment name",
 			"The file name %q does not make a valid environment name; set name = \"...\" with lower-case letters, digits and dashes.", s.Name)
 	}
@@ -278,21 +326,16 @@ func (d *decoder) spec(raw *fileSchema, filename string, body hcl.Body) *Spec {
 	for i := range raw.Components {
 		rc := &raw.Components[i]
 		if prev, dup := seen[rc.Name]; dup {
-			d.diags = append(d.diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Duplicate component",
-				Detail:   fmt.Sprintf("Component %q is already defined at %s. Merge the two blocks.", rc.Name, prev),
-				Subject:  rc.DefRange.Ptr(),
-			})
+			d.errorf(rc.DefRange, "Duplicate component", "Component %q is already defined at %s. Merge the two blocks.", rc.Name, prev)
 			continue
 		}
 		seen[rc.Name] = rc.DefRange
 		c, ok := d.component(rc)
 		switch {
 		case !ok:
-		case !d.boolean(rc.Enabled, true):
+		case !or(rc.Enabled, true):
 			if rc.Name == KubeAPIServer {
-				d.errorf(rc.Enabled.Range, "kube-apiserver cannot be disabled",
+				d.errorf(rc.EnabledRange, "kube-apiserver cannot be disabled",
 					"Every environment runs kube-apiserver; remove enabled = false.")
 			}
 		default:
@@ -319,22 +362,16 @@ func (d *decoder) spec(raw *fileSchema, filename string, body hcl.Body) *Spec {
 }
 
 func (d *decoder) kubernetes(raw *kubernetesSchema) Kubernetes {
-	var k Kubernetes
-	d.ranges["kubernetes"] = raw.DefRange
-	for name, attr := range map[string]*hcl.Attribute{"version": raw.Version, "git": raw.Git, "ref": raw.Ref, "path": raw.Path, "go": raw.Go} {
-		d.note("kubernetes."+name, attr)
+	d.note("kubernetes", raw.DefRange, raw.Body)
+	k := Kubernetes{Version: or(raw.Version, ""), Git: or(raw.Git, ""), Ref: or(raw.Ref, ""), Path: or(raw.Path, ""), Go: or(raw.Go, "")}
+	if raw.Go != nil && !goVersionRE.MatchString(k.Go) {
+		d.errorf(raw.GoAt, "Invalid Go version", "%q is not a Go release; write it like \"1.24.12\" (without \"go\").", k.Go)
 	}
-	if raw.Go != nil {
-		k.Go = d.str(raw.Go, "")
-		if !goVersionRE.MatchString(k.Go) {
-			d.errorf(raw.Go.Expr.Range(), "Invalid Go version",
-				"%q is not a Go release; write it like \"1.24.12\" (without \"go\").", k.Go)
-		}
-	}
-	var sources []*hcl.Attribute
-	for _, a := range []*hcl.Attribute{raw.Version, raw.Git, raw.Path} {
-		if a != nil {
-			sources = append(sources, a)
+	set := func(name string) bool { _, ok := d.ranges["kubernetes."+name]; return ok }
+	var sources []string
+	for _, name := range []string{"version", "git", "path"} {
+		if set(name) {
+			sources = append(sources, name)
 		}
 	}
 	switch {
@@ -343,44 +380,39 @@ func (d *decoder) kubernetes(raw *kubernetesSchema) Kubernetes {
 			"Set one of version = \"v1.34.4\" (a release from the Go module proxy), git = \"<url or path>\" with ref = \"<tag, branch or commit>\", or path = \"../kubernetes\" (a local checkout).")
 		return k
 	case len(sources) > 1:
-		d.errorf(sources[1].Range, "More than one Kubernetes source",
-			"Set one of version, git and path; %s is set at %s.", sources[0].Name, sources[0].Range)
+		d.errorf(d.ranges["kubernetes."+sources[1]], "More than one Kubernetes source",
+			"Set one of version, git and path; %s is set at %s.", sources[0], d.ranges["kubernetes."+sources[0]])
 		return k
 	}
-	if raw.Ref != nil && raw.Git == nil {
-		d.errorf(raw.Ref.Range, "ref without git", "ref names a tag, branch or commit of the git repository that git = \"...\" names.")
+	if set("ref") && !set("git") {
+		d.errorf(d.ranges["kubernetes.ref"], "ref without git", "ref names a tag, branch or commit of the git repository that git = \"...\" names.")
 	}
 	switch {
-	case raw.Git != nil:
-		k.Git = d.str(raw.Git, "")
-		if raw.Ref == nil {
-			d.errorf(raw.Git.Range, "Missing ref", "Say which tag, branch or commit of %s to build: ref = \"v1.34.4\".", k.Git)
+	case set("git"):
+		if !set("ref") {
+			d.errorf(d.ranges["kubernetes.git"], "Missing ref", "Say which tag, branch or commit of %s to build: ref = \"v1.34.4\".", k.Git)
 			return k
 		}
-		k.Ref = d.str(raw.Ref, "")
 		if strings.TrimSpace(k.Git) == "" {
-			d.errorf(raw.Git.Expr.Range(), "Empty git repository", "Name a repository by URL, such as \"https://github.com/kubernetes/kubernetes.git\", or by path.")
+			d.errorf(raw.GitAt, "Empty git repository", "Name a repository by URL, such as \"https://github.com/kubernetes/kubernetes.git\", or by path.")
 		}
 		if strings.TrimSpace(k.Ref) == "" {
-			d.errorf(raw.Ref.Expr.Range(), "Empty ref", "Name a tag, branch or commit, such as \"v1.34.4\".")
+			d.errorf(raw.RefAt, "Empty ref", "Name a tag, branch or commit, such as \"v1.34.4\".")
 		}
 		// A local repository is named relative to the spec, like path.
 		if k.Git != "" && !isRemote(k.Git) && !filepath.IsAbs(k.Git) {
 			k.Git = filepath.Join(d.specDir, k.Git)
 		}
-	case raw.Path != nil:
-		k.Path = d.str(raw.Path, "")
+	case set("path"):
 		if !filepath.IsAbs(k.Path) {
 			k.Path = filepath.Join(d.specDir, k.Path)
 		}
 		if err := source.IsCheckout(k.Path); err != nil {
-			d.errorf(raw.Path.Expr.Range(), "Not a Kubernetes checkout", "%v. Point path at the root of a Kubernetes git checkout.", err)
+			d.errorf(raw.PathAt, "Not a Kubernetes checkout", "%v. Point path at the root of a Kubernetes git checkout.", err)
 		}
 	default:
-		k.Version = d.str(raw.Version, "")
 		if !versionRE.MatchString(k.Version) {
-			d.errorf(raw.Version.Expr.Range(), "Invalid Kubernetes version",
-				"%q is not a Kubernetes release version; write it like \"v1.34.4\".", k.Version)
+			d.errorf(raw.VersionAt, "Invalid Kubernetes version", "%q is not a Kubernetes release version; write it like \"v1.34.4\".", k.Version)
 		}
 	}
 	return k
@@ -398,84 +430,62 @@ func (d *decoder) component(raw *componentSchema) (Component, bool) {
 		d.errorf(raw.DefRange, "Unknown component", "%s", detail)
 		return Component{}, false
 	}
-	c := Component{Name: raw.Name, DeclRange: raw.DefRange}
+	c := Component{Name: raw.Name, Args: raw.Args, Env: raw.Env, Restart: or(raw.Restart, RestartNever), DeclRange: raw.DefRange}
+	c.Port = d.port(raw.Port, raw.PortAt, defaults.port)
 	if raw.Debug != nil {
-		d.note("component."+raw.Name+".debug.dlv", raw.Debug.Dlv)
-	}
-	c.Port = d.port(raw.Port, defaults.port)
-	if raw.Debug != nil {
+		if raw.Debug.Dlv != nil {
+			d.ranges["component."+raw.Name+".debug.dlv"] = raw.Debug.DlvRange
+		}
 		c.Debug = d.debug(raw.Debug, defaults.debugPort)
 	}
 	c.Flags = d.flags(raw.Flags)
-	c.Args = d.strs(raw.Args)
-	c.Env = d.stringMap(raw.Env)
-	if raw.Verbosity != nil {
-		v := d.verbosity(raw.Verbosity, DefaultVerbosity)
-		c.Verbosity = &v
-	}
+	c.Verbosity = d.verbosity(raw.Verbosity, raw.VerbosityAt)
 	c.VModule = d.vmodule(raw.VModule)
-	c.Restart = d.str(raw.Restart, RestartNever)
 	if c.Restart != RestartNever && c.Restart != RestartOnFailure {
-		d.errorf(raw.Restart.Expr.Range(), "Invalid restart policy",
-			"restart is %q or %q, not %q.", RestartNever, RestartOnFailure, c.Restart)
+		d.errorf(raw.RestartAt, "Invalid restart policy", "restart is %q or %q, not %q.", RestartNever, RestartOnFailure, c.Restart)
 	}
 	return c, true
 }
 
 func (d *decoder) debug(raw *debugSchema, defaultPort int) *Debug {
-	dbg := &Debug{
-		Port:    d.port(raw.Port, defaultPort),
-		Wait:    d.boolean(raw.Wait, false),
-		Dlv:     d.str(raw.Dlv, ""),
-		DlvArgs: d.strs(raw.DlvArgs),
-	}
+	dbg := &Debug{Port: d.port(raw.Port, raw.PortAt, defaultPort), Wait: or(raw.Wait, false), Dlv: or(raw.Dlv, "")}
+	var argRanges []hcl.Range
+	dbg.DlvArgs, argRanges = d.list(raw.DlvArgs)
 	for i, arg := range dbg.DlvArgs {
 		if name, _, _ := strings.Cut(arg, "="); slices.Contains(ownDlvFlags, name) {
-			d.errorf(elementRanges(raw.DlvArgs.Expr, len(dbg.DlvArgs))[i], "Delve option set by kenv",
-				"kenv sets %s itself; use port, listen or wait in the debug block instead.", name)
+			d.errorf(argRanges[i], "Delve option set by kenv", "kenv sets %s itself; use port, listen or wait in the debug block instead.", name)
 		}
 	}
 	dbg.Listen = net.JoinHostPort("127.0.0.1", strconv.Itoa(dbg.Port))
 	if raw.Listen != nil {
 		if raw.Port != nil {
-			d.errorf(raw.Listen.Range, "Conflicting Delve address", "Set either port or listen, not both.")
+			d.errorf(raw.ListenRange, "Conflicting Delve address", "Set either port or listen, not both.")
 		}
-		dbg.Listen = d.str(raw.Listen, dbg.Listen)
+		dbg.Listen = *raw.Listen
 		host, port, err := net.SplitHostPort(dbg.Listen)
 		p, perr := strconv.Atoi(port)
 		switch {
 		case err != nil || perr != nil || p < 1 || p > 65535:
-			d.errorf(raw.Listen.Expr.Range(), "Invalid Delve address", "%q is not a host:port such as \"127.0.0.1:2345\".", dbg.Listen)
+			d.errorf(raw.ListenAt, "Invalid Delve address", "%q is not a host:port such as \"127.0.0.1:2345\".", dbg.Listen)
 		case !isLoopback(host):
 			dbg.Port = p
-			d.diags = append(d.diags, &hcl.Diagnostic{
-				Severity: hcl.DiagWarning,
-				Summary:  "Delve listens beyond loopback",
-				Detail: fmt.Sprintf("Delve's API on %s is neither authenticated nor encrypted: whoever reaches it runs code as you. "+
-					"Prefer the default loopback address and an SSH tunnel (ssh -L %d:127.0.0.1:%d host).", dbg.Listen, p, p),
-				Subject: raw.Listen.Expr.Range().Ptr(),
-			})
+			d.warnf(raw.ListenAt, "Delve listens beyond loopback",
+				"Delve's API on %s is neither authenticated nor encrypted: whoever reaches it runs code as you. "+
+					"Prefer the default loopback address and an SSH tunnel (ssh -L %d:127.0.0.1:%d host).", dbg.Listen, p, p)
 		default:
 			dbg.Port = p
 		}
 	}
 	if dbg.Dlv != "" && !versionRE.MatchString(dbg.Dlv) {
-		d.errorf(raw.Dlv.Expr.Range(), "Invalid Delve version", "%q is not a Delve release; write it like \"v1.27.2\".", dbg.Dlv)
+		d.errorf(raw.DlvAt, "Invalid Delve version", "%q is not a Delve release; write it like \"v1.27.2\".", dbg.Dlv)
 	}
-	if raw.Breakpoints != nil {
-		var locations []string
-		if diags := gohcl.DecodeExpression(raw.Breakpoints.Expr, d.ctx, &locations); diags.HasErrors() {
-			d.diags = append(d.diags, diags...)
-		}
-		ranges := elementRanges(raw.Breakpoints.Expr, len(locations))
-		for i, loc := range locations {
-			dbg.Breakpoints = append(dbg.Breakpoints, d.breakpoint(loc, ranges[i]))
-		}
+	locations, ranges := d.list(raw.Breakpoints)
+	for i, loc := range locations {
+		dbg.Breakpoints = append(dbg.Breakpoints, d.breakpoint(loc, ranges[i]))
 	}
 	for _, rb := range raw.Breakpoint {
 		bp := d.breakpoint(rb.Location, rb.DefRange)
-		bp.Condition = d.str(rb.Condition, "")
-		bp.Trace = d.boolean(rb.Trace, false)
+		bp.Condition, bp.Trace = or(rb.Condition, ""), or(rb.Trace, false)
 		dbg.Breakpoints = append(dbg.Breakpoints, bp)
 	}
 	return dbg
@@ -488,18 +498,28 @@ func (d *decoder) breakpoint(location string, at hcl.Range) Breakpoint {
 	return Breakpoint{Location: location, Range: at}
 }
 
-// elementRanges returns the range of each element of a list expression,
-// or the whole expression's range for each when it is not a literal list.
-func elementRanges(expr hcl.Expression, n int) []hcl.Range {
-	ranges := make([]hcl.Range, n)
-	tuple, ok := expr.(*hclsyntax.TupleConsExpr)
+// list decodes a list of strings, with where each element is written for
+// checks of one element: the element itself in a list written out, the
+// whole expression otherwise.
+func (d *decoder) list(attr *hcl.Attribute) ([]string, []hcl.Range) {
+	if attr == nil {
+		return nil, nil
+	}
+	var list []string
+	diags := gohcl.DecodeExpression(attr.Expr, d.ctx, &list)
+	d.diags = append(d.diags, diags...)
+	if diags.HasErrors() {
+		return nil, nil // partly decoded, if at all
+	}
+	exprs, _ := hcl.ExprList(attr.Expr)
+	ranges := make([]hcl.Range, len(list))
 	for i := range ranges {
-		ranges[i] = expr.Range()
-		if ok && i < len(tuple.Exprs) {
-			ranges[i] = tuple.Exprs[i].Range()
+		ranges[i] = attr.Expr.Range()
+		if i < len(exprs) {
+			ranges[i] = exprs[i].Range()
 		}
 	}
-	return ranges
+	return list, ranges
 }
 
 // isRemote reports whether a git repository is named by URL, including
@@ -587,111 +607,62 @@ func (d *decoder) vmodule(attr *hcl.Attribute) map[string]int {
 	return levels
 }
 
-// strs decodes a list of strings; nil when attr is.
-func (d *decoder) strs(attr *hcl.Attribute) []string {
-	var list []string
-	decode(d, attr, &list)
-	return list
-}
-
-// stringMap decodes a map of strings; numbers and bools become strings.
-func (d *decoder) stringMap(attr *hcl.Attribute) map[string]string {
-	var m map[string]string
-	decode(d, attr, &m)
-	return m
-}
-
-func (d *decoder) integer(attr *hcl.Attribute, def int) int {
-	decode(d, attr, &def)
-	return def
-}
-
-func (d *decoder) str(attr *hcl.Attribute, def string) string {
-	decode(d, attr, &def)
-	return def
-}
-
-func (d *decoder) boolean(attr *hcl.Attribute, def bool) bool {
-	decode(d, attr, &def)
-	return def
-}
-
-// decode sets *v to the value of attr when the spec sets it and the value
-// has v's type. A value that depends on a local that failed is left alone:
-// that failure is reported already.
-func decode[T any](d *decoder, attr *hcl.Attribute, v *T) {
-	if attr == nil {
-		return
-	}
-	val, diags := attr.Expr.Value(d.ctx)
-	if diags.HasErrors() {
-		d.diags = append(d.diags, diags...)
-		return
-	}
-	if !val.IsWhollyKnown() {
-		return
-	}
-	var decoded T
-	if diags := gohcl.DecodeExpression(attr.Expr, d.ctx, &decoded); diags.HasErrors() {
-		d.diags = append(d.diags, diags...)
-		return
-	}
-	*v = decoded
-}
-
-func (d *decoder) port(attr *hcl.Attribute, def int) int {
-	if attr == nil {
+// port checks a port the spec sets at at; def when it sets none.
+func (d *decoder) port(port *int, at hcl.Range, def int) int {
+	switch {
+	case port == nil || d.failed(at):
 		return def
-	}
-	p := d.integer(attr, def)
-	if p < 1 || p > 65535 {
-		d.errorf(attr.Expr.Range(), "Invalid port", "Port %d is out of range; use a port from 1 to 65535.", p)
+	case *port < 1 || *port > 65535:
+		d.errorf(at, "Invalid port", "Port %d is out of range; use a port from 1 to 65535.", *port)
 		return 0 // no port, so that no other listener is said to share it
 	}
-	return p
+	return *port
+}
+
+// failed reports whether an error is reported at the value written at at.
+// gohcl sets an int field to 0 before it finds that the number is not a
+// whole one: that 0 is no value of the spec.
+func (d *decoder) failed(at hcl.Range) bool {
+	return slices.ContainsFunc(d.diags, func(diag *hcl.Diagnostic) bool {
+		return diag.Severity == hcl.DiagError && diag.Subject != nil && diag.Subject.Start == at.Start
+	})
 }
 
 // checkPorts reports two listeners of the environment on one port.
 func (d *decoder) checkPorts(raw *fileSchema, s *Spec) {
 	type listener struct {
 		what string
-		at   *hcl.Range // nil for a default port
+		at   hcl.Range // where the spec sets the port; none for a default port
 	}
 	byPort := map[int]listener{}
-	claim := func(port int, what string, attr *hcl.Attribute, block hcl.Range) {
+	claim := func(port int, what string, at, block hcl.Range) {
 		if port == 0 {
 			return // invalid, reported already
 		}
-		l := listener{what: what + " (default port)"}
-		if attr != nil {
-			l = listener{what: what, at: attr.Range.Ptr()}
+		l := listener{what: what, at: at}
+		if at == (hcl.Range{}) {
+			l.what += " (default port)"
 		}
 		prev, taken := byPort[port]
 		if !taken {
 			byPort[port] = l
 			return
 		}
-		if prev.at != nil {
+		if prev.at != (hcl.Range{}) {
 			prev.what += " at " + prev.at.String()
 		}
-		subject := l.at
-		if subject == nil {
-			subject = block.Ptr()
+		if at == (hcl.Range{}) {
+			at = block
 		}
-		d.diags = append(d.diags, &hcl.Diagnostic{
-			Severity: hcl.DiagError,
-			Summary:  "Port used twice",
-			Detail:   fmt.Sprintf("%s and %s both listen on port %d; give one of them another port.", l.what, prev.what, port),
-			Subject:  subject,
-		})
+		d.errorf(at, "Port used twice", "%s and %s both listen on port %d; give one of them another port.", l.what, prev.what, port)
 	}
-	var etcdPort, etcdPeerPort *hcl.Attribute
+	var etcd etcdSchema
 	if raw.Etcd != nil {
-		etcdPort, etcdPeerPort = raw.Etcd.Port, raw.Etcd.PeerPort
+		etcd = *raw.Etcd
 	}
 	fileStart := hcl.Range{Filename: s.File, Start: hcl.InitialPos, End: hcl.InitialPos}
-	claim(s.Etcd.Port, "etcd", etcdPort, fileStart)
-	claim(s.Etcd.PeerPort, "etcd's peer listener", etcdPeerPort, fileStart)
+	claim(s.Etcd.Port, "etcd", etcd.PortRange, fileStart)
+	claim(s.Etcd.PeerPort, "etcd's peer listener", etcd.PeerPortRange, fileStart)
 	checked := map[string]bool{}
 	for _, rc := range raw.Components {
 		c := s.Component(rc.Name)
@@ -699,13 +670,13 @@ func (d *decoder) checkPorts(raw *fileSchema, s *Spec) {
 			continue // unknown or duplicate, reported already
 		}
 		checked[rc.Name] = true
-		claim(c.Port, c.Name, rc.Port, rc.DefRange)
+		claim(c.Port, c.Name, rc.PortRange, rc.DefRange)
 		if c.Debug != nil {
-			attr := rc.Debug.Port
+			at := rc.Debug.PortRange
 			if rc.Debug.Listen != nil {
-				attr = rc.Debug.Listen
+				at = rc.Debug.ListenRange
 			}
-			claim(c.Debug.Port, c.Name+"'s Delve", attr, rc.DefRange)
+			claim(c.Debug.Port, c.Name+"'s Delve", at, rc.DefRange)
 		}
 	}
 }
