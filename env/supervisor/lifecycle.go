@@ -85,7 +85,7 @@ func (r *Running) launch(u *unit) error {
 		}
 		s.Components = append(s.Components, cs)
 	})
-	go r.watch(u, p)
+	r.watchers.Go(func() { r.watch(u, p) })
 	return nil
 }
 

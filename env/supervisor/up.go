@@ -70,6 +70,9 @@ type Running struct {
 	releases map[string]string
 	// stopTracing ends the tracers of components with tracepoints.
 	stopTracing []context.CancelFunc
+	// watchers follow the component processes, to record how they end
+	// and restart them.
+	watchers sync.WaitGroup
 	// restartMu keeps restarts, which build, one at a time.
 	restartMu sync.Mutex
 	// stopped ends restart back-offs once the environment is stopping.
@@ -473,6 +476,9 @@ func (r *Running) Stop() error {
 		cancel()
 	}
 	err := r.run.Rollback()
+	// Every process has ended: the watchers are done, or in a back-off
+	// Stop ended.
+	r.watchers.Wait()
 	if r.claim != nil {
 		r.claim.Release()
 	}
