@@ -1,7 +1,7 @@
 // Package steps runs the steps of bringing an environment up: in order,
 // some side by side, the first failure cancelling the steps beside it,
-// and what succeeded undone, last first, when the environment is taken
-// down or a later step fails, the way kind creates a cluster.
+// and what they did undone, last first, when the environment is taken
+// down or a step fails, the way kind creates a cluster.
 package steps
 
 import (
@@ -18,12 +18,12 @@ type Step struct {
 	// Title, when set, is printed with the step's outcome and duration.
 	Title string
 	Do    func(ctx context.Context, pr *Progress) error
-	// Undo reverses Do once it succeeded; nil when there is nothing to
-	// undo.
+	// Undo reverses what Do did, whole or in part: it runs on rollback
+	// whether Do succeeded or failed. Nil when there is nothing to undo.
 	Undo func() error
 }
 
-// Runner runs steps and remembers how to undo those that succeeded.
+// Runner runs steps and remembers how to undo those that ran.
 type Runner struct {
 	Progress *Progress
 	mu       sync.Mutex
@@ -56,11 +56,11 @@ func (r *Runner) Run(ctx context.Context, steps ...Step) error {
 			end(err)
 			mu.Lock()
 			defer mu.Unlock()
-			switch {
-			case err != nil:
+			if err != nil {
 				errs = append(errs, err)
 				cancel(errBeside)
-			case s.Undo != nil:
+			}
+			if s.Undo != nil {
 				undone = append(undone, s.Undo)
 			}
 		})

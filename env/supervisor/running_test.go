@@ -241,3 +241,23 @@ func errString(err error) string {
 	}
 	return err.Error()
 }
+
+// TestFailedStartIsUndone starts two components of which the second
+// cannot start: the rollback stops the first, which did.
+func TestFailedStartIsUndone(t *testing.T) {
+	r := newTestRunning(t, healthy, map[string]string{"a": `exec sleep 60`})
+	r.plan.Components = append(r.plan.Components, plan.Component{Name: "b", Binary: "/no/such/binary", LogPath: r.opts.Env.Log("b")})
+	if err := r.run.Run(context.Background(), r.startComponents(all)); err == nil {
+		t.Fatal("a component without a binary started")
+	}
+	a := r.unit("a")
+	if a.proc.Exit() != "" {
+		t.Fatal("a stopped before the rollback")
+	}
+	if err := r.run.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if a.proc.Exit() == "" {
+		t.Error("the rollback left a running")
+	}
+}

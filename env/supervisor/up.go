@@ -370,7 +370,12 @@ func (r *Running) startEtcd() steps.Step {
 			r.etcd, err = etcd.Start(ctx, etcd.Config{ClientURL: p.ClientURL, PeerURL: p.PeerURL, DataDir: p.DataDir, LogPath: p.LogPath})
 			return err
 		},
-		Undo: func() error { r.etcd.Close(); return nil },
+		Undo: func() error {
+			if r.etcd != nil {
+				r.etcd.Close()
+			}
+			return nil
+		},
 	}
 }
 
