@@ -70,43 +70,43 @@ func supports(version, goVersion string) (ok, known bool, err error) {
 	return false, false, nil
 }
 
-// Locate returns the dlv that debugs binaries built by Go goVersion and
-// its version, without installing anything: the pinned release when set,
-// else a dlv on PATH that supports goVersion, else the newest release that
-// does; those two in the cache, where Resolve installs them. A pinned
-// release known not to support goVersion is an error here, not Delve's
-// own at attach time. kenv plan shows what Locate says; up runs it.
-func Locate(cache layout.Cache, pinned, goVersion string) (path, version string, err error) {
+// A Dlv is the Delve that debugs a component.
+type Dlv struct {
+	Path, Release string
+	// Cached says Path is kenv's build of Release in the cache, which
+	// Ensure installs on first use; a dlv on PATH is used as it is.
+	Cached bool
+}
+
+// Locate returns the dlv that debugs binaries built by Go goVersion,
+// without installing anything: the pinned release when set, else a dlv on
+// PATH that supports goVersion, else the newest release that does; those
+// two in the cache. A pinned release known not to support goVersion is an
+// error here, not Delve's own at attach time. kenv plan shows what Locate
+// says; up runs it.
+func Locate(cache layout.Cache, pinned, goVersion string) (Dlv, error) {
+	cached := func(release string) Dlv {
+		return Dlv{Path: filepath.Join(cache.DelveDir(release), "dlv"), Release: release, Cached: true}
+	}
 	if pinned != "" {
 		ok, known, err := supports(pinned, goVersion)
 		if err != nil {
-			return "", "", err
+			return Dlv{}, err
 		}
 		if known && !ok {
 			want, _ := VersionFor(goVersion)
-			return "", "", fmt.Errorf("Delve %s does not debug binaries built by Go %s; set dlv = %q or leave dlv out", pinned, goVersion, want)
+			return Dlv{}, fmt.Errorf("Delve %s does not debug binaries built by Go %s; set dlv = %q or leave dlv out", pinned, goVersion, want)
 		}
-		return filepath.Join(cache.DelveDir(pinned), "dlv"), pinned, nil
+		return cached(pinned), nil
 	}
 	if path, version := onPath(goVersion); path != "" {
-		return path, version, nil
+		return Dlv{Path: path, Release: version}, nil
 	}
-	version, err = VersionFor(goVersion)
+	version, err := VersionFor(goVersion)
 	if err != nil {
-		return "", "", err
+		return Dlv{}, err
 	}
-	return filepath.Join(cache.DelveDir(version), "dlv"), version, nil
-}
-
-// Resolve returns the dlv Locate names, installing it into the cache on
-// first use.
-func Resolve(ctx context.Context, cache layout.Cache, pinned, goVersion string, output io.Writer) (path, version string, err error) {
-	path, version, err = Locate(cache, pinned, goVersion)
-	if err != nil || path != filepath.Join(cache.DelveDir(version), "dlv") {
-		return path, version, err
-	}
-	path, err = Ensure(ctx, cache, version, goVersion, output)
-	return path, version, err
+	return cached(version), nil
 }
 
 // onPath returns the dlv on PATH when it is a release known to support

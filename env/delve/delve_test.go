@@ -1,9 +1,8 @@
 package delve
 
 import (
-	"context"
-	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -60,13 +59,16 @@ func TestLocation(t *testing.T) {
 	}
 }
 
-func TestResolveRefusesAMismatchedPin(t *testing.T) {
+func TestLocateRefusesAMismatchedPin(t *testing.T) {
 	cache := layout.Cache{Dir: t.TempDir()}
-	_, _, err := Resolve(context.Background(), cache, "v1.25.2", "1.26.5", io.Discard)
+	_, err := Locate(cache, "v1.25.2", "1.26.5")
 	if err == nil || !strings.Contains(err.Error(), "does not debug binaries built by Go 1.26.5") || !strings.Contains(err.Error(), `"v1.27.2"`) {
 		t.Errorf("pinning Delve 1.25 for Go 1.26: %v", err)
 	}
 	if entries, _ := os.ReadDir(cache.Dir); len(entries) != 0 {
 		t.Errorf("a refused pin installed something: %v", entries)
+	}
+	if d, err := Locate(cache, "v1.27.2", "1.26.5"); err != nil || !d.Cached || d.Release != "v1.27.2" || d.Path != filepath.Join(cache.DelveDir("v1.27.2"), "dlv") {
+		t.Errorf("a pinned release is not kenv's cached build: %+v, %v", d, err)
 	}
 }

@@ -89,11 +89,11 @@ func (p *Plan) delve(name string, d *Debug) (*Debug, error) {
 		out.Dlv, out.Release = "<dlv for the source's Go version>", ""
 		return &out, nil
 	}
-	var err error
-	out.Dlv, out.Release, err = delve.Locate(p.inputs.Cache, lock.DelvePin(p.inputs.Lock, name, d.Pin), p.Toolchain.Go)
+	dlv, err := delve.Locate(p.inputs.Cache, lock.DelvePin(p.inputs.Lock, name, d.Pin), p.Toolchain.Go)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	out.Dlv, out.Release, out.Install = dlv.Path, dlv.Release, dlv.Cached
 	return &out, nil
 }
 

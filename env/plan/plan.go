@@ -113,6 +113,9 @@ type Debug struct {
 	// Dlv is the Delve that runs the component, and Release its version.
 	Dlv     string
 	Release string
+	// Install says up installs Release at Dlv when it is not there yet;
+	// a dlv on PATH is run as it is.
+	Install bool `json:",omitempty"`
 	// Args are the spec's dlv_args, after kenv's own options.
 	Args        []string
 	Breakpoints []spec.Breakpoint

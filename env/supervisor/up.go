@@ -66,8 +66,6 @@ type Running struct {
 	// sources maps the file names in the binaries to the tree, the
 	// toolchain and the module cache.
 	sources sourcemap.Map
-	// releases are the Delve releases of the debugged components.
-	releases map[string]string
 	// stopTracing ends the tracers of components with tracepoints.
 	stopTracing []context.CancelFunc
 	// watchers follow the component processes, to record how they end
@@ -221,12 +219,10 @@ func (r *Running) build(names []string) steps.Step {
 // the cache yet; a dlv on PATH the plan chose is used as it is.
 func (r *Running) installDelve() steps.Step {
 	return steps.Step{Do: func(ctx context.Context, pr *steps.Progress) error {
-		r.releases = map[string]string{}
 		for _, c := range r.plan.Components {
 			if c.Debug == nil {
 				continue
 			}
-			r.releases[c.Name] = c.Debug.Release
 			if err := r.ensureDelve(ctx, pr, c); err != nil {
 				return err
 			}
@@ -235,11 +231,11 @@ func (r *Running) installDelve() steps.Step {
 	}}
 }
 
-// ensureDelve installs the Delve c runs under into the cache unless it is
-// there or on PATH.
+// ensureDelve installs the Delve c runs under into the cache when the
+// plan says to and it is not there yet.
 func (r *Running) ensureDelve(ctx context.Context, pr *steps.Progress, c plan.Component) error {
-	d, cache := c.Debug, r.opts.Cache
-	if _, err := os.Stat(d.Dlv); err == nil || d.Dlv != filepath.Join(cache.DelveDir(d.Release), "dlv") {
+	d := c.Debug
+	if _, err := os.Stat(d.Dlv); err == nil || !d.Install {
 		return nil
 	}
 	logPath := r.opts.Env.Log("delve-install")
@@ -249,7 +245,7 @@ func (r *Running) ensureDelve(ctx context.Context, pr *steps.Progress, c plan.Co
 	}
 	defer log.Close()
 	done := pr.Step("Delve " + d.Release + " for " + c.Name + " (Go " + r.plan.Toolchain.Go + ")")
-	_, err = delve.Ensure(ctx, cache, d.Release, r.plan.Toolchain.Go, log)
+	_, err = delve.Ensure(ctx, r.opts.Cache, d.Release, r.plan.Toolchain.Go, log)
 	done(err)
 	if err != nil {
 		return fmt.Errorf("%s: %w\n%s", c.Name, err, tailLines(logPath, 20))

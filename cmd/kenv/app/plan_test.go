@@ -79,7 +79,7 @@ func cachedTree(t *testing.T) string {
 }
 
 // TestPlanUsesTheDlvOnPath: a dlv on PATH that debugs the toolchain is
-// the one up runs (delve.Resolve), so plan shows it too, not a release it
+// the one up runs (delve.Locate decides for both), so plan shows it, not a release it
 // would install.
 func TestPlanUsesTheDlvOnPath(t *testing.T) {
 	examples := copyExamples(t, t.TempDir())
@@ -92,9 +92,9 @@ func TestPlanUsesTheDlvOnPath(t *testing.T) {
 	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	t.Setenv("KENV_HOME", t.TempDir())
 	t.Setenv("KENV_CACHE", cache)
-	up, release, err := delve.Locate(layout.Cache{Dir: cache}, "", "1.24.12")
-	if err != nil || up != dlv || release != "v1.26.2" {
-		t.Fatalf("up would run %s (%s, %v), want the dlv on PATH", up, release, err)
+	up, err := delve.Locate(layout.Cache{Dir: cache}, "", "1.24.12")
+	if err != nil || up.Path != dlv || up.Release != "v1.26.2" || up.Cached {
+		t.Fatalf("up would run %+v (%v), want the dlv on PATH", up, err)
 	}
 	i := slices.IndexFunc(examples, func(p string) bool { return filepath.Base(p) == "debug.hcl" })
 	out, err := run(t, "plan", examples[i])
