@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -36,7 +37,9 @@ var firstBackoff = time.Second
 // unit is one component under supervision: what runs it and its current
 // process.
 type unit struct {
+	name string
 	mu   sync.Mutex
+	// c is how the component runs; a restart with --debug changes it.
 	c    plan.Component
 	proc *process.Process
 	// children are what the process started (the program under Delve),
@@ -47,34 +50,59 @@ type unit struct {
 	failures int
 }
 
+func newUnit(c plan.Component) *unit { return &unit{name: c.Name, c: c} }
+
+// component is how u runs now.
+func (u *unit) component() plan.Component {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.c
+}
+
 func (r *Running) unit(name string) *unit {
+	r.unitsMu.Lock()
+	defer r.unitsMu.Unlock()
 	for _, u := range r.units {
-		if u.c.Name == name {
+		if u.name == name {
 			return u
 		}
 	}
 	return nil
 }
 
-// launch starts u's process, records it, and watches it for exits.
-func (r *Running) launch(u *unit) error {
+func (r *Running) addUnit(u *unit) {
+	r.unitsMu.Lock()
+	defer r.unitsMu.Unlock()
+	r.units = append(r.units, u)
+}
+
+// allUnits are the units up started so far.
+func (r *Running) allUnits() []*unit {
+	r.unitsMu.Lock()
+	defer r.unitsMu.Unlock()
+	return slices.Clone(r.units)
+}
+
+// launch starts u's process as c says, records it, and watches it for
+// exits.
+func (r *Running) launch(u *unit, c plan.Component) error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	// Stop cancels r.stopped before it stops the units, which takes u.mu,
 	// so a process started here is either refused or seen and stopped.
 	if r.stopped.Err() != nil {
-		return fmt.Errorf("start %s: the environment is stopping", u.c.Name)
+		return fmt.Errorf("start %s: the environment is stopping", c.Name)
 	}
-	argv := u.c.Command()
-	p, err := process.Start(process.Spec{Name: u.c.Name, Argv: argv, Env: u.c.Env, LogPath: u.c.LogPath})
+	argv := c.Command()
+	p, err := process.Start(process.Spec{Name: c.Name, Argv: argv, Env: c.Env, LogPath: c.LogPath})
 	if err != nil {
 		return err
 	}
-	u.proc, u.children, u.intended = p, nil, false
-	cs := state.ComponentState{Name: u.c.Name, Status: state.Starting, Process: process.IDOf(p.Pid()), Address: u.c.Address,
-		LogPath: u.c.LogPath, Command: argv, Env: u.c.Env, Started: time.Now()}
-	if u.c.Debug != nil {
-		cs.DebugAddress, cs.Dlv = u.c.Debug.Listen, u.c.Debug.Dlv
+	u.c, u.proc, u.children, u.intended = c, p, nil, false
+	cs := state.ComponentState{Name: c.Name, Status: state.Starting, Process: process.IDOf(p.Pid()), Address: c.Address,
+		LogPath: c.LogPath, Command: argv, Env: c.Env, Started: time.Now()}
+	if c.Debug != nil {
+		cs.DebugAddress, cs.Dlv = c.Debug.Listen, c.Debug.Dlv
 	}
 	r.updateState(func(s *state.State) {
 		for i := range s.Components {
@@ -103,7 +131,7 @@ func (r *Running) recordChildren(u *unit) {
 	children := u.children
 	r.updateState(func(s *state.State) {
 		for i := range s.Components {
-			if s.Components[i].Name == u.c.Name {
+			if s.Components[i].Name == u.name {
 				s.Components[i].Descendants = children
 			}
 		}
@@ -121,7 +149,7 @@ func (r *Running) watch(u *unit, p *process.Process) {
 		u.mu.Unlock()
 		return
 	}
-	children := u.children
+	c, children := u.c, u.children
 	if time.Since(start) > healthyRun {
 		u.failures = 0
 	}
@@ -129,25 +157,36 @@ func (r *Running) watch(u *unit, p *process.Process) {
 	failures := u.failures
 	u.mu.Unlock()
 
-	slog.Warn("component exited", "component", u.c.Name, "err", p.ExitError(), "log", u.c.LogPath)
-	r.setStatus(u.c.Name, state.Exited(p.Exit()))
+	slog.Warn("component exited", "component", u.name, "err", p.ExitError(), "log", c.LogPath)
+	r.setStatus(u.name, state.Exited(p.Exit()))
 	// A program Delve ran outlives a killed Delve.
 	if err := process.StopAll(r.opts.Spec.Name, children, stopTimeout); err != nil {
-		slog.Warn("stop what the component left", "component", u.c.Name, "err", err)
+		slog.Warn("stop what the component left", "component", u.name, "err", err)
 	}
-	if !u.c.RestartOnFailure || failures > maxRestarts || r.stopped.Err() != nil {
+	if !c.RestartOnFailure || failures > maxRestarts || r.stopped.Err() != nil {
 		return
 	}
 	backoff := firstBackoff << (failures - 1)
-	r.setStatus(u.c.Name, state.Restarting(backoff, p.Exit()))
+	r.setStatus(u.name, state.Restarting(backoff, p.Exit()))
 	select {
 	case <-r.stopped.Done():
 		return
 	case <-time.After(backoff):
 	}
-	if err := r.Restart(r.stopped, u.c.Name, nil, slogWriter{}); err != nil {
-		slog.Warn("restart after failure", "component", u.c.Name, "err", err)
+	if !r.stillExited(u, p) {
+		return
 	}
+	if err := r.Restart(r.stopped, u.name, nil, slogWriter{}); err != nil {
+		slog.Warn("restart after failure", "component", u.name, "err", err)
+	}
+}
+
+// stillExited reports whether p is still u's process and nobody stopped
+// it on purpose: `kenv stop` or a restart during a back-off overrides it.
+func (r *Running) stillExited(u *unit, p *process.Process) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return !u.intended && u.proc == p
 }
 
 // stopUnit stops u's process on purpose, with what it started.
@@ -164,7 +203,7 @@ func (r *Running) stopUnit(u *unit) error {
 
 // leftRunning reports whether a process of a component still runs.
 func (r *Running) leftRunning() bool {
-	for _, u := range r.units {
+	for _, u := range r.allUnits() {
 		u.mu.Lock()
 		p, children := u.proc, u.children
 		u.mu.Unlock()
@@ -208,7 +247,7 @@ func (r *Running) Restart(ctx context.Context, name string, debug *bool, out io.
 	}
 	r.restartMu.Lock()
 	defer r.restartMu.Unlock()
-	c := u.c
+	c := u.component()
 	if debug != nil {
 		var err error
 		if c, err = r.plan.WithDebug(name, *debug); err != nil {
@@ -264,10 +303,7 @@ func (r *Running) relaunch(u *unit, c plan.Component) steps.Step {
 		if err := waitFree(ctx, c); err != nil {
 			return err
 		}
-		u.mu.Lock()
-		u.c = c
-		u.mu.Unlock()
-		if err := r.launch(u); err != nil {
+		if err := r.launch(u, c); err != nil {
 			return err
 		}
 		return r.armDebugger(ctx, pr, c)
@@ -291,7 +327,10 @@ func waitFree(ctx context.Context, c plan.Component) error {
 			}
 			return err == nil
 		})
-		if !free {
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case !free:
 			return fmt.Errorf("start %s: %s is still in use: %v", c.Name, addr, err)
 		}
 	}

@@ -29,7 +29,7 @@ const pollInterval = 100 * time.Millisecond
 func (r *Running) waitReady(pick func(plan.Component) bool) steps.Step {
 	return steps.Step{Do: func(ctx context.Context, pr *steps.Progress) error {
 		var ready []steps.Step
-		for _, u := range r.units {
+		for _, u := range r.allUnits() {
 			u.mu.Lock()
 			c, p := u.c, u.proc
 			u.mu.Unlock()

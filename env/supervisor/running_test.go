@@ -132,6 +132,26 @@ func TestStopInterruptsTheBackoff(t *testing.T) {
 	}
 }
 
+// TestStopDuringTheBackoffHolds: `kenv stop` while a restart is due
+// cancels the restart.
+func TestStopDuringTheBackoffHolds(t *testing.T) {
+	firstBackoff = 300 * time.Millisecond
+	t.Cleanup(func() { firstBackoff = time.Second })
+	starts := filepath.Join(t.TempDir(), "starts")
+	r := newTestRunning(t, healthy, map[string]string{"broken": `echo run >> ` + starts + `; exit 1`})
+	if err := r.run.Run(context.Background(), r.startComponents(all)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a restart is due", func() bool { return strings.HasPrefix(string(r.statusOf("broken")), "restarting in") })
+	if err := r.Handle(context.Background(), control.Request{Component: "broken", Action: control.Stop}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * firstBackoff)
+	if raw, _ := os.ReadFile(starts); strings.Count(string(raw), "run") != 1 || r.statusOf("broken") != state.Stopped {
+		t.Errorf("stopped during its back-off, it ran %d times and is %q", strings.Count(string(raw), "run"), r.statusOf("broken"))
+	}
+}
+
 func TestWaitReady(t *testing.T) {
 	unavailable := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
 	for _, tt := range []struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -34,7 +35,10 @@ func (r *Running) Supervise(ctx context.Context) error {
 
 // Summary tells the user how to reach what runs.
 func (r *Running) Summary(w io.Writer) {
-	s := r.state
+	r.stateMu.Lock()
+	s := *r.state
+	s.Components = slices.Clone(s.Components)
+	r.stateMu.Unlock()
 	fmt.Fprintf(w, "\nEnvironment %q is up (%s).\n\n", s.Name, r.readyAfter.Round(100*time.Millisecond))
 	fmt.Fprintf(w, "  export KUBECONFIG=%s\n\n", s.Kubeconfig)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

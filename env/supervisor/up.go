@@ -62,7 +62,9 @@ type Running struct {
 	etcd *etcd.Server
 	// health asks the components' health URLs.
 	health *http.Client
-	units  []*unit
+	// units are the components started so far.
+	units   []*unit
+	unitsMu sync.Mutex
 	// sources maps the file names in the binaries to the tree, the
 	// toolchain and the module cache.
 	sources sourcemap.Map
@@ -141,7 +143,7 @@ func Up(ctx context.Context, o Options) (retained *Running, err error) {
 		}
 	}
 	r.readyAfter = time.Since(start)
-	for _, u := range r.units {
+	for _, u := range r.allUnits() {
 		r.recordChildren(u)
 	}
 	r.updateState(func(s *state.State) { s.Phase = state.PhaseReady })
@@ -348,6 +350,9 @@ func (r *Running) recordState() steps.Step {
 			if r.leftRunning() {
 				return nil
 			}
+			r.stateMu.Lock()
+			r.state = nil // nothing writes it again
+			r.stateMu.Unlock()
 			if err := os.Remove(r.opts.Env.StateFile()); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return err
 			}
@@ -386,15 +391,15 @@ func (r *Running) startComponents(pick func(plan.Component) bool) steps.Step {
 				if !pick(c) {
 					continue
 				}
-				u := &unit{c: c}
-				r.units = append(r.units, u)
+				u := newUnit(c)
+				r.addUnit(u)
 				started = append(started, u)
-				if err := r.launch(u); err != nil {
+				if err := r.launch(u, c); err != nil {
 					return err
 				}
 			}
 			for _, u := range started {
-				if err := r.armDebugger(ctx, pr, u.c); err != nil {
+				if err := r.armDebugger(ctx, pr, u.component()); err != nil {
 					return err
 				}
 			}
@@ -477,9 +482,12 @@ func (r *Running) Stop() error {
 		cancel()
 	}
 	err := r.run.Rollback()
-	// Every process has ended: the watchers are done, or in a back-off
-	// Stop ended.
-	r.watchers.Wait()
+	if err == nil {
+		// Every process has ended: the watchers are done, or in a
+		// back-off Stop ended. One that would not stop leaves its
+		// watcher waiting.
+		r.watchers.Wait()
+	}
 	if r.claim != nil {
 		r.claim.Release()
 	}
