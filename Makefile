@@ -2,7 +2,7 @@
 
 GO ?= go
 
-.PHONY: build test unit e2e vet
+.PHONY: build test unit e2e vet race
 
 build:
 	$(GO) build -o bin/kenv ./cmd/kenv
@@ -10,8 +10,12 @@ build:
 # Unit tests, then the end-to-end tests (build tag e2e) that build real
 # Kubernetes components (a cold build takes several minutes; the Go build
 # cache and kenv's cache under $KENV_CACHE make later runs fast).
-test: vet
+test: vet race
 	$(GO) test -count=1 -timeout 80m -tags e2e ./...
+
+# The packages whose goroutines share state, under the race detector.
+race:
+	$(GO) test -race -short -count=1 ./env/supervisor ./env/steps ./env/control ./env/process
 
 # Unit tests only: seconds on a warm module cache, no Kubernetes built.
 unit:

@@ -16,13 +16,18 @@ import (
 // relays, and ends it with a marker once the environment is ready, or
 // failed and was kept for inspection.
 const (
-	readyMarker = "\x00kenv-ready"
-	keptMarker  = "\x00kenv-retained"
+	readyMarker  = "\x00kenv-ready"
+	keptMarker   = "\x00kenv-retained"
+	failedMarker = "\x00kenv-failed"
 )
 
-// ErrKept means a detached up failed and kept what started for
-// inspection; it has reported why already.
-var ErrKept = errors.New("up failed; what started is kept for inspection")
+var (
+	// ErrKept means a detached up failed and kept what started for
+	// inspection; it has reported why already.
+	ErrKept = errors.New("up failed; what started is kept for inspection")
+	// ErrFailed means a detached up failed and has reported why already.
+	ErrFailed = errors.New("up failed")
+)
 
 // Detach starts argv as a detached supervisor in dir, its own output going
 // to the log at logPath, relays its progress to out, and returns once it
@@ -68,6 +73,9 @@ func Detach(argv []string, dir, logPath string, out io.Writer) error {
 		case keptMarker:
 			_ = cmd.Process.Release()
 			return ErrKept
+		case failedMarker:
+			_ = cmd.Wait()
+			return ErrFailed
 		}
 		fmt.Fprintln(out, sc.Text())
 	}
@@ -97,6 +105,9 @@ func (p *Parent) Ready() { p.end(readyMarker) }
 
 // Kept tells the parent up failed and what started is kept.
 func (p *Parent) Kept() { p.end(keptMarker) }
+
+// Failed tells the parent up failed, after saying why.
+func (p *Parent) Failed() { p.end(failedMarker) }
 
 func (p *Parent) end(marker string) {
 	fmt.Fprintln(p.f, marker)

@@ -237,6 +237,7 @@ func TestDetach(t *testing.T) {
 	}{
 		{"ready", `echo " ✓ etcd" >&3; printf '\000kenv-ready\n' >&3; exec sleep 60`, ""},
 		{"kept", `printf '\000kenv-retained\n' >&3; exec sleep 60`, ErrKept.Error()},
+		{"failed", `echo "Error: kenv up: port 6443 is in use" >&3; printf '\000kenv-failed\n' >&3; exit 1`, ErrFailed.Error()},
 		{"died", `echo "panic: boom"; exit 2`, "the supervisor failed (exit status 2); its log is " + log},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -246,6 +247,10 @@ func TestDetach(t *testing.T) {
 				t.Errorf("Detach: %q, want %q", got, tt.want)
 			}
 			if tt.name == "ready" && !strings.HasPrefix(out.String(), " ✓ etcd\nThe supervisor (pid ") {
+				t.Errorf("relayed %q", out.String())
+			}
+			// The supervisor's error is shown once, as it said it.
+			if tt.name == "failed" && out.String() != "Error: kenv up: port 6443 is in use\n" {
 				t.Errorf("relayed %q", out.String())
 			}
 		})

@@ -363,12 +363,12 @@ func (r *Running) recordState() steps.Step {
 
 // startEtcd starts the embedded etcd; undone by closing it.
 func (r *Running) startEtcd() steps.Step {
-	e := r.opts.Spec.Etcd
 	return steps.Step{
-		Title: fmt.Sprintf("etcd on http://%s:%d", plan.Loopback, e.Port),
-		Do: func(ctx context.Context, _ *steps.Progress) (err error) {
+		Do: func(ctx context.Context, pr *steps.Progress) (err error) {
 			p := r.plan.Etcd
+			done := pr.Step("etcd on " + p.ClientURL)
 			r.etcd, err = etcd.Start(ctx, etcd.Config{ClientURL: p.ClientURL, PeerURL: p.PeerURL, DataDir: p.DataDir, LogPath: p.LogPath})
+			done(err)
 			return err
 		},
 		Undo: func() error {

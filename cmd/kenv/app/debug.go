@@ -14,7 +14,7 @@ import (
 	"github.com/kenv-dev/kenv/env/state"
 )
 
-// runningState returns the st of the selected environment, which must
+// runningState returns the state of the selected environment, which must
 // be up.
 func runningState(f *envFlags, streams Streams) (*state.State, layout.Env, error) {
 	env, name, err := f.resolve(nil, streams)
@@ -28,7 +28,7 @@ func runningState(f *envFlags, streams Streams) (*state.State, layout.Env, error
 	return st, env, err
 }
 
-// runningComponent returns the st of a component of the selected
+// runningComponent returns the state of a component of the selected
 // environment, which must be up.
 func runningComponent(f *envFlags, name string, streams Streams) (*state.State, *state.ComponentState, error) {
 	st, _, err := runningState(f, streams)

@@ -61,7 +61,7 @@ func loadLock(s *spec.Spec, update bool, streams Streams) (*lock.Lock, bool, err
 }
 
 // loadSpecEnv loads the spec at path and returns it with its environment's
-// st directory and the shared cache.
+// state directory and the shared cache.
 func loadSpecEnv(path string, streams Streams) (*spec.Spec, layout.Env, layout.Cache, error) {
 	s, err := loadSpec(path, streams)
 	if err != nil {

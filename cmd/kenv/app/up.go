@@ -89,9 +89,15 @@ func runUp(ctx context.Context, specPath string, o upOptions, streams Streams) e
 	switch {
 	case err != nil && running == nil && ctx.Err() != nil:
 		fmt.Fprintf(out, "\nInterrupted: what had started is stopped; the next `kenv up` goes on from the caches.\n")
+		if parent != nil {
+			parent.Failed()
+		}
 		return fmt.Errorf("interrupted: %w", errReported)
 	case err != nil && running == nil:
 		fmt.Fprintf(out, "\nError: kenv up %s: %v\n", specPath, err)
+		if parent != nil {
+			parent.Failed()
+		}
 		return fmt.Errorf("%v: %w", err, errReported)
 	case err != nil:
 		fmt.Fprintf(out, "\nError: kenv up %s: %v\n", specPath, err)
@@ -131,7 +137,7 @@ func detach(s *spec.Spec, env layout.Env, o upOptions, streams Streams) error {
 		argv = append(argv, "--retain")
 	}
 	err = supervisor.Detach(append(argv, s.File), filepath.Dir(s.File), env.Log("kenv"), streams.Out)
-	if errors.Is(err, supervisor.ErrKept) {
+	if errors.Is(err, supervisor.ErrKept) || errors.Is(err, supervisor.ErrFailed) {
 		return errReported
 	}
 	return err
