@@ -30,6 +30,7 @@ const (
 	KubeletClient     = "client-kube-apiserver"
 	AuthProxyClient   = "client-auth-proxy"
 	ServiceAccount    = "service-account"
+	KwokServing       = "serving-kwok"
 )
 
 const (
@@ -67,6 +68,12 @@ func ControlPlaneLeaves(apiServerHosts, localHosts []string) []Leaf {
 		{KubeletClient, ClientCA, Request{CommonName: "kube-apiserver", Usage: ClientAuth}},
 		{AuthProxyClient, RequestHeaderCA, Request{CommonName: "system:auth-proxy", Usage: ClientAuth}},
 	}
+}
+
+// ServingLeaf is the serving certificate name of a node's endpoint
+// (kwok's, a kubelet's), from the server CA, for hosts.
+func ServingLeaf(name, commonName string, hosts []string) Leaf {
+	return Leaf{name, ServerCA, Request{CommonName: commonName, Hosts: hosts, Usage: ServerAuth}}
 }
 
 // Report says which files Ensure made anew and which it kept.

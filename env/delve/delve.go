@@ -6,12 +6,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 
+	"github.com/kenv-dev/kenv/env/build"
 	"github.com/kenv-dev/kenv/env/layout"
 )
 
@@ -134,31 +134,10 @@ func onPath(goVersion string) (path, version string) {
 // Ensure returns the path of dlv at version, installing it with go install
 // on first use. goVersion is the toolchain that builds it, at least.
 func Ensure(ctx context.Context, cache layout.Cache, version, goVersion string, output io.Writer) (string, error) {
-	dir := cache.DelveDir(version)
-	dlv := filepath.Join(dir, "dlv")
-	if _, err := os.Stat(dlv); err == nil {
-		return dlv, nil
-	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return "", err
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".dlv-"+version+".tmp-")
+	m := build.Module{Path: "github.com/go-delve/delve", Package: "cmd/dlv", Version: version}
+	dlv, err := build.Install(ctx, m, cache.DelveDir(version), goVersion, false, output)
 	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(tmp)
-	cmd := exec.CommandContext(ctx, "go", "install", "github.com/go-delve/delve/cmd/dlv@"+version)
-	cmd.Dir = os.TempDir()
-	cmd.Env = append(os.Environ(), "GOBIN="+tmp, "GOWORK=off", "GOFLAGS=", "GOTOOLCHAIN=go"+goVersion+"+auto")
-	cmd.Stdout, cmd.Stderr = output, output
-	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("install Delve %s: %w", version, err)
-	}
-	if err := os.RemoveAll(dir); err != nil {
-		return "", err
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		return "", err
 	}
 	return dlv, nil
 }

@@ -94,6 +94,9 @@ func (c Cache) BinDir(key string) string { return filepath.Join(c.Dir, "bin", ke
 // DelveDir holds the dlv binary of one Delve version.
 func (c Cache) DelveDir(version string) string { return filepath.Join(c.Dir, "dlv", version) }
 
+// KwokDir holds the kwok binary of one kwok release and its stages.
+func (c Cache) KwokDir(version string) string { return filepath.Join(c.Dir, "kwok", version) }
+
 // ControlSocket is the Unix socket of the environment's supervisor. A Unix
 // socket path has room for about 100 bytes; a state directory deeper than
 // that gets its socket in a directory of the user's under the temporary

@@ -320,7 +320,7 @@ func Check(s *spec.Spec, l *Lock) hcl.Diagnostics {
 	value("build.ldflags", listOrNone(b.LDFlags), listOrNone(l.LDFlags))
 	// A checkout built as it is has no binary hashes to compare.
 	if s.Kubernetes.Path == "" {
-		for _, c := range s.ComponentNames() {
+		for _, c := range s.TreeComponents() {
 			if _, ok := l.Binaries[c]; !ok {
 				differ("component."+c, "%s runs here; %s locks no %s binary.", c, lockName, c)
 			}

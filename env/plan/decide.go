@@ -64,7 +64,7 @@ func Decide(in Inputs) (*Plan, error) {
 		tree.GoVersion, toolchain = unknownGo, Toolchain{Go: unknownGo}
 	}
 	binDir := BinDir(in.Cache, in.Spec, &tree)
-	p, err := New(in.Spec, in.Env, binDir)
+	p, err := New(in.Spec, in.Env, in.Cache, binDir)
 	if err != nil {
 		return nil, err
 	}

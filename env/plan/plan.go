@@ -54,12 +54,19 @@ type Plan struct {
 	Kubeconfigs  []Kubeconfig
 	Files        []File
 	Components   []Component
+	// Kwok is set when the spec runs simulated nodes.
+	Kwok *Kwok `json:",omitempty"`
 
 	spec   *spec.Spec
 	inputs Inputs
+	cache  layout.Cache
 	logDir string
-	// localHost is where the components are reached on this machine.
-	localHost string
+	// localHost is where the components are reached on this machine,
+	// localURL the apiserver there, and localHosts the names the
+	// components' serving certificates hold.
+	localHost  string
+	localURL   string
+	localHosts []string
 }
 
 // Etcd is the embedded etcd's configuration.
@@ -169,8 +176,9 @@ func (c Component) Flag(name string) (string, bool) {
 	return "", false
 }
 
-// New computes the plan of s, whose binaries live in binDir.
-func New(s *spec.Spec, env layout.Env, binDir string) (*Plan, error) {
+// New computes the plan of s, whose binaries live in binDir, and the
+// programs kenv installs from their modules in cache.
+func New(s *spec.Spec, env layout.Env, cache layout.Cache, binDir string) (*Plan, error) {
 	firstServiceIP, err := firstIP(s.Network.ServiceCIDR)
 	if err != nil {
 		return nil, err
@@ -212,16 +220,18 @@ func New(s *spec.Spec, env layout.Env, binDir string) (*Plan, error) {
 			{Path: env.Kubeconfig("scheduler"), Client: pki.SchedulerClient, Server: localURL},
 		},
 		spec:      s,
+		cache:     cache,
 		logDir:    logDir,
 		localHost: localHost,
+		localURL:  localURL,
+		// Where the components are reached on this machine must be in
+		// their serving certificates.
+		localHosts: appendNew([]string{"localhost", Loopback}, localHost),
 	}
-	// Where the components are reached on this machine must be in their
-	// serving certificates.
-	local := appendNew([]string{"localhost", Loopback}, localHost)
-	apiHosts := appendNew(local, nw.APIHost, firstServiceIP.String(),
+	apiHosts := appendNew(p.localHosts, nw.APIHost, firstServiceIP.String(),
 		"kubernetes", "kubernetes.default", "kubernetes.default.svc",
 		"kubernetes.default.svc.cluster", "kubernetes.default.svc.cluster.local")
-	p.Certificates = pki.ControlPlaneLeaves(apiHosts, local)
+	p.Certificates = pki.ControlPlaneLeaves(apiHosts, p.localHosts)
 
 	for _, c := range s.Components {
 		var comp Component
@@ -232,11 +242,15 @@ func New(s *spec.Spec, env layout.Env, binDir string) (*Plan, error) {
 			comp = p.controllerManager(c)
 		case spec.KubeScheduler:
 			comp = p.scheduler(c)
+		case spec.Kwok:
+			comp = p.kwokController(c)
 		default:
 			return nil, fmt.Errorf("kenv cannot run %s yet", c.Name)
 		}
 		comp.Name = c.Name
-		comp.Binary = filepath.Join(binDir, c.Name)
+		if comp.Binary == "" { // built from the tree
+			comp.Binary = filepath.Join(binDir, c.Name)
+		}
 		comp.LogPath = p.Log(c.Name)
 		comp.Address = hostPort(nw.BindAddress, c.Port)
 		comp.Env = []string{"KUBE_CACHE_MUTATION_DETECTOR=false", "KUBE_PANIC_WATCH_DECODE_ERROR=true"}
@@ -258,7 +272,7 @@ func New(s *spec.Spec, env layout.Env, binDir string) (*Plan, error) {
 // components and extra binaries.
 func Build(s *spec.Spec, tree *source.Tree, binDir string) build.Request {
 	b := s.Build
-	return build.Request{Tree: tree, Components: append(s.ComponentNames(), b.Binaries...), OutDir: binDir,
+	return build.Request{Tree: tree, Components: append(s.TreeComponents(), b.Binaries...), OutDir: binDir,
 		Debug: b.Debug, Tags: b.Tags, GCFlags: b.GCFlags, LDFlags: b.LDFlags}
 }
 
@@ -283,6 +297,14 @@ func (p *Plan) logFlags(c spec.Component) []Flag {
 	v := p.spec.Log.Verbosity
 	if c.Verbosity != nil {
 		v = *c.Verbosity
+	}
+	if c.Name == spec.Kwok {
+		// kwok's -v is a slog level, not klog's verbosity.
+		level := "INFO"
+		if v >= 4 {
+			level = "DEBUG"
+		}
+		return []Flag{{"v", level}}
 	}
 	flags := []Flag{{"v", strconv.Itoa(v)}}
 	if len(c.VModule) > 0 {

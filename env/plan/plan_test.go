@@ -19,7 +19,7 @@ func newPlan(t *testing.T, src string) *plan.Plan {
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	p, err := plan.New(s, layout.NewEnv("/state", s.Name), "/cache/bin")
+	p, err := plan.New(s, layout.NewEnv("/state", s.Name), layout.Cache{Dir: "/cache"}, "/cache/bin")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,4 +334,51 @@ func withDlv(c plan.Component, path string) plan.Component {
 	d.Dlv = path
 	c.Debug = &d
 	return c
+}
+
+// TestKwok: kwok is installed from its module, not built from the tree;
+// it serves the nodes' endpoint with a certificate of the server CA, and
+// manages only the nodes kenv registers for it.
+func TestKwok(t *testing.T) {
+	const src = `
+kubernetes {
+  version = "v1.34.4"
+}
+component "kube-apiserver" {}
+component "kwok" {
+  nodes = 3
+  port  = 11247
+}
+`
+	p := newPlan(t, src)
+	if p.Kwok == nil || !slices.Equal(p.Kwok.Nodes, []string{"kwok-node-0", "kwok-node-1", "kwok-node-2"}) {
+		t.Fatalf("kwok plan: %+v", p.Kwok)
+	}
+	if m := p.Kwok.Module; m.Path != "sigs.k8s.io/kwok" || m.Version != spec.DefaultKwokVersion || p.Kwok.Dir != "/cache/kwok/"+m.Version {
+		t.Errorf("kwok module %+v in %s", m, p.Kwok.Dir)
+	}
+	c, _ := p.Component("kwok")
+	if c.Binary != "/cache/kwok/"+spec.DefaultKwokVersion+"/kwok" || c.HealthURL != "https://127.0.0.1:11247/healthz" {
+		t.Errorf("kwok runs %s, ready at %s", c.Binary, c.HealthURL)
+	}
+	for name, want := range map[string]string{
+		"manage-nodes-with-annotation-selector": "kwok.x-k8s.io/node=fake",
+		"server-address":                        "127.0.0.1:11247",
+		"tls-cert-file":                         pki.CertPath(p.Env.CertDir(), pki.KwokServing),
+		"v":                                     "INFO",
+	} {
+		if got, _ := c.Flag(name); got != want {
+			t.Errorf("kwok --%s=%q, want %q", name, got, want)
+		}
+	}
+	if got, _ := c.Flag("config"); got != "/cache/kwok/"+spec.DefaultKwokVersion+"/stages.yaml" {
+		t.Errorf("kwok --config=%s", got)
+	}
+	s, _ := spec.Parse([]byte(src), "/specs/test.hcl")
+	if b := plan.Build(s, &source.Tree{Dir: "/src"}, "/bin"); slices.Contains(b.Components, "kwok") || !slices.Contains(b.Components, "kube-apiserver") {
+		t.Errorf("the tree's build includes kwok: %v", b.Components)
+	}
+	if !slices.ContainsFunc(p.Certificates, func(l pki.Leaf) bool { return l.Name == pki.KwokServing && slices.Contains(l.Hosts, "127.0.0.1") }) {
+		t.Errorf("no serving certificate for kwok: %v", p.Certificates)
+	}
 }

@@ -126,6 +126,12 @@ type componentSchema struct {
 	VModule      *hcl.Attribute    `hcl:"vmodule,optional"`
 	Restart      *string           `hcl:"restart,optional"`
 	RestartAt    hcl.Range         `hcl:"restart,attr_value_range"`
+	Nodes        *int              `hcl:"nodes,optional"`
+	NodesAt      hcl.Range         `hcl:"nodes,attr_value_range"`
+	NodesRange   hcl.Range         `hcl:"nodes,attr_range"`
+	Version      *string           `hcl:"version,optional"`
+	VersionAt    hcl.Range         `hcl:"version,attr_value_range"`
+	VersionRange hcl.Range         `hcl:"version,attr_range"`
 	DefRange     hcl.Range         `hcl:",def_range"`
 }
 
@@ -164,7 +170,12 @@ var knownComponents = map[string]componentDefaults{
 	KubeAPIServer:         {port: 6443, debugPort: 2345},
 	KubeControllerManager: {port: 10257, debugPort: 2346},
 	KubeScheduler:         {port: 10259, debugPort: 2347},
+	Kwok:                  {port: 10247, debugPort: 2350},
 }
+
+// maxKwokNodes bounds the simulated nodes: each is an object kwok updates
+// every few seconds.
+const maxKwokNodes = 10000
 
 // ownDlvFlags are the dlv exec options kenv sets; dlv_args may not change
 // them.
@@ -444,7 +455,28 @@ func (d *decoder) component(raw *componentSchema) (Component, bool) {
 	if c.Restart != RestartNever && c.Restart != RestartOnFailure {
 		d.errorf(raw.RestartAt, "Invalid restart policy", "restart is %q or %q, not %q.", RestartNever, RestartOnFailure, c.Restart)
 	}
+	d.kwok(raw, &c)
 	return c, true
+}
+
+// kwok decodes the attributes only component "kwok" has.
+func (d *decoder) kwok(raw *componentSchema, c *Component) {
+	if raw.Name != Kwok {
+		if raw.Nodes != nil {
+			d.errorf(raw.NodesRange, "Unsupported argument", "nodes is set on component \"kwok\" only: it runs the simulated nodes.")
+		}
+		if raw.Version != nil {
+			d.errorf(raw.VersionRange, "Unsupported argument", "version is set on component \"kwok\" only; the components' version is kubernetes { version }.")
+		}
+		return
+	}
+	c.Nodes, c.Version = or(raw.Nodes, 1), or(raw.Version, DefaultKwokVersion)
+	if !d.failed(raw.NodesAt) && (c.Nodes < 0 || c.Nodes > maxKwokNodes) {
+		d.errorf(raw.NodesAt, "Invalid node count", "nodes is from 0 to %d, not %d.", maxKwokNodes, c.Nodes)
+	}
+	if !versionRE.MatchString(c.Version) {
+		d.errorf(raw.VersionAt, "Invalid kwok version", "%q is not a kwok release; write it like %q.", c.Version, DefaultKwokVersion)
+	}
 }
 
 func (d *decoder) debug(raw *debugSchema, defaultPort int) *Debug {

@@ -16,7 +16,13 @@ const (
 	KubeAPIServer         = "kube-apiserver"
 	KubeControllerManager = "kube-controller-manager"
 	KubeScheduler         = "kube-scheduler"
+	// Kwok simulates nodes: kwok's controller, built from its module.
+	Kwok = "kwok"
 )
+
+// DefaultKwokVersion is the kwok release kenv builds unless the spec pins
+// another.
+const DefaultKwokVersion = "v0.8.0"
 
 // Restart policies of a component.
 const (
@@ -171,6 +177,10 @@ type Component struct {
 	Args []string
 	// Env is added to the component's environment.
 	Env map[string]string
+	// Nodes is how many simulated nodes kwok keeps registered, and
+	// Version the kwok release; kwok's only.
+	Nodes   int
+	Version string
 
 	// DeclRange is where the component's block starts, for later messages.
 	DeclRange hcl.Range
@@ -215,11 +225,14 @@ func (s *Spec) Component(name string) *Component {
 	return nil
 }
 
-// ComponentNames lists the components in spec order.
-func (s *Spec) ComponentNames() []string {
-	names := make([]string, 0, len(s.Components))
+// TreeComponents lists, in spec order, the components built from the
+// Kubernetes source: all but kwok, which is installed from its own module.
+func (s *Spec) TreeComponents() []string {
+	var names []string
 	for _, c := range s.Components {
-		names = append(names, c.Name)
+		if c.Name != Kwok {
+			names = append(names, c.Name)
+		}
 	}
 	return names
 }

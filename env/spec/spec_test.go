@@ -104,6 +104,11 @@ func TestInvalidSpecs(t *testing.T) {
 		{"unknown-component.hcl", []string{`5:1 Unknown component: Did you mean "kube-scheduler"?`}},
 		{"planned-component.hcl", []string{`5:1 Unknown component: "kubelet" is not supported yet`}},
 		{"duplicate-component.hcl", []string{`5:1 Duplicate component: already defined at`}},
+		{"kwok-attributes.hcl", []string{
+			`5:30 Unsupported argument: nodes is set on component "kwok" only`,
+			`7:13 Invalid node count: nodes is from 0 to 10000, not 100001.`,
+			`8:13 Invalid kwok version: "0.8" is not a kwok release`,
+		}},
 		{"port-twice.hcl", []string{`7:5 Port used twice: kube-apiserver's Delve and kube-apiserver at`}},
 		{"default-port-twice.hcl", []string{`5:3 Port used twice: kube-apiserver and etcd (default port)`}},
 		{"bad-version.hcl", []string{`2:13 Invalid Kubernetes version: "1.34" is not a Kubernetes release version`}},
@@ -361,7 +366,7 @@ component "kube-scheduler" {
 	if !strings.Contains(s.Audit.Policy, `"kind": "Policy"`) || !strings.Contains(s.Audit.Policy, `"level": "RequestResponse"`) {
 		t.Errorf("audit policy %s", s.Audit.Policy)
 	}
-	if got := s.ComponentNames(); len(got) != 1 {
+	if got := s.TreeComponents(); len(got) != 1 {
 		t.Errorf("components %v, want the disabled scheduler left out", got)
 	}
 	api := s.Component(spec.KubeAPIServer)

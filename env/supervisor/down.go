@@ -78,7 +78,7 @@ func purgeLinkedDirs(env layout.Env, out io.Writer) error {
 // kenvLogs names the logs kenv writes: the components', their trace logs,
 // the audit log, etcd's, the build's, Delve's installation and its own.
 func kenvLogs() []string {
-	names := []string{"etcd", "kenv", "build", "delve-install", "kube-apiserver-audit"}
+	names := []string{"etcd", "kenv", "build", "delve-install", "kwok-install", "kube-apiserver-audit"}
 	for _, c := range spec.KnownComponents() {
 		names = append(names, c, c+"-trace")
 	}

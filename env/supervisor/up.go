@@ -21,6 +21,7 @@ import (
 	"github.com/kenv-dev/kenv/env/build"
 	"github.com/kenv-dev/kenv/env/delve"
 	"github.com/kenv-dev/kenv/env/etcd"
+	"github.com/kenv-dev/kenv/env/kwok"
 	"github.com/kenv-dev/kenv/env/layout"
 	"github.com/kenv-dev/kenv/env/lock"
 	"github.com/kenv-dev/kenv/env/plan"
@@ -128,7 +129,7 @@ func Up(ctx context.Context, o Options) (retained *Running, err error) {
 	for _, row := range [][]steps.Step{
 		{r.prepare()},
 		{r.getSource()},
-		{r.build(nil), r.installDelve(), r.writeConfig()},
+		{r.build(nil), r.installDelve(), r.installKwok(), r.writeConfig()},
 		{r.mapSources()},
 		{r.settleLock(true)},
 		{r.recordState()},
@@ -137,6 +138,7 @@ func Up(ctx context.Context, o Options) (retained *Running, err error) {
 		{r.waitReady(isAPIServer)},
 		{r.startComponents(others)},
 		{r.waitReady(others)},
+		{r.registerNodes()},
 	} {
 		if err := r.run.Run(ctx, row...); err != nil {
 			return nil, err
@@ -253,6 +255,50 @@ func (r *Running) ensureDelve(ctx context.Context, pr *steps.Progress, c plan.Co
 		return fmt.Errorf("%s: %w\n%s", c.Name, err, tailLines(logPath, 20))
 	}
 	return nil
+}
+
+// installKwok installs the kwok release the plan runs, once.
+func (r *Running) installKwok() steps.Step {
+	return steps.Step{Do: func(ctx context.Context, pr *steps.Progress) error {
+		k := r.plan.Kwok
+		if k == nil {
+			return nil
+		}
+		if _, err := os.Stat(filepath.Join(k.Dir, kwok.StagesFile)); err == nil {
+			return nil
+		}
+		logPath := r.opts.Env.Log("kwok-install")
+		log, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			return err
+		}
+		defer log.Close()
+		done := pr.Step("kwok " + k.Module.Version)
+		err = kwok.Install(ctx, k.Module, k.Dir, log)
+		done(err)
+		if err != nil {
+			return fmt.Errorf("%w\n%s", err, tailLines(logPath, 20))
+		}
+		return nil
+	}}
+}
+
+// registerNodes registers the simulated nodes the plan names and waits
+// until kwok has made them Ready.
+func (r *Running) registerNodes() steps.Step {
+	return steps.Step{Do: func(ctx context.Context, pr *steps.Progress) error {
+		k := r.plan.Kwok
+		if k == nil {
+			return nil
+		}
+		done := pr.Step(fmt.Sprintf("%d simulated nodes Ready", len(k.Nodes)))
+		err := kwok.Register(ctx, k.Kubeconfig, k.Nodes)
+		done(err)
+		if err != nil {
+			return fmt.Errorf("register the simulated nodes: %w", err)
+		}
+		return nil
+	}}
 }
 
 // writeConfig makes the certificates, kubeconfigs and configuration files,

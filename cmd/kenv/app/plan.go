@@ -110,6 +110,10 @@ func writePlan(w io.Writer, p *plan.Plan, s *spec.Spec, cached bool, lockStatus 
 
 	argv, buildEnv := build.Command(p.Build)
 	fmt.Fprintf(w, "\nBuild (skipped for binaries that are up to date)\n  cd %s\n  %s\n", shellQuote(tree.Dir), indent(shellCommand(buildEnv, argv), "  "))
+	if kw := p.Kwok; kw != nil {
+		m := kw.Module
+		fmt.Fprintf(w, "  kwok: go install %s/%s@%s into %s (once), with its stages %s\n", m.Path, m.Package, m.Version, kw.Dir, kw.Stages)
+	}
 
 	fmt.Fprintf(w, "\nCertificates in %s (kept while valid)\n", p.Env.CertDir())
 	for _, ca := range pki.CAs {
@@ -149,6 +153,9 @@ func writePlan(w io.Writer, p *plan.Plan, s *spec.Spec, cached bool, lockStatus 
 			fmt.Fprintln(w)
 		}
 		fmt.Fprintf(w, "  %s\n", indent(shellCommand(c.Env, c.Command()), "  "))
+	}
+	if kw := p.Kwok; kw != nil && len(kw.Nodes) > 0 {
+		fmt.Fprintf(w, "\nSimulated nodes, registered once kwok is ready\n  %s … %s (%d)\n", kw.Nodes[0], kw.Nodes[len(kw.Nodes)-1], len(kw.Nodes))
 	}
 }
 

@@ -1,0 +1,161 @@
+// Package kwok installs kwok, which simulates nodes and their pods, and
+// registers the nodes it manages.
+package kwok
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"time"
+
+	"github.com/google/renameio/v2"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kenv-dev/kenv/env/build"
+)
+
+const (
+	// StagesFile is where Install puts the stages beside the binary.
+	StagesFile = "stages.yaml"
+	// annotation marks the nodes kwok manages; Selector selects them.
+	annotation = "kwok.x-k8s.io/node"
+	Selector   = annotation + "=fake"
+	// label marks the nodes kenv registers, as kwokctl does.
+	label, labelValue = "type", "kwok"
+)
+
+// stages are the module's stage files kwokctl runs by default: nodes
+// become Ready and renew their leases; pods become Ready, complete and
+// are deleted.
+var stages = []string{
+	"kustomize/stage/node/fast/node-initialize.yaml",
+	"kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
+	"kustomize/stage/pod/fast/pod-ready.yaml",
+	"kustomize/stage/pod/fast/pod-complete.yaml",
+	"kustomize/stage/pod/fast/pod-delete.yaml",
+}
+
+// Install builds kwok m into dir, without optimisation so that Delve can
+// debug it, and writes its stages there, once.
+func Install(ctx context.Context, m build.Module, dir string, output io.Writer) error {
+	if _, err := build.Install(ctx, m, dir, "", true, output); err != nil {
+		return err
+	}
+	path := filepath.Join(dir, StagesFile)
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	cmd := exec.CommandContext(ctx, "go", "mod", "download", "-json", m.Path+"@"+m.Version)
+	cmd.Dir = os.TempDir()
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=")
+	cmd.Stderr = output
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("find kwok's stages: %w", err)
+	}
+	var mod struct{ Dir string }
+	if err := json.Unmarshal(out, &mod); err != nil {
+		return fmt.Errorf("find kwok's stages: %w", err)
+	}
+	var all bytes.Buffer
+	for _, name := range stages {
+		raw, err := os.ReadFile(filepath.Join(mod.Dir, name))
+		if err != nil {
+			return fmt.Errorf("kwok %s has no stage %s: %w", m.Version, name, err)
+		}
+		fmt.Fprintf(&all, "---\n%s\n", bytes.TrimSpace(raw))
+	}
+	return renameio.WriteFile(path, all.Bytes(), 0o644)
+}
+
+// Register makes the apiserver of kubeconfig hold exactly the named
+// simulated nodes among those kenv registered, and waits until kwok has
+// made them Ready. Nodes and their pods outlive `kenv down` in etcd like
+// any others; they are Ready again at the next up.
+func Register(ctx context.Context, kubeconfig string, names []string) error {
+	config, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return err
+	}
+	config.QPS, config.Burst = 200, 400
+	client, err := kubernetes.NewForConfig(config)
+	if err != nil {
+		return err
+	}
+	nodes := client.CoreV1().Nodes()
+	have, err := nodes.List(ctx, metav1.ListOptions{LabelSelector: label + "=" + labelValue})
+	if err != nil {
+		return err
+	}
+	for _, n := range have.Items {
+		if n.Annotations[annotation] == "fake" && !slices.Contains(names, n.Name) {
+			if err := nodes.Delete(ctx, n.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				return err
+			}
+		}
+	}
+	for _, name := range names {
+		if _, err := nodes.Create(ctx, node(name), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("register node %s: %w", name, err)
+		}
+	}
+	return wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		list, err := nodes.List(ctx, metav1.ListOptions{LabelSelector: label + "=" + labelValue})
+		if err != nil {
+			return false, nil
+		}
+		ready := 0
+		for _, n := range list.Items {
+			if slices.Contains(names, n.Name) && isReady(&n) {
+				ready++
+			}
+		}
+		return ready == len(names), nil
+	})
+}
+
+func isReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// node is a simulated node as kwokctl registers them, of this machine's
+// architecture: 32
+// CPUs and 256 GiB that holds 110 pods, without taints, so that any pod
+// may land there; select or avoid them by the label type=kwok.
+func node(name string) *corev1.Node {
+	capacity := corev1.ResourceList{
+		corev1.ResourceCPU:    resource.MustParse("32"),
+		corev1.ResourceMemory: resource.MustParse("256Gi"),
+		corev1.ResourcePods:   resource.MustParse("110"),
+	}
+	return &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        name,
+			Annotations: map[string]string{annotation: "fake", "node.alpha.kubernetes.io/ttl": "0"},
+			Labels: map[string]string{
+				label: labelValue, corev1.LabelHostname: name,
+				corev1.LabelOSStable: "linux", corev1.LabelArchStable: runtime.GOARCH,
+				"node-role.kubernetes.io/agent": "",
+			},
+		},
+		Status: corev1.NodeStatus{Capacity: capacity, Allocatable: capacity},
+	}
+}

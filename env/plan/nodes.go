@@ -1,0 +1,60 @@
+package plan
+
+import (
+	"path/filepath"
+	"strconv"
+
+	"github.com/kenv-dev/kenv/env/build"
+	"github.com/kenv-dev/kenv/env/kwok"
+	"github.com/kenv-dev/kenv/env/spec"
+	"github.com/kenv-dev/kenv/pki"
+)
+
+// Kwok runs simulated nodes: the kwok release kenv installs and the nodes
+// it keeps registered for it.
+type Kwok struct {
+	Module build.Module
+	// Dir holds the kwok binary and Stages, the node and pod stages kenv
+	// takes from the module: nodes become Ready and keep their leases,
+	// pods run.
+	Dir    string
+	Stages string
+	// Nodes are the names of the simulated nodes kenv registers, marked
+	// so that kwok manages them and no real node.
+	Nodes      []string
+	Kubeconfig string
+}
+
+// kwok is kwok's controller, serving the nodes' endpoint (logs, exec) on
+// c's port with a certificate of the server CA.
+func (p *Plan) kwokController(c spec.Component) Component {
+	dir := p.cache.KwokDir(c.Version)
+	k := &Kwok{
+		Module:     build.Module{Path: "sigs.k8s.io/kwok", Package: "cmd/kwok", Version: c.Version},
+		Dir:        dir,
+		Stages:     filepath.Join(dir, kwok.StagesFile),
+		Kubeconfig: p.Env.Kubeconfig("kwok"),
+	}
+	for i := range c.Nodes {
+		k.Nodes = append(k.Nodes, "kwok-node-"+strconv.Itoa(i))
+	}
+	p.Kwok = k
+	p.Kubeconfigs = append(p.Kubeconfigs, Kubeconfig{Path: k.Kubeconfig, Client: pki.AdminClient, Server: p.localURL})
+	p.Certificates = append(p.Certificates, pki.ServingLeaf(pki.KwokServing, "kwok", p.localHosts))
+	return Component{
+		Binary:    filepath.Join(dir, k.Module.Binary()),
+		HealthURL: p.healthURL(c.Port, "/healthz"),
+		Flags: []Flag{
+			{"kubeconfig", k.Kubeconfig},
+			{"config", k.Stages},
+			{"manage-all-nodes", "false"},
+			{"manage-nodes-with-annotation-selector", kwok.Selector},
+			{"node-ip", p.localHost},
+			{"node-port", strconv.Itoa(c.Port)},
+			{"server-address", hostPort(p.spec.Network.BindAddress, c.Port)},
+			{"tls-cert-file", p.cert(pki.KwokServing)},
+			{"tls-private-key-file", p.key(pki.KwokServing)},
+			{"node-lease-duration-seconds", "40"},
+		},
+	}
+}
