@@ -30,7 +30,8 @@ import (
 const (
 	// StagesFile is where Install puts the stages beside the binary.
 	StagesFile = "stages.yaml"
-	// annotation marks the nodes kwok manages; Selector selects them.
+	// annotation marks the nodes kwok manages; Selector, kwok's
+	// --manage-nodes-with-annotation-selector, selects them.
 	annotation = "kwok.x-k8s.io/node"
 	Selector   = annotation + "=fake"
 	// label marks the nodes kenv registers, as kwokctl does.
@@ -136,10 +137,10 @@ func isReady(n *corev1.Node) bool {
 	return false
 }
 
-// node is a simulated node as kwokctl registers them, of this machine's
-// architecture: 32
-// CPUs and 256 GiB that holds 110 pods, without taints, so that any pod
-// may land there; select or avoid them by the label type=kwok.
+// node is a simulated node as kwokctl registers them: a machine of this
+// one's architecture with 32 CPUs and 256 GiB that holds 110 pods. It has
+// no taints, so that any pod may land there; select or avoid the nodes by
+// their label type=kwok.
 func node(name string) *corev1.Node {
 	capacity := corev1.ResourceList{
 		corev1.ResourceCPU:    resource.MustParse("32"),
