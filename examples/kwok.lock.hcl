@@ -197,3 +197,5 @@ build {
 delve = {
   kube-scheduler = "v1.26.2"
 }
+
+kwok = "v0.8.0"

@@ -27,6 +27,10 @@ import (
 	"github.com/kenv-dev/kenv/env/build"
 )
 
+// DefaultVersion is the kwok release kenv installs unless the spec or its
+// lock names another.
+const DefaultVersion = "v0.8.0"
+
 const (
 	// StagesFile is where Install puts the stages beside the binary.
 	StagesFile = "stages.yaml"

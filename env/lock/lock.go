@@ -53,6 +53,8 @@ type Lock struct {
 	// Delve maps each debugged component to the Delve release it runs
 	// under.
 	Delve map[string]string
+	// Kwok is the kwok release of the simulated nodes.
+	Kwok string
 
 	Debug   bool
 	Tags    []string
@@ -93,6 +95,7 @@ type lockFile struct {
 	Kubernetes kubernetesBlock   `hcl:"kubernetes,block"`
 	Build      buildBlock        `hcl:"build,block"`
 	Delve      map[string]string `hcl:"delve,optional"`
+	Kwok       string            `hcl:"kwok,optional"`
 }
 
 type kubernetesBlock struct {
@@ -147,7 +150,7 @@ func Read(path string) (*Lock, *hclparse.Parser, hcl.Diagnostics) {
 	l := &Lock{
 		File:    path,
 		Version: k.Version, Git: k.Git, Ref: k.Ref, Path: k.Path, Commit: k.Commit, Go: k.Go, BuildDate: k.BuildDate,
-		Delve: raw.Delve,
+		Delve: raw.Delve, Kwok: raw.Kwok,
 		Debug: b.Debug, Tags: b.Tags, GCFlags: b.GCFlags, LDFlags: b.LDFlags,
 		Built:    build.Provenance{GoVersion: b.GoVersion, Settings: b.Settings},
 		Binaries: map[string]Binary{},
@@ -206,6 +209,10 @@ func (l *Lock) Write() error {
 		root.AppendNewline()
 		root.SetAttributeValue("delve", stringObject(l.Delve))
 	}
+	if l.Kwok != "" {
+		root.AppendNewline()
+		setString(root, "kwok", l.Kwok)
+	}
 	return renameio.WriteFile(l.File, f.Bytes(), 0o644)
 }
 
@@ -253,6 +260,15 @@ func Settle(s *spec.Spec, l *Lock, tree *source.Tree) {
 	if l != nil && l.BuildDate != "" {
 		tree.Version.BuildDate = l.BuildDate
 	}
+}
+
+// KwokPin is the kwok release when the spec (pin) or the lock l, which may
+// be nil, names one; empty lets kenv choose.
+func KwokPin(l *Lock, pin string) string {
+	if pin == "" && l != nil {
+		return l.Kwok
+	}
+	return pin
 }
 
 // DelvePin is the Delve release component runs under when the spec (pin)
@@ -332,6 +348,13 @@ func Check(s *spec.Spec, l *Lock) hcl.Diagnostics {
 		}
 	}
 	for _, c := range s.Components {
+		switch {
+		case c.Name != spec.Kwok:
+		case l.Kwok == "":
+			differ("component."+c.Name, "kwok runs here; %s locks no kwok release.", lockName)
+		case c.Version != "":
+			value("component.kwok.version", strconv.Quote(c.Version), strconv.Quote(l.Kwok))
+		}
 		switch {
 		case c.Debug == nil:
 		case l.Delve[c.Name] == "":

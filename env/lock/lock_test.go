@@ -38,6 +38,7 @@ func locked(file string) *lock.Lock {
 		Go:        "1.24.12",
 		BuildDate: "2026-02-10T12:53:36Z",
 		Delve:     map[string]string{"kube-apiserver": "v1.26.2"},
+		Kwok:      "v0.8.0",
 		Debug:     true,
 		Tags:      []string{"providerless"},
 		Built: build.Provenance{GoVersion: "go1.24.12",
@@ -96,6 +97,8 @@ func TestCheck(t *testing.T) {
 		{"tags", `tags = ["providerless"]`, `tags = []`, []string{`6:3 build.tags is none here; debug.lock.hcl locks ["providerless"]`}},
 		{"debug off", `tags = ["providerless"]`, "tags = [\"providerless\"]\n  debug = false", []string{`7:3 build.debug is false here; debug.lock.hcl locks true`}},
 		{"new component", `component "kube-apiserver" {`, "component \"kube-scheduler\" {}\ncomponent \"kube-apiserver\" {", []string{`8:1 kube-scheduler runs here; debug.lock.hcl locks no kube-scheduler binary`}},
+		{"kwok as locked", `component "kube-apiserver" {`, "component \"kwok\" {}\ncomponent \"kube-apiserver\" {", nil},
+		{"other kwok", `component "kube-apiserver" {`, "component \"kwok\" { version = \"v0.9.0\" }\ncomponent \"kube-apiserver\" {", []string{`8:20 component.kwok.version is "v0.9.0" here; debug.lock.hcl locks "v0.8.0"`}},
 		{"other delve", `debug {}`, `debug { dlv = "v1.27.2" }`, []string{`9:11 component.kube-apiserver.debug.dlv is "v1.27.2" here; debug.lock.hcl locks "v1.26.2"`}},
 		{"source kind", `version = "v1.34.4"`, "git = \"../kubernetes\"\n  ref = \"v1.34.4\"", []string{
 			`2:1 kubernetes.version is none here; debug.lock.hcl locks "v1.34.4"`,

@@ -42,18 +42,25 @@ func CheckSource(ctx context.Context, s *spec.Spec, l *Lock, tree *source.Tree) 
 	return nil
 }
 
-// Of is the lock of what req built from tree for s, with the Delve
-// releases the debugged components run under; with the module hashes
-// only when withModules (a lock being checked had them compared already,
-// with the source).
-func Of(ctx context.Context, s *spec.Spec, tree *source.Tree, req build.Request, releases map[string]string, withModules bool) (*Lock, error) {
+// Releases are the releases of what kenv installs rather than builds from
+// the tree: the Delve each debugged component runs under, and kwok.
+type Releases struct {
+	Delve map[string]string
+	Kwok  string
+}
+
+// Of is the lock of what req built from tree for s, with the releases of
+// what it installed; with the module hashes only when withModules (a lock
+// being checked had them compared already, with the source).
+func Of(ctx context.Context, s *spec.Spec, tree *source.Tree, req build.Request, releases Releases, withModules bool) (*Lock, error) {
 	l := &Lock{
 		File:   PathFor(s.File),
 		Commit: tree.Version.GitCommit,
 		Go:     tree.GoVersion,
 		// A checkout's date is its commit's, recorded by the commit.
 		BuildDate: tree.Version.BuildDate,
-		Delve:     releases,
+		Delve:     releases.Delve,
+		Kwok:      releases.Kwok,
 		Debug:     s.Build.Debug,
 		Tags:      s.Build.Tags,
 		GCFlags:   s.Build.GCFlags,

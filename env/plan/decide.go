@@ -64,13 +64,12 @@ func Decide(in Inputs) (*Plan, error) {
 		tree.GoVersion, toolchain = unknownGo, Toolchain{Go: unknownGo}
 	}
 	binDir := BinDir(in.Cache, in.Spec, &tree)
-	p, err := New(in.Spec, in.Env, in.Cache, binDir)
+	p, err := New(in, binDir)
 	if err != nil {
 		return nil, err
 	}
 	p.Source, p.Toolchain, p.BinDir = &tree, toolchain, binDir
 	p.Build = Build(in.Spec, &tree, binDir)
-	p.inputs = in
 	for i, c := range p.Components {
 		if c.Debug == nil {
 			continue

@@ -6,6 +6,7 @@ import (
 
 	"github.com/kenv-dev/kenv/env/build"
 	"github.com/kenv-dev/kenv/env/kwok"
+	"github.com/kenv-dev/kenv/env/lock"
 	"github.com/kenv-dev/kenv/env/spec"
 	"github.com/kenv-dev/kenv/pki"
 )
@@ -28,9 +29,13 @@ type Kwok struct {
 // kwok is kwok's controller, serving the nodes' endpoint (logs, exec) on
 // c's port with a certificate of the server CA.
 func (p *Plan) kwokController(c spec.Component) Component {
-	dir := p.cache.KwokDir(c.Version)
+	version := lock.KwokPin(p.inputs.Lock, c.Version)
+	if version == "" {
+		version = kwok.DefaultVersion
+	}
+	dir := p.inputs.Cache.KwokDir(version)
 	k := &Kwok{
-		Module:     build.Module{Path: "sigs.k8s.io/kwok", Package: "cmd/kwok", Version: c.Version},
+		Module:     build.Module{Path: "sigs.k8s.io/kwok", Package: "cmd/kwok", Version: version},
 		Dir:        dir,
 		Stages:     filepath.Join(dir, kwok.StagesFile),
 		Kubeconfig: p.Env.Kubeconfig("kwok"),

@@ -59,7 +59,6 @@ type Plan struct {
 
 	spec   *spec.Spec
 	inputs Inputs
-	cache  layout.Cache
 	logDir string
 	// localHost is where the components are reached on this machine,
 	// localURL the apiserver there, and localHosts the names the
@@ -176,9 +175,11 @@ func (c Component) Flag(name string) (string, bool) {
 	return "", false
 }
 
-// New computes the plan of s, whose binaries live in binDir, and the
-// programs kenv installs from their modules in cache.
-func New(s *spec.Spec, env layout.Env, cache layout.Cache, binDir string) (*Plan, error) {
+// New computes the plan of in.Spec, whose binaries live in binDir, and the
+// programs kenv installs from their modules in in.Cache, at the releases
+// the spec or in.Lock name. in.Tree is not needed.
+func New(in Inputs, binDir string) (*Plan, error) {
+	s, env := in.Spec, in.Env
 	firstServiceIP, err := firstIP(s.Network.ServiceCIDR)
 	if err != nil {
 		return nil, err
@@ -220,7 +221,7 @@ func New(s *spec.Spec, env layout.Env, cache layout.Cache, binDir string) (*Plan
 			{Path: env.Kubeconfig("scheduler"), Client: pki.SchedulerClient, Server: localURL},
 		},
 		spec:      s,
-		cache:     cache,
+		inputs:    in,
 		logDir:    logDir,
 		localHost: localHost,
 		localURL:  localURL,

@@ -6,7 +6,9 @@ import (
 	"testing"
 
 	"github.com/kenv-dev/kenv/env/build"
+	"github.com/kenv-dev/kenv/env/kwok"
 	"github.com/kenv-dev/kenv/env/layout"
+	"github.com/kenv-dev/kenv/env/lock"
 	"github.com/kenv-dev/kenv/env/plan"
 	"github.com/kenv-dev/kenv/env/source"
 	"github.com/kenv-dev/kenv/env/spec"
@@ -19,7 +21,7 @@ func newPlan(t *testing.T, src string) *plan.Plan {
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	p, err := plan.New(s, layout.NewEnv("/state", s.Name), layout.Cache{Dir: "/cache"}, "/cache/bin")
+	p, err := plan.New(plan.Inputs{Spec: s, Env: layout.NewEnv("/state", s.Name), Cache: layout.Cache{Dir: "/cache"}}, "/cache/bin")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,11 +356,11 @@ component "kwok" {
 	if p.Kwok == nil || !slices.Equal(p.Kwok.Nodes, []string{"kwok-node-0", "kwok-node-1", "kwok-node-2"}) {
 		t.Fatalf("kwok plan: %+v", p.Kwok)
 	}
-	if m := p.Kwok.Module; m.Path != "sigs.k8s.io/kwok" || m.Version != spec.DefaultKwokVersion || p.Kwok.Dir != "/cache/kwok/"+m.Version {
+	if m := p.Kwok.Module; m.Path != "sigs.k8s.io/kwok" || m.Version != kwok.DefaultVersion || p.Kwok.Dir != "/cache/kwok/"+m.Version {
 		t.Errorf("kwok module %+v in %s", m, p.Kwok.Dir)
 	}
 	c, _ := p.Component("kwok")
-	if c.Binary != "/cache/kwok/"+spec.DefaultKwokVersion+"/kwok" || c.HealthURL != "https://127.0.0.1:11247/healthz" {
+	if c.Binary != "/cache/kwok/"+kwok.DefaultVersion+"/kwok" || c.HealthURL != "https://127.0.0.1:11247/healthz" {
 		t.Errorf("kwok runs %s, ready at %s", c.Binary, c.HealthURL)
 	}
 	for name, want := range map[string]string{
@@ -371,7 +373,7 @@ component "kwok" {
 			t.Errorf("kwok --%s=%q, want %q", name, got, want)
 		}
 	}
-	if got, _ := c.Flag("config"); got != "/cache/kwok/"+spec.DefaultKwokVersion+"/stages.yaml" {
+	if got, _ := c.Flag("config"); got != "/cache/kwok/"+kwok.DefaultVersion+"/stages.yaml" {
 		t.Errorf("kwok --config=%s", got)
 	}
 	s, _ := spec.Parse([]byte(src), "/specs/test.hcl")
@@ -380,5 +382,15 @@ component "kwok" {
 	}
 	if !slices.ContainsFunc(p.Certificates, func(l pki.Leaf) bool { return l.Name == pki.KwokServing && slices.Contains(l.Hosts, "127.0.0.1") }) {
 		t.Errorf("no serving certificate for kwok: %v", p.Certificates)
+	}
+	// The lock's release, unless the spec pins one.
+	in := plan.Inputs{Spec: s, Env: p.Env, Cache: layout.Cache{Dir: "/cache"}, Lock: &lock.Lock{Kwok: "v0.7.0"}}
+	if locked, err := plan.New(in, "/bin"); err != nil || locked.Kwok.Module.Version != "v0.7.0" {
+		t.Errorf("with a lock of kwok v0.7.0: %+v, %v", locked.Kwok, err)
+	}
+	pinned, _ := spec.Parse([]byte(strings.Replace(src, "nodes = 3", "nodes = 3\n  version = \"v0.8.1\"", 1)), "/specs/test.hcl")
+	in.Spec = pinned
+	if p, err := plan.New(in, "/bin"); err != nil || p.Kwok.Module.Version != "v0.8.1" {
+		t.Errorf("pinned to kwok v0.8.1 with a lock of v0.7.0: %+v, %v", p.Kwok, err)
 	}
 }

@@ -470,12 +470,15 @@ func (d *decoder) kwok(raw *componentSchema, c *Component) {
 		}
 		return
 	}
-	c.Nodes, c.Version = or(raw.Nodes, 1), or(raw.Version, DefaultKwokVersion)
+	c.Nodes, c.Version = or(raw.Nodes, 1), or(raw.Version, "")
+	if raw.Version != nil {
+		d.ranges["component."+Kwok+".version"] = raw.VersionRange
+	}
 	if !d.failed(raw.NodesAt) && (c.Nodes < 0 || c.Nodes > maxKwokNodes) {
 		d.errorf(raw.NodesAt, "Invalid node count", "nodes is from 0 to %d, not %d.", maxKwokNodes, c.Nodes)
 	}
-	if !versionRE.MatchString(c.Version) {
-		d.errorf(raw.VersionAt, "Invalid kwok version", "%q is not a kwok release; write it like %q.", c.Version, DefaultKwokVersion)
+	if c.Version != "" && !versionRE.MatchString(c.Version) {
+		d.errorf(raw.VersionAt, "Invalid kwok version", "%q is not a kwok release; write it like \"v0.8.0\".", c.Version)
 	}
 }
 

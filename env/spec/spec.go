@@ -20,10 +20,6 @@ const (
 	Kwok = "kwok"
 )
 
-// DefaultKwokVersion is the kwok release kenv builds unless the spec pins
-// another.
-const DefaultKwokVersion = "v0.8.0"
-
 // Restart policies of a component.
 const (
 	RestartNever     = "no"
@@ -178,7 +174,8 @@ type Component struct {
 	// Env is added to the component's environment.
 	Env map[string]string
 	// Nodes is how many simulated nodes kwok keeps registered, and
-	// Version the kwok release; kwok's only.
+	// Version the kwok release the spec pins, empty when it leaves the
+	// choice to the lock or kenv; kwok's only.
 	Nodes   int
 	Version string
 

@@ -40,11 +40,14 @@ func (r *Running) settleLock(lenient bool) steps.Step {
 		if o.Lock == nil && !o.WriteLock {
 			return nil
 		}
-		releases := map[string]string{}
+		releases := lock.Releases{Delve: map[string]string{}}
 		for _, c := range p.Components {
 			if c.Debug != nil {
-				releases[c.Name] = c.Debug.Release
+				releases.Delve[c.Name] = c.Debug.Release
 			}
+		}
+		if p.Kwok != nil {
+			releases.Kwok = p.Kwok.Module.Version
 		}
 		built, err := lock.Of(ctx, o.Spec, p.Source, p.Build, releases, o.WriteLock)
 		if err != nil {
