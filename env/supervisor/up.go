@@ -200,17 +200,14 @@ func (r *Running) build(names []string) steps.Step {
 		if names != nil {
 			req.Components = names
 		}
-		logPath := r.opts.Env.Log("build")
-		log, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-		if err != nil {
+		var built []string
+		title := "build " + strings.Join(req.Components, ", ") + " with Go " + r.plan.Toolchain.Go
+		err := r.logged(pr, title, "build", false, func(log io.Writer) (err error) {
+			built, err = build.Run(ctx, req, log)
 			return err
-		}
-		defer log.Close()
-		done := pr.Step("build " + strings.Join(req.Components, ", ") + " with Go " + r.plan.Toolchain.Go)
-		built, err := build.Run(ctx, req, log)
-		done(err)
+		})
 		if err != nil {
-			return fmt.Errorf("build: %w\n%s", err, tailLines(logPath, 20))
+			return fmt.Errorf("build: %w", err)
 		}
 		if len(built) == 0 {
 			pr.Printf("   binaries are up to date\n")
@@ -242,17 +239,13 @@ func (r *Running) ensureDelve(ctx context.Context, pr *steps.Progress, c plan.Co
 	if _, err := os.Stat(d.Dlv); err == nil || !d.Install {
 		return nil
 	}
-	logPath := r.opts.Env.Log("delve-install")
-	log, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
+	title := "Delve " + d.Release + " for " + c.Name + " (Go " + r.plan.Toolchain.Go + ")"
+	err := r.logged(pr, title, "delve-install", true, func(log io.Writer) error {
+		_, err := delve.Ensure(ctx, r.opts.Cache, d.Release, r.plan.Toolchain.Go, log)
 		return err
-	}
-	defer log.Close()
-	done := pr.Step("Delve " + d.Release + " for " + c.Name + " (Go " + r.plan.Toolchain.Go + ")")
-	_, err = delve.Ensure(ctx, r.opts.Cache, d.Release, r.plan.Toolchain.Go, log)
-	done(err)
+	})
 	if err != nil {
-		return fmt.Errorf("%s: %w\n%s", c.Name, err, tailLines(logPath, 20))
+		return fmt.Errorf("%s: %w", c.Name, err)
 	}
 	return nil
 }
@@ -267,20 +260,33 @@ func (r *Running) installKwok() steps.Step {
 		if _, err := os.Stat(filepath.Join(k.Dir, kwok.StagesFile)); err == nil {
 			return nil
 		}
-		logPath := r.opts.Env.Log("kwok-install")
-		log, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-		if err != nil {
-			return err
-		}
-		defer log.Close()
-		done := pr.Step("kwok " + k.Module.Version)
-		err = kwok.Install(ctx, k.Module, k.Dir, log)
-		done(err)
-		if err != nil {
-			return fmt.Errorf("%w\n%s", err, tailLines(logPath, 20))
-		}
-		return nil
+		return r.logged(pr, "kwok "+k.Module.Version, "kwok-install", false, func(log io.Writer) error {
+			return kwok.Install(ctx, k.Module, k.Dir, log)
+		})
 	}}
+}
+
+// logged runs work under the progress line title, its output going to the
+// environment's log called name, anew or appended to; a failure carries
+// the log's last lines.
+func (r *Running) logged(pr *steps.Progress, title, name string, appendTo bool, work func(log io.Writer) error) error {
+	path := r.opts.Env.Log(name)
+	flag := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	if appendTo {
+		flag = os.O_WRONLY | os.O_CREATE | os.O_APPEND
+	}
+	log, err := os.OpenFile(path, flag, 0o600)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	done := pr.Step(title)
+	err = work(log)
+	done(err)
+	if err != nil {
+		return fmt.Errorf("%w\n%s", err, tailLines(path, 20))
+	}
+	return nil
 }
 
 // registerNodes registers the simulated nodes the plan names and waits
