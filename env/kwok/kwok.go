@@ -53,16 +53,23 @@ var stages = []string{
 	"kustomize/stage/pod/fast/pod-delete.yaml",
 }
 
+// Installed reports whether Install has completed in dir: the stages are
+// written last.
+func Installed(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, StagesFile))
+	return err == nil
+}
+
 // Install builds kwok m into dir, without optimisation so that Delve can
 // debug it, and writes its stages there, once.
 func Install(ctx context.Context, m build.Module, dir string, output io.Writer) error {
+	if Installed(dir) {
+		return nil
+	}
 	if _, err := build.Install(ctx, m, dir, "", true, output); err != nil {
 		return err
 	}
 	path := filepath.Join(dir, StagesFile)
-	if _, err := os.Stat(path); err == nil {
-		return nil
-	}
 	cmd := exec.CommandContext(ctx, "go", "mod", "download", "-json", m.Path+"@"+m.Version)
 	cmd.Dir = os.TempDir()
 	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=")
@@ -101,7 +108,8 @@ func Register(ctx context.Context, kubeconfig string, names []string) error {
 		return err
 	}
 	nodes := client.CoreV1().Nodes()
-	have, err := nodes.List(ctx, metav1.ListOptions{LabelSelector: label + "=" + labelValue})
+	ours := metav1.ListOptions{LabelSelector: label + "=" + labelValue}
+	have, err := nodes.List(ctx, ours)
 	if err != nil {
 		return err
 	}
@@ -118,7 +126,7 @@ func Register(ctx context.Context, kubeconfig string, names []string) error {
 		}
 	}
 	return wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		list, err := nodes.List(ctx, metav1.ListOptions{LabelSelector: label + "=" + labelValue})
+		list, err := nodes.List(ctx, ours)
 		if err != nil {
 			return false, nil
 		}

@@ -26,7 +26,7 @@ type Kwok struct {
 	Kubeconfig string
 }
 
-// kwok is kwok's controller, serving the nodes' endpoint (logs, exec) on
+// kwokController is kwok's controller, serving the nodes' endpoint (logs, exec) on
 // c's port with a certificate of the server CA.
 func (p *Plan) kwokController(c spec.Component) Component {
 	version := lock.KwokPin(p.inputs.Lock, c.Version)

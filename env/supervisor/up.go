@@ -257,7 +257,7 @@ func (r *Running) installKwok() steps.Step {
 		if k == nil {
 			return nil
 		}
-		if _, err := os.Stat(filepath.Join(k.Dir, kwok.StagesFile)); err == nil {
+		if kwok.Installed(k.Dir) {
 			return nil
 		}
 		return r.logged(pr, "kwok "+k.Module.Version, "kwok-install", false, func(log io.Writer) error {
