@@ -33,6 +33,40 @@ type Request struct {
 	Tags    []string
 	GCFlags []string
 	LDFlags []string
+	// Cgo builds with cgo, as upstream builds the commands that are not
+	// static (Static).
+	Cgo bool
+}
+
+// staticCommands are the commands upstream builds with CGO_ENABLED=0
+// (KUBE_STATIC_BINARIES in hack/lib/golang.sh); the others, the kubelet
+// among them, are built with cgo.
+var staticCommands = []string{"apiextensions-apiserver", "kube-aggregator", "kube-apiserver", "kube-controller-manager",
+	"kube-scheduler", "kube-proxy", "kube-log-runner", "kubeadm", "kubectl", "kubectl-convert", "kubemark", "mounter"}
+
+// Static reports whether upstream builds the named command without cgo.
+func Static(command string) bool { return slices.Contains(staticCommands, command) }
+
+// Split splits r into the builds go runs: one of its static commands and
+// one, with cgo, of the others; a build with nothing to build is left out.
+func Split(r Request) []Request {
+	static, cgo := r, r
+	static.Components, cgo.Components = nil, nil
+	static.Cgo, cgo.Cgo = false, true
+	for _, c := range r.Components {
+		if Static(c) {
+			static.Components = append(static.Components, c)
+		} else {
+			cgo.Components = append(cgo.Components, c)
+		}
+	}
+	var out []Request
+	for _, b := range []Request{static, cgo} {
+		if len(b.Components) > 0 {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // Command returns the go command line and its environment for r. It is a
@@ -43,6 +77,10 @@ func Command(r Request) (argv []string, env []string) {
 		gcflags = []string{"-N", "-l"}
 	}
 	gcflags = append(gcflags, r.GCFlags...)
+	cgo := "0"
+	if r.Cgo {
+		cgo = "1"
+	}
 	argv = []string{"go", "build",
 		"-o=" + r.OutDir + string(filepath.Separator),
 		// Binaries name their files by module path, not by where the
@@ -61,8 +99,7 @@ func Command(r Request) (argv []string, env []string) {
 	env = []string{
 		"GOTOOLCHAIN=go" + r.Tree.GoVersion,
 		"GOWORK=" + filepath.Join(r.Tree.Dir, "go.work"),
-		// The control-plane components are static binaries upstream.
-		"CGO_ENABLED=0",
+		"CGO_ENABLED=" + cgo,
 		"GOFLAGS=-buildvcs=false",
 	}
 	return argv, env
@@ -107,9 +144,23 @@ type stamp struct {
 }
 
 // Run builds the components of r that are missing or were built from other
-// inputs, all in one go build. It returns the components it built; none
-// when everything was up to date.
+// inputs: one go build of the static ones, one of those upstream builds
+// with cgo. It returns the components it built; none when everything was
+// up to date.
 func Run(ctx context.Context, r Request, output io.Writer) ([]string, error) {
+	var built []string
+	for _, b := range Split(r) {
+		stale, err := run(ctx, b, output)
+		if err != nil {
+			return nil, err
+		}
+		built = append(built, stale...)
+	}
+	return built, nil
+}
+
+// run builds the components of r, one build, that are not up to date.
+func run(ctx context.Context, r Request, output io.Writer) ([]string, error) {
 	argv, env := Command(r)
 	inputs := inputsHash(r, argv, env)
 	// A checkout the user edits is always handed to go build, whose own

@@ -72,15 +72,25 @@ type Lock struct {
 
 // Binary is what the lock records of one binary.
 type Binary struct {
+	// SHA256 is the binary's hash; empty for one built with cgo, whose
+	// bytes depend on the machine's C library.
 	SHA256 string
 	// Modules digests the module versions and hashes it was built from.
 	Modules string
+	// Settings are the build settings in which it differs from Built:
+	// those of the cgo build, for the kubelet.
+	Settings map[string]string
 }
 
 // Provenance is the provenance the lock records for binary name.
 func (l *Lock) Provenance(name string) build.Provenance {
 	p := l.Built
-	p.Modules = l.Binaries[name].Modules
+	bin := l.Binaries[name]
+	p.Modules = bin.Modules
+	if len(bin.Settings) > 0 {
+		p.Settings = maps.Clone(p.Settings)
+		maps.Copy(p.Settings, bin.Settings)
+	}
 	return p
 }
 
@@ -126,9 +136,10 @@ type buildBlock struct {
 }
 
 type binaryBlock struct {
-	Name    string `hcl:"name,label"`
-	SHA256  string `hcl:"sha256,optional"`
-	Modules string `hcl:"modules,optional"`
+	Name     string            `hcl:"name,label"`
+	SHA256   string            `hcl:"sha256,optional"`
+	Modules  string            `hcl:"modules,optional"`
+	Settings map[string]string `hcl:"settings,optional"`
 }
 
 // Read reads the lock file at path. It returns nil and no diagnostics when
@@ -159,7 +170,7 @@ func Read(path string) (*Lock, *hclparse.Parser, hcl.Diagnostics) {
 		l.Modules = append(l.Modules, source.Module{Path: m.Path, Version: m.Version, Sum: m.Sum})
 	}
 	for _, bin := range b.Binaries {
-		l.Binaries[bin.Name] = Binary{SHA256: bin.SHA256, Modules: bin.Modules}
+		l.Binaries[bin.Name] = Binary{SHA256: bin.SHA256, Modules: bin.Modules, Settings: bin.Settings}
 	}
 	return l, parser, nil
 }
@@ -204,6 +215,9 @@ func (l *Lock) Write() error {
 		bb := b.AppendNewBlock("binary", []string{name}).Body()
 		setString(bb, "sha256", l.Binaries[name].SHA256)
 		setString(bb, "modules", l.Binaries[name].Modules)
+		if settings := l.Binaries[name].Settings; len(settings) > 0 {
+			bb.SetAttributeValue("settings", stringObject(settings))
+		}
 	}
 	if len(l.Delve) > 0 {
 		root.AppendNewline()

@@ -78,6 +78,7 @@ func Of(ctx context.Context, s *spec.Spec, tree *source.Tree, req build.Request,
 		return l, nil
 	}
 	l.Binaries = map[string]Binary{}
+	built := map[string]build.Provenance{}
 	for _, name := range req.Components {
 		path := filepath.Join(req.OutDir, name)
 		sum, err := build.Hash(path)
@@ -88,10 +89,35 @@ func Of(ctx context.Context, s *spec.Spec, tree *source.Tree, req build.Request,
 		if err != nil {
 			return nil, err
 		}
-		// The toolchain and settings are the same for every binary of one
-		// go build.
-		l.Built = build.Provenance{GoVersion: p.GoVersion, Settings: p.Settings}
+		built[name] = p
+		if !build.Static(name) {
+			// It links this machine's C library, which no lock pins:
+			// its modules are locked, not its bytes.
+			sum = ""
+		}
 		l.Binaries[name] = Binary{SHA256: sum, Modules: p.Modules}
+	}
+	// The toolchain and settings are the same for every binary of one go
+	// build. The lock records those of the first build (the static
+	// binaries', upstream's most) and, for each binary of the other, the
+	// settings in which it differs.
+	for _, b := range build.Split(req) {
+		first := built[b.Components[0]]
+		if l.Built.GoVersion == "" {
+			l.Built = build.Provenance{GoVersion: first.GoVersion, Settings: first.Settings}
+		}
+		for _, name := range b.Components {
+			bin := l.Binaries[name]
+			for k, v := range built[name].Settings {
+				if l.Built.Settings[k] != v {
+					if bin.Settings == nil {
+						bin.Settings = map[string]string{}
+					}
+					bin.Settings[k] = v
+				}
+			}
+			l.Binaries[name] = bin
+		}
 	}
 	return l, nil
 }
@@ -106,7 +132,7 @@ func CompareBinaries(want, got *Lock) ([]string, error) {
 	var differ []string
 	for _, name := range slices.Sorted(maps.Keys(got.Binaries)) {
 		w, ok := want.Binaries[name]
-		if !ok || w.SHA256 == got.Binaries[name].SHA256 {
+		if !ok || w.SHA256 == "" || w.SHA256 == got.Binaries[name].SHA256 {
 			continue
 		}
 		differ = append(differ, fmt.Sprintf("%s: sha256 %s, locked %s", name, got.Binaries[name].SHA256, w.SHA256))

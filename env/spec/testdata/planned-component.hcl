@@ -1,5 +1,0 @@
-kubernetes {
-  version = "v1.34.4"
-}
-component "kube-apiserver" {}
-component "kubelet" {}
