@@ -31,6 +31,9 @@ const (
 	AuthProxyClient   = "client-auth-proxy"
 	ServiceAccount    = "service-account"
 	KwokServing       = "serving-kwok"
+	KubeletServing    = "serving-kubelet"
+	NodeClient        = "client-kubelet"
+	ProxyClient       = "client-kube-proxy"
 )
 
 const (
@@ -74,6 +77,18 @@ func ControlPlaneLeaves(apiServerHosts, localHosts []string) []Leaf {
 // (kwok's, a kubelet's), from the server CA, for hosts.
 func ServingLeaf(name, commonName string, hosts []string) Leaf {
 	return Leaf{name, ServerCA, Request{CommonName: commonName, Hosts: hosts, Usage: ServerAuth}}
+}
+
+// NodeLeaves are the certificates of this machine's node: the kubelet's
+// client certificate as node nodeName, its serving certificate for hosts,
+// and kube-proxy's client certificate, named as local-up-cluster names
+// them.
+func NodeLeaves(nodeName string, hosts []string) []Leaf {
+	return []Leaf{
+		{NodeClient, ClientCA, Request{CommonName: "system:node:" + nodeName, Organization: []string{"system:nodes"}, Usage: ClientAuth}},
+		ServingLeaf(KubeletServing, "kubelet", hosts),
+		{ProxyClient, ClientCA, Request{CommonName: "system:kube-proxy", Organization: []string{"system:nodes"}, Usage: ClientAuth}},
+	}
 }
 
 // Report says which files Ensure made anew and which it kept.

@@ -11,8 +11,6 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 )
 
 // TokenRequest says whose token to make.
@@ -29,11 +27,7 @@ type TokenRequest struct {
 // cluster-admin binding where missing, and returns a token for the service
 // account from the TokenRequest API.
 func Token(ctx context.Context, kubeconfig string, r TokenRequest) (string, error) {
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		return "", err
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
+	cs, err := Client(kubeconfig)
 	if err != nil {
 		return "", err
 	}

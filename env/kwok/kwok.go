@@ -13,17 +13,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"time"
 
 	"github.com/google/renameio/v2"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/kenv-dev/kenv/env/access"
 	"github.com/kenv-dev/kenv/env/build"
 )
 
@@ -98,12 +95,7 @@ func Install(ctx context.Context, m build.Module, dir string, output io.Writer) 
 // made them Ready. Nodes and their pods outlive `kenv down` in etcd like
 // any others; they are Ready again at the next up.
 func Register(ctx context.Context, kubeconfig string, names []string) error {
-	config, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		return err
-	}
-	config.QPS, config.Burst = 200, 400
-	client, err := kubernetes.NewForConfig(config)
+	client, err := access.Client(kubeconfig)
 	if err != nil {
 		return err
 	}
@@ -125,28 +117,7 @@ func Register(ctx context.Context, kubeconfig string, names []string) error {
 			return fmt.Errorf("register node %s: %w", name, err)
 		}
 	}
-	return wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		list, err := nodes.List(ctx, ours)
-		if err != nil {
-			return false, nil
-		}
-		ready := 0
-		for _, n := range list.Items {
-			if slices.Contains(names, n.Name) && isReady(&n) {
-				ready++
-			}
-		}
-		return ready == len(names), nil
-	})
-}
-
-func isReady(n *corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
+	return access.WaitNodesReady(ctx, client, ours, names)
 }
 
 // node is a simulated node as kwokctl registers them: a machine of this

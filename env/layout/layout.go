@@ -97,18 +97,31 @@ func (c Cache) DelveDir(version string) string { return filepath.Join(c.Dir, "dl
 // KwokDir holds the kwok binary of one kwok release and its stages.
 func (c Cache) KwokDir(version string) string { return filepath.Join(c.Dir, "kwok", version) }
 
+// PauseDir holds the pause image built from the source called key.
+func (c Cache) PauseDir(key string) string { return filepath.Join(c.Dir, "pause", key) }
+
 // ControlSocket is the Unix socket of the environment's supervisor. A Unix
 // socket path has room for about 100 bytes; a state directory deeper than
 // that gets its socket in a directory of the user's under the temporary
 // directory, named after the state directory.
-func (e Env) ControlSocket() string {
-	path := filepath.Join(e.Dir, "supervisor.sock")
+func (e Env) ControlSocket() string { return e.socket("supervisor.sock") }
+
+// RuntimeSocket is the Unix socket of the node's containerd.
+func (e Env) RuntimeSocket() string { return e.socket("containerd.sock") }
+
+func (e Env) socket(name string) string {
+	path := filepath.Join(e.Dir, name)
 	if len(path) <= 100 {
 		return path
 	}
 	sum := sha256.Sum256([]byte(e.Dir))
-	return filepath.Join(os.TempDir(), fmt.Sprintf("kenv-%d", os.Getuid()), hex.EncodeToString(sum[:8])+".sock")
+	return filepath.Join(os.TempDir(), fmt.Sprintf("kenv-%d", os.Getuid()), hex.EncodeToString(sum[:8])+"-"+name)
 }
+
+// NodeDir holds the node: containerd's root (its images, kept across
+// down) and state, the pods' network namespaces and IPs, the kubelet's
+// root. Whatever is mounted under it is the node's.
+func (e Env) NodeDir() string { return filepath.Join(e.Dir, "node") }
 
 // UseDirs makes the environment's log and etcd directories links to the
 // directories the spec names, or plain directories again when it names

@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"net"
+	"path/filepath"
 	"strconv"
 
 	"github.com/kenv-dev/kenv/env/delve"
@@ -70,6 +71,10 @@ func Decide(in Inputs) (*Plan, error) {
 	}
 	p.Source, p.Toolchain, p.BinDir = &tree, toolchain, binDir
 	p.Build = Build(in.Spec, &tree, binDir)
+	if n := p.Node; n != nil {
+		n.PauseSource = filepath.Join(tree.Dir, "build", "pause", "linux", "pause.c")
+		n.PauseDir = in.Cache.PauseDir(tree.Key)
+	}
 	for i, c := range p.Components {
 		if c.Debug == nil {
 			continue

@@ -56,6 +56,8 @@ type Plan struct {
 	Components   []Component
 	// Kwok is set when the spec runs simulated nodes.
 	Kwok *Kwok `json:",omitempty"`
+	// Node is set when the spec makes this machine a node.
+	Node *Node `json:",omitempty"`
 
 	spec   *spec.Spec
 	inputs Inputs
@@ -100,8 +102,12 @@ type Component struct {
 	// Args follow the flags as the spec gives them.
 	Args    []string
 	LogPath string
-	// Address is host:port of the component's secure port.
+	// Address is host:port of the component's port; empty for one that
+	// listens on no TCP port.
 	Address string
+	// Endpoint is where clients reach it: an https://, http:// or
+	// unix:// URL.
+	Endpoint string
 	// HealthURL answers 200 once the component is ready.
 	HealthURL string
 	Debug     *Debug
@@ -245,6 +251,10 @@ func New(in Inputs, binDir string) (*Plan, error) {
 			comp = p.scheduler(c)
 		case spec.Kwok:
 			comp = p.kwokController(c)
+		case spec.Kubelet:
+			comp = p.kubelet(c)
+		case spec.KubeProxy:
+			comp = p.kubeProxy(c)
 		default:
 			return nil, fmt.Errorf("kenv cannot run %s yet", c.Name)
 		}
@@ -254,6 +264,9 @@ func New(in Inputs, binDir string) (*Plan, error) {
 		}
 		comp.LogPath = p.Log(c.Name)
 		comp.Address = hostPort(nw.BindAddress, c.Port)
+		if comp.Endpoint == "" {
+			comp.Endpoint = "https://" + comp.Address
+		}
 		comp.Env = []string{"KUBE_CACHE_MUTATION_DETECTOR=false", "KUBE_PANIC_WATCH_DECODE_ERROR=true"}
 		for _, name := range slices.Sorted(maps.Keys(c.Env)) {
 			comp.Env = append(comp.Env, name+"="+c.Env[name])
@@ -406,6 +419,10 @@ func (p *Plan) apiServer(c spec.Component) Component {
 	}
 	if len(s.Admission.Disable) > 0 {
 		flags = append(flags, Flag{"disable-admission-plugins", strings.Join(s.Admission.Disable, ",")})
+	}
+	if s.RunsNode() {
+		// logs, exec and port-forward check the kubelet's certificate.
+		flags = append(flags, Flag{"kubelet-certificate-authority", p.cert(pki.ServerCA)})
 	}
 	// Loopback binding would otherwise make the apiserver look for a
 	// non-loopback interface to advertise; bound to every interface, it

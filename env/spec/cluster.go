@@ -20,7 +20,9 @@ import (
 const (
 	DefaultBindAddress = "127.0.0.1"
 	DefaultServiceCIDR = "10.0.0.0/24"
-	DefaultVerbosity   = 3
+	// DefaultPodCIDR is local-up-cluster's CNI range.
+	DefaultPodCIDR   = "10.88.0.0/16"
+	DefaultVerbosity = 3
 )
 
 // DefaultAuthorizationModes are local-up-cluster's.
@@ -64,7 +66,8 @@ func (d *decoder) network(raw *networkSchema) Network {
 	if raw == nil {
 		raw = &networkSchema{}
 	}
-	n := Network{BindAddress: or(raw.BindAddress, DefaultBindAddress), ServiceCIDR: or(raw.ServiceCIDR, DefaultServiceCIDR)}
+	n := Network{BindAddress: or(raw.BindAddress, DefaultBindAddress), ServiceCIDR: or(raw.ServiceCIDR, DefaultServiceCIDR),
+		PodCIDR: or(raw.PodCIDR, DefaultPodCIDR)}
 	if raw.BindAddress != nil {
 		ip := net.ParseIP(n.BindAddress)
 		switch {
@@ -91,7 +94,30 @@ func (d *decoder) network(raw *networkSchema) Network {
 			d.errorf(raw.ServiceCIDRAt, "Invalid service CIDR", "%v", err)
 		}
 	}
+	if raw.PodCIDR != nil {
+		if err := checkPodCIDR(n.PodCIDR, n.ServiceCIDR); err != nil {
+			d.errorf(raw.PodCIDRAt, "Invalid pod CIDR", "%v", err)
+		}
+	}
 	return n
+}
+
+// checkPodCIDR wants an IPv4 range the node's bridge can hand out, apart
+// from the Service range.
+func checkPodCIDR(cidr, serviceCIDR string) error {
+	prefix, err := netip.ParsePrefix(cidr)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%q is not a CIDR such as %q", cidr, DefaultPodCIDR)
+	case prefix.Masked() != prefix:
+		return fmt.Errorf("%q has host bits set; write %q", cidr, prefix.Masked())
+	case !prefix.Addr().Is4() || prefix.Bits() > 28:
+		return fmt.Errorf("%q: the pod range is an IPv4 range of /28 or wider", cidr)
+	}
+	if service, err := netip.ParsePrefix(serviceCIDR); err == nil && service.Overlaps(prefix) {
+		return fmt.Errorf("%q overlaps the service range %s; choose apart ranges", cidr, serviceCIDR)
+	}
+	return nil
 }
 
 func validHost(host string) bool {

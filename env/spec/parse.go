@@ -80,6 +80,8 @@ type networkSchema struct {
 	APIHostAt     hcl.Range `hcl:"api_host,attr_value_range"`
 	ServiceCIDR   *string   `hcl:"service_cidr,optional"`
 	ServiceCIDRAt hcl.Range `hcl:"service_cidr,attr_value_range"`
+	PodCIDR       *string   `hcl:"pod_cidr,optional"`
+	PodCIDRAt     hcl.Range `hcl:"pod_cidr,attr_value_range"`
 }
 
 type etcdSchema struct {
@@ -132,6 +134,7 @@ type componentSchema struct {
 	Version      *string           `hcl:"version,optional"`
 	VersionAt    hcl.Range         `hcl:"version,attr_value_range"`
 	VersionRange hcl.Range         `hcl:"version,attr_range"`
+	Images       *hcl.Attribute    `hcl:"images,optional"`
 	DefRange     hcl.Range         `hcl:",def_range"`
 }
 
@@ -171,6 +174,8 @@ var knownComponents = map[string]componentDefaults{
 	KubeControllerManager: {port: 10257, debugPort: 2346},
 	KubeScheduler:         {port: 10259, debugPort: 2347},
 	Kwok:                  {port: 10247, debugPort: 2350},
+	Kubelet:               {port: 10250, debugPort: 2348},
+	KubeProxy:             {port: 10256, debugPort: 2349},
 }
 
 // maxKwokNodes bounds the simulated nodes: each is an object kwok updates
@@ -187,9 +192,6 @@ func KnownComponents() []string { return sortedKeys(knownComponents) }
 // DefaultDebugPort is the Delve port of a component whose debug block names
 // none, or that is switched to Delve by `kenv restart --debug`.
 func DefaultDebugPort(component string) int { return knownComponents[component].debugPort }
-
-// plannedComponents are real Kubernetes components kenv does not run yet.
-var plannedComponents = map[string]bool{"kubelet": true, "kube-proxy": true}
 
 const (
 	defaultEtcdPort = 2379
@@ -433,9 +435,7 @@ func (d *decoder) component(raw *componentSchema) (Component, bool) {
 	defaults, known := knownComponents[raw.Name]
 	if !known {
 		detail := fmt.Sprintf("kenv runs %s.", strings.Join(sortedKeys(knownComponents), ", "))
-		if plannedComponents[raw.Name] {
-			detail = fmt.Sprintf("%q is not supported yet; %s", raw.Name, detail)
-		} else if guess := nearest(raw.Name, sortedKeys(knownComponents)); guess != "" {
+		if guess := nearest(raw.Name, sortedKeys(knownComponents)); guess != "" {
 			detail = fmt.Sprintf("Did you mean %q? %s", guess, detail)
 		}
 		d.errorf(raw.DefRange, "Unknown component", "%s", detail)
@@ -456,7 +456,34 @@ func (d *decoder) component(raw *componentSchema) (Component, bool) {
 		d.errorf(raw.RestartAt, "Invalid restart policy", "restart is %q or %q, not %q.", RestartNever, RestartOnFailure, c.Restart)
 	}
 	d.kwok(raw, &c)
+	d.images(raw, &c)
 	return c, true
+}
+
+// images decodes the kubelet's image tarballs, relative to the spec.
+func (d *decoder) images(raw *componentSchema, c *Component) {
+	if raw.Images == nil {
+		return
+	}
+	if raw.Name != Kubelet {
+		d.errorf(raw.Images.Range, "Unsupported argument", "images is set on component \"kubelet\" only: its container runtime imports them.")
+		return
+	}
+	paths, ranges := d.list(raw.Images)
+	for i, p := range paths {
+		p = d.path(&p)
+		if info, err := os.Stat(p); err != nil || info.IsDir() && !isOCILayout(p) {
+			d.errorf(ranges[i], "Image not found", "%s is not an image tarball (docker save, or an OCI layout); build or save the image there, or fix the path.", p)
+			continue
+		}
+		c.Images = append(c.Images, p)
+	}
+}
+
+// isOCILayout reports whether dir is an OCI image layout.
+func isOCILayout(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, "oci-layout"))
+	return err == nil
 }
 
 // kwok decodes the attributes only component "kwok" has.

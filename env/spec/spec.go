@@ -16,6 +16,10 @@ const (
 	KubeAPIServer         = "kube-apiserver"
 	KubeControllerManager = "kube-controller-manager"
 	KubeScheduler         = "kube-scheduler"
+	// Kubelet and KubeProxy make this machine a node, with kenv's own
+	// container runtime.
+	Kubelet   = "kubelet"
+	KubeProxy = "kube-proxy"
 	// Kwok simulates nodes: kwok's controller, built from its module.
 	Kwok = "kwok"
 )
@@ -120,6 +124,8 @@ type Network struct {
 	// ServiceCIDR is the range of Service IPs; its first address is the
 	// kubernetes Service's, and in the serving certificate.
 	ServiceCIDR string
+	// PodCIDR is the range the node's pods get their IPs from.
+	PodCIDR string
 }
 
 // Etcd configures the embedded etcd.
@@ -178,6 +184,9 @@ type Component struct {
 	// choice to the lock or kenv; kwok's only.
 	Nodes   int
 	Version string
+	// Images are image tarballs (docker-archive or OCI) the kubelet's
+	// runtime imports at up, absolute; the kubelet's only.
+	Images []string
 
 	// DeclRange is where the component's block starts, for later messages.
 	DeclRange hcl.Range
@@ -233,6 +242,10 @@ func (s *Spec) TreeComponents() []string {
 	}
 	return names
 }
+
+// RunsNode reports whether the spec makes this machine a node: the kubelet
+// with kenv's container runtime.
+func (s *Spec) RunsNode() bool { return s.Component(Kubelet) != nil }
 
 // SortedFlagNames returns the names of c.Flags in a stable order.
 func (c *Component) SortedFlagNames() []string {

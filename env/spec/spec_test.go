@@ -102,7 +102,11 @@ func TestInvalidSpecs(t *testing.T) {
 			`12:1 Unknown component: Did you mean "kube-scheduler"?`,
 		}},
 		{"unknown-component.hcl", []string{`5:1 Unknown component: Did you mean "kube-scheduler"?`}},
-		{"planned-component.hcl", []string{`5:1 Unknown component: "kubelet" is not supported yet`}},
+		{"node-attributes.hcl", []string{
+			`5:14 Invalid pod CIDR: "10.0.0.0/16" overlaps the service range 10.0.0.0/24`,
+			`8:3 Unsupported argument: images is set on component "kubelet" only`,
+			`11:13 Image not found: no-such-image.tar is not an image tarball`,
+		}},
 		{"duplicate-component.hcl", []string{`5:1 Duplicate component: already defined at`}},
 		{"kwok-attributes.hcl", []string{
 			`5:30 Unsupported argument: nodes is set on component "kwok" only`,

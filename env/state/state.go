@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/kenv-dev/kenv/env/host"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -39,6 +40,9 @@ type State struct {
 	Kubectl    string
 	Etcd       EtcdState
 	Components []ComponentState
+	// Node is what this machine's node holds on it, for a down after a
+	// supervisor that died to sweep.
+	Node *host.Node `json:",omitempty"`
 }
 
 // Phase is where an environment is in its life.
@@ -67,6 +71,7 @@ type ComponentState struct {
 	// as the program Delve debugs.
 	Descendants  []process.ID `json:",omitempty"`
 	Address      string
+	Endpoint     string
 	DebugAddress string `json:",omitempty"`
 	// Dlv is the Delve that debugs the component, for attaching.
 	Dlv     string `json:",omitempty"`

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kenv-dev/kenv/env/host"
 	"github.com/kenv-dev/kenv/env/layout"
 	"github.com/kenv-dev/kenv/env/process"
 	"github.com/kenv-dev/kenv/env/spec"
@@ -78,7 +79,7 @@ func purgeLinkedDirs(env layout.Env, out io.Writer) error {
 // kenvLogs names the logs kenv writes: the components', their trace logs,
 // the audit log, etcd's, the build's, Delve's installation and its own.
 func kenvLogs() []string {
-	names := []string{"etcd", "kenv", "build", "delve-install", "kwok-install", "kube-apiserver-audit"}
+	names := []string{"etcd", "kenv", "build", "delve-install", "kwok-install", "kube-apiserver-audit", "containerd", "images", "pause-build"}
 	for _, c := range spec.KnownComponents() {
 		names = append(names, c, c+"-trace")
 	}
@@ -113,11 +114,18 @@ func stop(env layout.Env, st *state.State) error {
 }
 
 // stopLeftovers stops the recorded processes that outlived their
-// supervisor, such as a program Delve debugged when Delve was killed.
+// supervisor, such as a program Delve debugged when Delve was killed, and
+// sweeps what its node left on the machine.
 func stopLeftovers(st *state.State) error {
 	var procs []process.ID
 	for _, c := range st.Components {
 		procs = append(append(procs, c.Process), c.Descendants...)
 	}
-	return process.StopAll(st.Name, procs, stopTimeout)
+	if err := process.StopAll(st.Name, procs, stopTimeout); err != nil {
+		return err
+	}
+	if st.Node != nil {
+		return host.Sweep(*st.Node)
+	}
+	return nil
 }

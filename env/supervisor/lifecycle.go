@@ -99,7 +99,7 @@ func (r *Running) launch(u *unit, c plan.Component) error {
 		return err
 	}
 	u.c, u.proc, u.children, u.intended = c, p, nil, false
-	cs := state.ComponentState{Name: c.Name, Status: state.Starting, Process: process.IDOf(p.Pid()), Address: c.Address,
+	cs := state.ComponentState{Name: c.Name, Status: state.Starting, Process: process.IDOf(p.Pid()), Address: c.Address, Endpoint: c.Endpoint,
 		LogPath: c.LogPath, Command: argv, Env: c.Env, Started: time.Now()}
 	if c.Debug != nil {
 		cs.DebugAddress, cs.Dlv = c.Debug.Listen, c.Debug.Dlv
@@ -314,7 +314,10 @@ func (r *Running) relaunch(u *unit, c plan.Component) steps.Step {
 // outlived its killed Delve and was not recorded, and fails if they stay
 // taken.
 func waitFree(ctx context.Context, c plan.Component) error {
-	addrs := []string{c.Address}
+	var addrs []string
+	if c.Address != "" {
+		addrs = append(addrs, c.Address)
+	}
 	if c.Debug != nil {
 		addrs = append(addrs, c.Debug.Listen)
 	}

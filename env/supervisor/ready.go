@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/kenv-dev/kenv/env/delve"
+	"github.com/kenv-dev/kenv/env/node"
 	"github.com/kenv-dev/kenv/env/plan"
 	"github.com/kenv-dev/kenv/env/process"
 	"github.com/kenv-dev/kenv/env/state"
@@ -88,17 +89,11 @@ func (r *Running) waitHealthy(ctx context.Context, pr *steps.Progress, c plan.Co
 		if p.Exit() != "" {
 			return false, p.ExitError()
 		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.HealthURL, nil)
-		resp, err := r.health.Do(req)
+		err := r.probe(ctx, c.HealthURL)
 		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return true, nil
-			}
-			last = resp.Status
-		} else {
-			last = err.Error()
+			return true, nil
 		}
+		last = err.Error()
 		if time.Now().After(deadline) {
 			return false, fmt.Errorf("%s is not ready after %s (last answer: %s)", c.Name, timeout, last)
 		}
@@ -108,6 +103,24 @@ func (r *Running) waitHealthy(ctx context.Context, pr *steps.Progress, c plan.Co
 		return fmt.Errorf("%s is not ready: %w", c.Name, ctx.Err())
 	}
 	return err
+}
+
+// probe asks a component's health check: an HTTP(S) URL that answers 200,
+// or unix://SOCKET, a CRI runtime that says it is ready.
+func (r *Running) probe(ctx context.Context, url string) error {
+	if socket, ok := strings.CutPrefix(url, "unix://"); ok {
+		return node.Ready(ctx, socket)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := r.health.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return errors.New(resp.Status)
+	}
+	return nil
 }
 
 // waitsForUser reports whether a program Delve reports halted waits for a

@@ -44,7 +44,7 @@ func (r *Running) Summary(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "  etcd\t%s\t\t%s\n", s.Etcd.ClientURL, s.Etcd.LogPath)
 	for _, c := range s.Components {
-		fmt.Fprintf(tw, "  %s\thttps://%s\tpid %d\t%s\n", c.Name, c.Address, c.Process.Pid, c.LogPath)
+		fmt.Fprintf(tw, "  %s\t%s\tpid %d\t%s\n", c.Name, c.Endpoint, c.Process.Pid, c.LogPath)
 		if c.DebugAddress != "" {
 			fmt.Fprintf(tw, "  \tdlv connect %s\n", c.DebugAddress)
 		}

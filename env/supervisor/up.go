@@ -21,9 +21,11 @@ import (
 	"github.com/kenv-dev/kenv/env/build"
 	"github.com/kenv-dev/kenv/env/delve"
 	"github.com/kenv-dev/kenv/env/etcd"
+	"github.com/kenv-dev/kenv/env/host"
 	"github.com/kenv-dev/kenv/env/kwok"
 	"github.com/kenv-dev/kenv/env/layout"
 	"github.com/kenv-dev/kenv/env/lock"
+	"github.com/kenv-dev/kenv/env/node"
 	"github.com/kenv-dev/kenv/env/plan"
 	"github.com/kenv-dev/kenv/env/process"
 	"github.com/kenv-dev/kenv/env/source"
@@ -124,18 +126,21 @@ func Up(ctx context.Context, o Options) (retained *Running, err error) {
 	// are made meanwhile. kube-apiserver starts first: the
 	// controller-manager exits when the RBAC roles it needs are not yet
 	// there.
-	isAPIServer := func(c plan.Component) bool { return c.Name == spec.KubeAPIServer }
-	others := func(c plan.Component) bool { return !isAPIServer(c) }
+	// The node's containerd starts beside it, and the images are in
+	// before the kubelet asks for them.
+	first := func(c plan.Component) bool { return c.Name == spec.KubeAPIServer || c.Name == plan.Runtime }
+	others := func(c plan.Component) bool { return !first(c) }
 	for _, row := range [][]steps.Step{
 		{r.prepare()},
 		{r.getSource()},
-		{r.build(nil), r.installDelve(), r.installKwok(), r.writeConfig()},
+		{r.build(nil), r.installDelve(), r.installKwok(), r.buildPause(), r.writeConfig()},
 		{r.mapSources()},
 		{r.settleLock(true)},
 		{r.recordState()},
-		{r.startEtcd()},
-		{r.startComponents(isAPIServer)},
-		{r.waitReady(isAPIServer)},
+		{r.startEtcd(), r.holdHost()},
+		{r.startComponents(first)},
+		{r.waitReady(first)},
+		{r.loadImages()},
 		{r.startComponents(others)},
 		{r.waitReady(others)},
 		{r.registerNodes()},
@@ -169,6 +174,15 @@ func (r *Running) prepare() steps.Step {
 		for _, dir := range []string{o.Env.LogDir(), o.Env.ConfigDir(), o.Env.CertDir()} {
 			if err := os.MkdirAll(dir, 0o700); err != nil {
 				return fmt.Errorf("create %s: %w", dir, err)
+			}
+		}
+		if o.Spec.RunsNode() {
+			if err := node.Check(); err != nil {
+				return err
+			}
+			if node.KubeletRuns() {
+				return errors.New("a kubelet runs on this machine already (its iptables chain KUBE-KUBELET-CANARY is there), and one machine holds one node: " +
+					"`kenv down` the environment that runs it, or simulate nodes with component \"kwok\" instead")
 			}
 		}
 		return checkPorts(o.Spec)
@@ -266,6 +280,91 @@ func (r *Running) installKwok() steps.Step {
 	}}
 }
 
+// buildPause builds the pause image from the tree, once.
+func (r *Running) buildPause() steps.Step {
+	return steps.Step{Do: func(ctx context.Context, pr *steps.Progress) error {
+		n := r.plan.Node
+		if n == nil {
+			return nil
+		}
+		if _, err := os.Stat(node.PauseTarball(n.PauseDir)); err == nil {
+			return nil
+		}
+		return r.logged(pr, "pause image from "+n.PauseSource, "pause-build", false, func(log io.Writer) error {
+			return node.BuildPause(ctx, n.PauseSource, n.PauseDir, log)
+		})
+	}}
+}
+
+// holdHost records the machine as it is before the node changes it, and
+// makes the node's directories and cgroup; undone by sweeping what the
+// node left and putting the machine back as recorded.
+func (r *Running) holdHost() steps.Step {
+	return steps.Step{
+		Do: func(context.Context, *steps.Progress) error {
+			n := r.plan.Node
+			if n == nil {
+				return nil
+			}
+			if err := host.Take(n.Record); err != nil {
+				return fmt.Errorf("record the machine before the node changes it: %w", err)
+			}
+			// A supervisor that dies leaves the sweep to the next down or up.
+			r.updateState(func(s *state.State) { h := n.Host(); s.Node = &h })
+			for _, dir := range []string{n.Root, n.State, n.KubeletRoot, n.IPAMDir} {
+				if err := os.MkdirAll(dir, 0o700); err != nil {
+					return err
+				}
+			}
+			return host.MakeCgroup(n.CgroupRoot)
+		},
+		Undo: func() error {
+			if n := r.plan.Node; n != nil {
+				return host.Sweep(n.Host())
+			}
+			return nil
+		},
+	}
+}
+
+// loadImages imports the pause image, pinned, and the spec's images into
+// the node's containerd; undone by removing the pods, while containerd
+// still runs, so that it takes their networks down.
+func (r *Running) loadImages() steps.Step {
+	return steps.Step{
+		Do: func(ctx context.Context, pr *steps.Progress) error {
+			n := r.plan.Node
+			if n == nil {
+				return nil
+			}
+			title := fmt.Sprintf("images: pause and %d from the spec into containerd", len(n.Images))
+			return r.logged(pr, title, "images", false, func(log io.Writer) error {
+				if err := node.Import(ctx, n.Socket, node.PauseTarball(n.PauseDir), []string{node.PauseImage}, log); err != nil {
+					return err
+				}
+				for _, img := range n.Images {
+					if err := node.Import(ctx, n.Socket, img, nil, log); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		},
+		Undo: func() error {
+			n := r.plan.Node
+			if n == nil {
+				return nil
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if node.Ready(ctx, n.Socket) != nil {
+				return nil // not running: the sweep takes what it left
+			}
+			return node.RemovePods(ctx, n.Socket)
+		},
+	}
+}
+
 // logged runs work under the progress line title, its output going to the
 // environment's log called name, anew or appended to; a failure carries
 // the log's last lines.
@@ -289,19 +388,26 @@ func (r *Running) logged(pr *steps.Progress, title, name string, appendTo bool, 
 	return nil
 }
 
-// registerNodes registers the simulated nodes the plan names and waits
-// until kwok has made them Ready.
+// registerNodes waits until this machine's node is Ready, and registers
+// the simulated nodes the plan names and waits until kwok has made them
+// Ready.
 func (r *Running) registerNodes() steps.Step {
 	return steps.Step{Do: func(ctx context.Context, pr *steps.Progress) error {
-		k := r.plan.Kwok
-		if k == nil {
-			return nil
+		if n := r.plan.Node; n != nil {
+			done := pr.Step("node " + n.Name + " Ready")
+			err := node.Register(ctx, n.Kubeconfig, n.Name)
+			done(err)
+			if err != nil {
+				return fmt.Errorf("node %s: %w\nlast lines of %s:\n%s", n.Name, err, r.plan.Log(spec.Kubelet), tailLines(r.plan.Log(spec.Kubelet), 15))
+			}
 		}
-		done := pr.Step(fmt.Sprintf("%d simulated nodes Ready", len(k.Nodes)))
-		err := kwok.Register(ctx, k.Kubeconfig, k.Nodes)
-		done(err)
-		if err != nil {
-			return fmt.Errorf("register the simulated nodes: %w", err)
+		if k := r.plan.Kwok; k != nil {
+			done := pr.Step(fmt.Sprintf("%d simulated nodes Ready", len(k.Nodes)))
+			err := kwok.Register(ctx, k.Kubeconfig, k.Nodes)
+			done(err)
+			if err != nil {
+				return fmt.Errorf("register the simulated nodes: %w", err)
+			}
 		}
 		return nil
 	}}
@@ -317,6 +423,9 @@ func (r *Running) writeConfig() steps.Step {
 			err = r.writeKubeconfigs()
 		}
 		for _, f := range r.plan.Files {
+			if err == nil {
+				err = os.MkdirAll(filepath.Dir(f.Path), 0o700)
+			}
 			if err == nil {
 				err = renameio.WriteFile(f.Path, []byte(f.Content), 0o600)
 			}

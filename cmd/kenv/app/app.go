@@ -92,6 +92,7 @@ against an embedded etcd, and puts the ones you ask for under Delve.
 		newStopCommand(streams),
 		newStartCommand(streams),
 		newLogsCommand(streams),
+		newImageCommand(streams),
 	)
 	return root
 }

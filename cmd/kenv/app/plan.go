@@ -11,6 +11,7 @@ import (
 
 	"github.com/kenv-dev/kenv/env/build"
 	"github.com/kenv-dev/kenv/env/lock"
+	"github.com/kenv-dev/kenv/env/node"
 	"github.com/kenv-dev/kenv/env/plan"
 	"github.com/kenv-dev/kenv/env/source"
 	"github.com/kenv-dev/kenv/env/spec"
@@ -108,11 +109,17 @@ func writePlan(w io.Writer, p *plan.Plan, s *spec.Spec, cached bool, lockStatus 
 	fmt.Fprintf(w, "  toolchain: %s\n", toolchainText(p.Toolchain))
 	fmt.Fprintf(w, "  lock: %s\n", lockStatus)
 
-	argv, buildEnv := build.Command(p.Build)
-	fmt.Fprintf(w, "\nBuild (skipped for binaries that are up to date)\n  cd %s\n  %s\n", shellQuote(tree.Dir), indent(shellCommand(buildEnv, argv), "  "))
+	fmt.Fprintf(w, "\nBuild (skipped for binaries that are up to date)\n  cd %s\n", shellQuote(tree.Dir))
+	for _, b := range build.Split(p.Build) {
+		argv, buildEnv := build.Command(b)
+		fmt.Fprintf(w, "  %s\n", indent(shellCommand(buildEnv, argv), "  "))
+	}
 	if kw := p.Kwok; kw != nil {
 		m := kw.Module
 		fmt.Fprintf(w, "  kwok: go install %s/%s@%s into %s (once), with its stages %s\n", m.Path, m.Package, m.Version, kw.Dir, kw.Stages)
+	}
+	if n := p.Node; n != nil {
+		fmt.Fprintf(w, "  pause image %s: gcc -static %s into %s (once)\n", node.PauseImage, n.PauseSource, n.PauseDir)
 	}
 
 	fmt.Fprintf(w, "\nCertificates in %s (kept while valid)\n", p.Env.CertDir())
@@ -142,7 +149,22 @@ func writePlan(w io.Writer, p *plan.Plan, s *spec.Spec, cached bool, lockStatus 
 
 	fmt.Fprintf(w, "\netcd, embedded in kenv\n  clients %s, peers %s, data in %s\n", p.Etcd.ClientURL, p.Etcd.PeerURL, p.Etcd.DataDir)
 
-	fmt.Fprintf(w, "\nComponents (kube-apiserver first, the others once it is ready)\n")
+	if n := p.Node; n != nil {
+		fmt.Fprintf(w, "\nNode %s, this machine (as root)\n", n.Name)
+		fmt.Fprintf(w, "  containerd: root %s (images, kept), state %s, socket %s\n", n.Root, n.State, n.Socket)
+		fmt.Fprintf(w, "  pods: bridge %s, IPs from %s (CNI plugins in %s), cgroup %s\n", n.Bridge, n.PodCIDR, n.CNIBinDir, n.CgroupRoot)
+		fmt.Fprintf(w, "  images imported once containerd is ready: %s (pinned)", node.PauseImage)
+		for _, img := range n.Images {
+			fmt.Fprintf(w, ", %s", img)
+		}
+		fmt.Fprintf(w, "\n  the machine as it was is recorded in %s; down removes the pods, mounts, bridge and cgroup, and the iptables rules, kernel settings and directories the node added\n", n.Record)
+	}
+
+	first := "kube-apiserver first, the others once it is ready"
+	if p.Node != nil {
+		first = "kube-apiserver and containerd first, the others once they are ready"
+	}
+	fmt.Fprintf(w, "\nComponents (%s)\n", first)
 	for _, c := range p.Components {
 		fmt.Fprintf(w, "\n  %s, ready when %s answers 200, log %s\n", c.Name, c.HealthURL, c.LogPath)
 		if c.Debug != nil {
@@ -153,6 +175,9 @@ func writePlan(w io.Writer, p *plan.Plan, s *spec.Spec, cached bool, lockStatus 
 			fmt.Fprintln(w)
 		}
 		fmt.Fprintf(w, "  %s\n", indent(shellCommand(c.Env, c.Command()), "  "))
+	}
+	if n := p.Node; n != nil {
+		fmt.Fprintf(w, "\nNode %s registered by the kubelet; kenv waits until it is Ready\n", n.Name)
 	}
 	if kw := p.Kwok; kw != nil && len(kw.Nodes) > 0 {
 		fmt.Fprintf(w, "\nSimulated nodes, registered once kwok is ready\n  %s … %s (%d)\n", kw.Nodes[0], kw.Nodes[len(kw.Nodes)-1], len(kw.Nodes))

@@ -57,7 +57,7 @@ func newStatusCommand(streams Streams) *cobra.Command {
 				if c.Process.Alive() {
 					up = uptime(c.Started)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\thttps://%s\t%s\t%s\n", c.Name, c.Status, c.Process.Pid, up, c.Address, debug, c.LogPath)
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", c.Name, c.Status, c.Process.Pid, up, c.Endpoint, debug, c.LogPath)
 			}
 			if err := tw.Flush(); err != nil {
 				return err
