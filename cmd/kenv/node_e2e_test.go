@@ -4,6 +4,7 @@ package main_test
 
 import (
 	"context"
+	"debug/elf"
 	"fmt"
 	"io"
 	"maps"
@@ -43,8 +44,17 @@ func TestEndToEndNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	busybox, err := exec.LookPath("busybox")
+	if err == nil {
+		var f *elf.File
+		if f, err = elf.Open(busybox); err == nil {
+			defer f.Close()
+			if slices.ContainsFunc(f.Progs, func(p *elf.Prog) bool { return p.Type == elf.PT_INTERP }) {
+				err = fmt.Errorf("%s is linked dynamically", busybox)
+			}
+		}
+	}
 	if err != nil {
-		t.Fatal("busybox is not installed (Debian: apt-get install busybox-static)")
+		t.Fatalf("a static busybox for the pod's image: %v (Debian: apt-get install busybox-static)", err)
 	}
 	work := t.TempDir()
 	image := filepath.Join(work, "busybox.tar")
