@@ -33,6 +33,8 @@ func save(family string) (string, error) {
 type ruleset map[string]*table
 
 type table struct {
+	// chains are the user-defined chains; the built-in ones (those with
+	// a policy) are never added nor removed.
 	chains []string
 	rules  []string
 }
@@ -50,7 +52,9 @@ func parse(dump string) ruleset {
 			rs[line[1:]] = t
 		case t == nil:
 		case strings.HasPrefix(line, ":"):
-			t.chains = append(t.chains, strings.Fields(line[1:])[0])
+			if f := strings.Fields(line[1:]); len(f) > 1 && f[1] == "-" {
+				t.chains = append(t.chains, f[0])
+			}
 		case strings.HasPrefix(line, "-A "):
 			t.rules = append(t.rules, line)
 		}

@@ -83,6 +83,10 @@ func killShims(socket string) error {
 
 // unmountUnder unmounts everything mounted under dir, deepest first.
 func unmountUnder(dir string) error {
+	// The kernel lists mount points with their links resolved.
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real
+	}
 	mounts, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
 	if err != nil {
 		return err
