@@ -159,11 +159,12 @@ kubernetes {
 
 build {
   debug      = true
+  optimize   = ["std"]
   go_version = "go1.24.12"
   settings = {
     "-buildmode" = "exe"
     "-compiler"  = "gc"
-    "-gcflags"   = "all=-N -l"
+    "-gcflags"   = "std="
     "-ldflags"   = "all=-X 'k8s.io/client-go/pkg/version.gitVersion=v1.34.4' -X 'k8s.io/client-go/pkg/version.gitMajor=1' -X 'k8s.io/client-go/pkg/version.gitMinor=34' -X 'k8s.io/client-go/pkg/version.buildDate=2026-02-10T12:53:36Z' -X 'k8s.io/component-base/version.gitVersion=v1.34.4' -X 'k8s.io/component-base/version.gitMajor=1' -X 'k8s.io/component-base/version.gitMinor=34' -X 'k8s.io/component-base/version.buildDate=2026-02-10T12:53:36Z'"
     "-tags"      = "selinux,notest"
     "-trimpath"  = "true"
@@ -174,27 +175,27 @@ build {
   }
 
   binary "kube-apiserver" {
-    sha256  = "cea2fe5ebf9af219b405391ea12986aae59f50f8ba5e2af66b406c5177038a11"
+    sha256  = "ab6814d1e9c8b87332e06594f41b2f7f3724671b73200562f88855ab9f72e77c"
     modules = "4a6ce9108d2dfdb4"
   }
 
   binary "kube-controller-manager" {
-    sha256  = "b43a12b1f4282e205ad6c566d39bad492fac6c732377018744fe6eed358338d7"
+    sha256  = "a0c370ea9ca72128ea83b56b24e1639229597632284ab2614ba94a827a3a3c29"
     modules = "5402f1d299150671"
   }
 
   binary "kube-proxy" {
-    sha256  = "95ce3659f6f5746f22803d59007508f53793ccb18f2a3bc79fa82ee92b3e30f7"
+    sha256  = "d01c4487a7afc682d40f88ef85cdf55a7506f8a6b6b1a20140e250ff18f2c894"
     modules = "fc7ed3057ff92c85"
   }
 
   binary "kube-scheduler" {
-    sha256  = "246c5b318a6e0bd42650188b206f140fc18e6f2c55bb738415ee275012420d88"
+    sha256  = "61c34a658988067ef123faad07f9275ce762778e99e77274a3593d0b0abf4380"
     modules = "2a773124face9e66"
   }
 
   binary "kubectl" {
-    sha256  = "07bd0cf424e6dc9bd4fc8a412fd61a35bb61dc7358d6c36e9f630387371261c0"
+    sha256  = "8a838389191a0841a27ad7e1988cdf70405543cb6bc826ff10037b7b2d06249c"
     modules = "dd855e11b5788ddf"
   }
 

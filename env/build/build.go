@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/google/renameio/v2"
+
 	"github.com/kenv-dev/kenv/env/source"
 )
 
@@ -33,6 +35,9 @@ type Request struct {
 	Tags    []string
 	GCFlags []string
 	LDFlags []string
+	// Optimize are package patterns a Debug build compiles optimised, with
+	// GCFlags alone.
+	Optimize []string
 	// Cgo builds with cgo, as upstream builds the commands that are not
 	// static (Static).
 	Cgo bool
@@ -90,9 +95,17 @@ func Command(r Request) (argv []string, env []string) {
 		// Delve and editors.
 		"-trimpath",
 		"-gcflags=all=" + strings.Join(gcflags, " "),
-		"-ldflags=" + ldflags(r),
-		"-tags=" + tags(r),
 	}
+	if r.Debug {
+		// The last pattern a package matches decides its flags.
+		for _, pattern := range r.Optimize {
+			argv = append(argv, "-gcflags="+pattern+"="+strings.Join(r.GCFlags, " "))
+		}
+	}
+	argv = append(argv,
+		"-ldflags="+ldflags(r),
+		"-tags="+tags(r),
+	)
 	for _, c := range r.Components {
 		argv = append(argv, "./cmd/"+c)
 	}
@@ -267,8 +280,22 @@ func stampPath(dir, component string) string {
 	return filepath.Join(dir, "."+component+".stamp")
 }
 
-// Hash returns the SHA-256 of a built binary, in hex.
+// Hash returns the SHA-256 of a built binary, in hex. Reading a binary of
+// a hundred megabytes takes a second, so the sum is kept beside it, with
+// the size and modification time it was taken at, and reused while they
+// are the binary's.
 func Hash(path string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	key := fmt.Sprintf("%d %d ", fi.Size(), fi.ModTime().UnixNano())
+	sumPath := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".sha256")
+	if kept, err := os.ReadFile(sumPath); err == nil {
+		if sum, ok := strings.CutPrefix(string(kept), key); ok && len(sum) == sha256.Size*2 {
+			return sum, nil
+		}
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err
@@ -278,7 +305,10 @@ func Hash(path string) (string, error) {
 	if _, err := io.Copy(h, f); err != nil {
 		return "", err
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	sum := hex.EncodeToString(h.Sum(nil))
+	// Without it, the next call reads the binary again.
+	_ = renameio.WriteFile(sumPath, []byte(key+sum), 0o644)
+	return sum, nil
 }
 
 // Toolchain returns the GOROOT of the toolchain that builds r and the

@@ -56,10 +56,11 @@ type Lock struct {
 	// Kwok is the kwok release of the simulated nodes.
 	Kwok string
 
-	Debug   bool
-	Tags    []string
-	GCFlags []string
-	LDFlags []string
+	Debug    bool
+	Tags     []string
+	GCFlags  []string
+	LDFlags  []string
+	Optimize []string
 	// Built is what the binaries record of how they were built: the
 	// toolchain and the build settings, which are the same for all of
 	// them. When a binary's hash differs, it tells which input changed.
@@ -130,6 +131,7 @@ type buildBlock struct {
 	Tags      []string          `hcl:"tags,optional"`
 	GCFlags   []string          `hcl:"gcflags,optional"`
 	LDFlags   []string          `hcl:"ldflags,optional"`
+	Optimize  []string          `hcl:"optimize,optional"`
 	GoVersion string            `hcl:"go_version,optional"`
 	Settings  map[string]string `hcl:"settings,optional"`
 	Binaries  []binaryBlock     `hcl:"binary,block"`
@@ -162,7 +164,7 @@ func Read(path string) (*Lock, *hclparse.Parser, hcl.Diagnostics) {
 		File:    path,
 		Version: k.Version, Git: k.Git, Ref: k.Ref, Path: k.Path, Commit: k.Commit, Go: k.Go, BuildDate: k.BuildDate,
 		Delve: raw.Delve, Kwok: raw.Kwok,
-		Debug: b.Debug, Tags: b.Tags, GCFlags: b.GCFlags, LDFlags: b.LDFlags,
+		Debug: b.Debug, Tags: b.Tags, GCFlags: b.GCFlags, LDFlags: b.LDFlags, Optimize: b.Optimize,
 		Built:    build.Provenance{GoVersion: b.GoVersion, Settings: b.Settings},
 		Binaries: map[string]Binary{},
 	}
@@ -206,6 +208,7 @@ func (l *Lock) Write() error {
 	setStrings(b, "tags", l.Tags)
 	setStrings(b, "gcflags", l.GCFlags)
 	setStrings(b, "ldflags", l.LDFlags)
+	setStrings(b, "optimize", l.Optimize)
 	setString(b, "go_version", l.Built.GoVersion)
 	if len(l.Built.Settings) > 0 {
 		b.SetAttributeValue("settings", stringObject(l.Built.Settings))
@@ -348,6 +351,9 @@ func Check(s *spec.Spec, l *Lock) hcl.Diagnostics {
 	value("build.tags", listOrNone(b.Tags), listOrNone(l.Tags))
 	value("build.gcflags", listOrNone(b.GCFlags), listOrNone(l.GCFlags))
 	value("build.ldflags", listOrNone(b.LDFlags), listOrNone(l.LDFlags))
+	if b.Debug && l.Debug { // an optimised build optimises every package
+		value("build.optimize", listOrNone(b.Optimize), listOrNone(l.Optimize))
+	}
 	// A checkout built as it is has no binary hashes to compare.
 	if s.Kubernetes.Path == "" {
 		for _, c := range s.TreeComponents() {

@@ -41,6 +41,7 @@ func locked(file string) *lock.Lock {
 		Kwok:      "v0.8.0",
 		Debug:     true,
 		Tags:      []string{"providerless"},
+		Optimize:  []string{"std"},
 		Built: build.Provenance{GoVersion: "go1.24.12",
 			Settings: map[string]string{"-trimpath": "true", "-tags": "selinux,notest", "CGO_ENABLED": "0"}},
 		Binaries: map[string]lock.Binary{"kube-apiserver": {SHA256: "aa", Modules: "m1"}, "kubectl": {SHA256: "bb", Modules: "m2"}},
@@ -58,7 +59,7 @@ func TestWriteRead(t *testing.T) {
 		t.Fatal(diags)
 	}
 	if got.Version != want.Version || got.Go != want.Go || got.Delve["kube-apiserver"] != "v1.26.2" || got.BuildDate != want.BuildDate ||
-		!got.Debug || strings.Join(got.Tags, ",") != "providerless" {
+		!got.Debug || strings.Join(got.Tags, ",") != "providerless" || strings.Join(got.Optimize, ",") != "std" {
 		t.Errorf("read back %+v", got)
 	}
 	if len(got.Modules) != 2 || got.Modules[1] != want.Modules[1] {
@@ -96,6 +97,7 @@ func TestCheck(t *testing.T) {
 		{"go pin", `version = "v1.34.4"`, "version = \"v1.34.4\"\n  go = \"1.25.0\"", []string{`4:3 kubernetes.go is "1.25.0" here; debug.lock.hcl locks "1.24.12"`}},
 		{"tags", `tags = ["providerless"]`, `tags = []`, []string{`6:3 build.tags is none here; debug.lock.hcl locks ["providerless"]`}},
 		{"debug off", `tags = ["providerless"]`, "tags = [\"providerless\"]\n  debug = false", []string{`7:3 build.debug is false here; debug.lock.hcl locks true`}},
+		{"nothing optimised", `tags = ["providerless"]`, "tags = [\"providerless\"]\n  optimize = []", []string{`7:3 build.optimize is none here; debug.lock.hcl locks ["std"]`}},
 		{"new component", `component "kube-apiserver" {`, "component \"kube-scheduler\" {}\ncomponent \"kube-apiserver\" {", []string{`8:1 kube-scheduler runs here; debug.lock.hcl locks no kube-scheduler binary`}},
 		{"kwok as locked", `component "kube-apiserver" {`, "component \"kwok\" {}\ncomponent \"kube-apiserver\" {", nil},
 		{"other kwok", `component "kube-apiserver" {`, "component \"kwok\" { version = \"v0.9.0\" }\ncomponent \"kube-apiserver\" {", []string{`8:20 component.kwok.version is "v0.9.0" here; debug.lock.hcl locks "v0.8.0"`}},

@@ -65,6 +65,7 @@ func Of(ctx context.Context, s *spec.Spec, tree *source.Tree, req build.Request,
 		Tags:      s.Build.Tags,
 		GCFlags:   s.Build.GCFlags,
 		LDFlags:   s.Build.LDFlags,
+		Optimize:  s.Build.Optimize,
 	}
 	l.Version, l.Git, l.Ref, l.Path = SourceOf(s)
 	if s.Kubernetes.Version != "" && withModules {
@@ -81,19 +82,18 @@ func Of(ctx context.Context, s *spec.Spec, tree *source.Tree, req build.Request,
 	built := map[string]build.Provenance{}
 	for _, name := range req.Components {
 		path := filepath.Join(req.OutDir, name)
-		sum, err := build.Hash(path)
-		if err != nil {
-			return nil, err
-		}
 		p, err := build.ReadProvenance(path, req)
 		if err != nil {
 			return nil, err
 		}
 		built[name] = p
-		if !build.Static(name) {
-			// It links this machine's C library, which no lock pins:
-			// its modules are locked, not its bytes.
-			sum = ""
+		// A binary built with cgo links this machine's C library, which
+		// no lock pins: its modules are locked, not its bytes.
+		var sum string
+		if build.Static(name) {
+			if sum, err = build.Hash(path); err != nil {
+				return nil, err
+			}
 		}
 		l.Binaries[name] = Binary{SHA256: sum, Modules: p.Modules}
 	}

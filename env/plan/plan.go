@@ -113,6 +113,38 @@ type Component struct {
 	Debug     *Debug
 	// RestartOnFailure restarts the component when it exits with an error.
 	RestartOnFailure bool
+	// Start is when up starts it.
+	Start Start
+}
+
+// Start is when up starts a component: as early as it can do its work,
+// so that start-ups overlap.
+type Start int
+
+const (
+	// AtOnce starts it once etcd is up: kube-apiserver and the node's
+	// runtime.
+	AtOnce Start = iota
+	// WhenServing starts a client of kube-apiserver once kube-apiserver
+	// accepts connections, while it bootstraps. One that gives up before
+	// kube-apiserver is ready (the controller-manager exits when it cannot
+	// read its authentication configuration) is started again, once.
+	WhenServing
+	// WhenImages starts the kubelet once the runtime is ready and holds
+	// the images, the pause image among them.
+	WhenImages
+)
+
+// String says when, for kenv plan.
+func (s Start) String() string {
+	switch s {
+	case WhenServing:
+		return "once kube-apiserver accepts connections; again, once, if it exits before kube-apiserver is ready"
+	case WhenImages:
+		return "once containerd is ready and holds the images"
+	default:
+		return "beside etcd"
+	}
 }
 
 // Debug says how Delve runs a component.
@@ -277,6 +309,13 @@ func New(in Inputs, binDir string) (*Plan, error) {
 		comp.Flags = override(append(p.logFlags(c), comp.Flags...), c)
 		comp.Args = c.Args
 		comp.RestartOnFailure = c.Restart == spec.RestartOnFailure
+		comp.Start = WhenServing
+		switch c.Name {
+		case spec.KubeAPIServer:
+			comp.Start = AtOnce
+		case spec.Kubelet:
+			comp.Start = WhenImages
+		}
 		p.Components = append(p.Components, comp)
 	}
 	return p, nil
@@ -287,7 +326,7 @@ func New(in Inputs, binDir string) (*Plan, error) {
 func Build(s *spec.Spec, tree *source.Tree, binDir string) build.Request {
 	b := s.Build
 	return build.Request{Tree: tree, Components: append(s.TreeComponents(), b.Binaries...), OutDir: binDir,
-		Debug: b.Debug, Tags: b.Tags, GCFlags: b.GCFlags, LDFlags: b.LDFlags}
+		Debug: b.Debug, Tags: b.Tags, GCFlags: b.GCFlags, LDFlags: b.LDFlags, Optimize: b.Optimize}
 }
 
 // BinDir is where the binaries s asks for from tree are built. Builds with
@@ -296,8 +335,8 @@ func Build(s *spec.Spec, tree *source.Tree, binDir string) build.Request {
 func BinDir(cache layout.Cache, s *spec.Spec, tree *source.Tree) string {
 	b := s.Build
 	variant := "debug"
-	if !b.Debug || len(b.Tags)+len(b.GCFlags)+len(b.LDFlags) > 0 {
-		sum := sha256.Sum256([]byte(fmt.Sprintf("%t %q %q %q", b.Debug, b.Tags, b.GCFlags, b.LDFlags)))
+	if !b.Debug || len(b.Tags)+len(b.GCFlags)+len(b.LDFlags) > 0 || !slices.Equal(b.Optimize, spec.DefaultOptimize) {
+		sum := sha256.Sum256([]byte(fmt.Sprintf("%t %q %q %q %q", b.Debug, b.Tags, b.GCFlags, b.LDFlags, b.Optimize)))
 		variant = "custom-" + hex.EncodeToString(sum[:4])
 	}
 	return cache.BinDir(filepath.Join(tree.Key, variant))

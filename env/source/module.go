@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/renameio/v2"
 	"golang.org/x/mod/modfile"
 	"golang.org/x/mod/semver"
 
@@ -46,6 +47,9 @@ type Tree struct {
 	// Mutable is set for a checkout the user edits: its content, not only
 	// its name, decides whether a binary is up to date.
 	Mutable bool `json:",omitempty"`
+	// Modules are the modules a tree from the module proxy was laid out
+	// from, with their hashes as the module cache verified them then.
+	Modules []Module `json:",omitempty"`
 }
 
 // Version holds what Kubernetes' hack/lib/version.sh computes from git.
@@ -105,12 +109,16 @@ func FromModule(ctx context.Context, cache layout.Cache, version string, progres
 	}
 
 	t := &Tree{Dir: dir, Key: key, Version: moduleVersion(version, root.Info)}
+	t.Modules = append(t.Modules, Module{Path: root.Path, Version: root.Version, Sum: root.Sum})
 	var missing []string
 	for i, name := range names {
 		m := staging[i]
 		switch {
 		case m.Dir != "":
+			t.Modules = append(t.Modules, Module{Path: m.Path, Version: m.Version, Sum: m.Sum})
 		case m.GoMod != "":
+			// A stub is locked by the hash of the go.mod it is laid out from.
+			t.Modules = append(t.Modules, Module{Path: m.Path, Version: m.Version, Sum: m.GoModSum})
 			t.Stubs = append(t.Stubs, m.Path+"@"+m.Version)
 			progress(fmt.Sprintf("%s@%s: the module proxy serves its go.mod but not its source (%s); laid out as its go.mod alone, which builds any component that does not import it",
 				m.Path, m.Version, refusal(m.Error)))
@@ -222,9 +230,14 @@ type Module struct {
 }
 
 // ModuleSums returns the modules the tree of a module-sourced Kubernetes
-// version is laid out from, k8s.io/kubernetes first, with their hashes as
-// the Go module cache holds them.
+// version is laid out from, k8s.io/kubernetes first, with their hashes: as
+// the tree recorded them when it was laid out, without running go, or as
+// the Go module cache holds them for a tree laid out before kenv recorded
+// them, which records them then.
 func ModuleSums(ctx context.Context, t *Tree, version string) ([]Module, error) {
+	if len(t.Modules) > 0 {
+		return t.Modules, nil
+	}
 	work, err := readWork(t.Dir)
 	if err != nil {
 		return nil, err
@@ -250,6 +263,11 @@ func ModuleSums(ctx context.Context, t *Tree, version string) ([]Module, error) 
 			return nil, fmt.Errorf("no hash for %s@%s: %s", m.Path, m.Version, firstLine(m.Error))
 		}
 		sums = append(sums, Module{Path: m.Path, Version: m.Version, Sum: m.Sum})
+	}
+	// Recorded in the tree, the next call need not run go.
+	t.Modules = sums
+	if err := writeMarker(t.Dir, t); err != nil {
+		return nil, err
 	}
 	return sums, nil
 }
@@ -388,7 +406,8 @@ func writeMarker(dir string, t *Tree) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, markerFile), raw, 0o644)
+	// Whole or not at all: other environments read it meanwhile.
+	return renameio.WriteFile(filepath.Join(dir, markerFile), raw, 0o644)
 }
 
 func readMarker(dir string) (*Tree, error) {

@@ -25,6 +25,10 @@ const (
 	DefaultVerbosity = 3
 )
 
+// DefaultOptimize is what a debug build compiles optimised unless the spec
+// says otherwise: the standard library.
+var DefaultOptimize = []string{"std"}
+
 // DefaultAuthorizationModes are local-up-cluster's.
 var DefaultAuthorizationModes = []string{"Node", "RBAC"}
 
@@ -37,17 +41,33 @@ var (
 )
 
 func (d *decoder) build(raw *buildSchema) Build {
-	b := Build{Debug: true, Binaries: []string{"kubectl"}}
+	b := Build{Debug: true, Binaries: []string{"kubectl"}, Optimize: DefaultOptimize}
 	if raw == nil {
 		return b
 	}
 	d.note("build", raw.DefRange, raw.Body)
 	b.Debug, b.GCFlags, b.LDFlags = or(raw.Debug, true), raw.GCFlags, raw.LDFlags
+	if !b.Debug {
+		b.Optimize = nil // every package is
+	}
 	tags, ranges := d.list(raw.Tags)
 	b.Tags = tags
 	for i, tag := range tags {
 		if tag == "" || strings.ContainsAny(tag, ", \t") {
 			d.errorf(ranges[i], "Invalid build tag", "%q is not a build tag: one word per element, such as \"providerless\".", tag)
+		}
+	}
+	if raw.Optimize != nil {
+		b.Optimize, ranges = d.list(raw.Optimize)
+		for i, pattern := range b.Optimize {
+			if pattern == "" || strings.ContainsAny(pattern, "= \t") {
+				d.errorf(ranges[i], "Invalid package pattern",
+					"%q is not a package pattern: one per element, such as \"std\" or \"golang.org/x/net/...\".", pattern)
+			}
+		}
+		if !b.Debug && len(b.Optimize) > 0 {
+			d.errorf(raw.Optimize.Range, "Optimize without debug",
+				"optimize names the packages a debug build compiles optimised; with debug = false every package is. Remove optimize, or set debug = true.")
 		}
 	}
 	if raw.Binaries != nil {

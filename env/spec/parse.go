@@ -68,6 +68,7 @@ type buildSchema struct {
 	Tags     *hcl.Attribute `hcl:"tags,optional"`
 	GCFlags  []string       `hcl:"gcflags,optional"`
 	LDFlags  []string       `hcl:"ldflags,optional"`
+	Optimize *hcl.Attribute `hcl:"optimize,optional"`
 	Binaries *hcl.Attribute `hcl:"binaries,optional"`
 	Body     hcl.Body       `hcl:",body"`
 	DefRange hcl.Range      `hcl:",def_range"`

@@ -109,6 +109,11 @@ type Build struct {
 	Tags    []string
 	GCFlags []string
 	LDFlags []string
+	// Optimize are the package patterns a debug build compiles optimised
+	// all the same: the standard library by default, whose unoptimised
+	// crypto doubles kube-apiserver's start-up, and which few step
+	// through.
+	Optimize []string
 	// Binaries are more commands under cmd/ to build beside the
 	// components, kubectl by default.
 	Binaries []string
@@ -241,6 +246,13 @@ func (s *Spec) TreeComponents() []string {
 		}
 	}
 	return names
+}
+
+// WithoutDelve runs every component of s without Delve, whatever s says.
+func (s *Spec) WithoutDelve() {
+	for i := range s.Components {
+		s.Components[i].Debug = nil
+	}
 }
 
 // RunsNode reports whether the spec makes this machine a node: the kubelet

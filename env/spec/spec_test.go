@@ -61,6 +61,9 @@ component "kube-scheduler" {
 	if s.Name != "my-env" {
 		t.Errorf("name %q, want the file name my-env", s.Name)
 	}
+	if !s.Build.Debug || strings.Join(s.Build.Optimize, ",") != "std" {
+		t.Errorf("build debug %t, optimize %q; want a debug build with the standard library optimised", s.Build.Debug, s.Build.Optimize)
+	}
 	// Each component has its own default Delve port, so two debugged
 	// components need no port in the spec.
 	if p := s.Component(spec.KubeAPIServer).Debug.Port; p != 2345 {
@@ -160,6 +163,7 @@ func TestInvalidSpecs(t *testing.T) {
 		}},
 		{"bad-build.hcl", []string{
 			`5:15 Invalid build tag: "providerless,dockerless" is not a build tag`,
+			`7:22 Invalid package pattern: "k8s.io/=x" is not a package pattern`,
 			`6:44 Invalid binary: "../x" is not a command of the Kubernetes tree`,
 			`6:3 Binary listed twice: kube-apiserver is a component of the spec`,
 		}},

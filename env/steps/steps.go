@@ -2,6 +2,10 @@
 // some side by side, the first failure cancelling the steps beside it,
 // and what they did undone, last first, when the environment is taken
 // down or a step fails, the way kind creates a cluster.
+//
+// Steps side by side are undone one after another, the last listed
+// first: a row that starts etcd and, beside it, kube-apiserver stops
+// kube-apiserver before etcd.
 package steps
 
 import (
@@ -41,12 +45,13 @@ func (r *Runner) Run(ctx context.Context, steps ...Step) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var (
-		wg     sync.WaitGroup
-		mu     sync.Mutex
-		errs   []error
-		undone []func() error
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
 	)
-	for _, s := range steps {
+	// In the order listed, whatever order the steps end in.
+	undone := make([]func() error, len(steps))
+	for i, s := range steps {
 		wg.Go(func() {
 			end := func(error) {}
 			if s.Title != "" {
@@ -60,9 +65,7 @@ func (r *Runner) Run(ctx context.Context, steps ...Step) error {
 				errs = append(errs, err)
 				cancel(errBeside)
 			}
-			if s.Undo != nil {
-				undone = append(undone, s.Undo)
-			}
+			undone[i] = s.Undo
 		})
 	}
 	wg.Wait()
@@ -83,9 +86,9 @@ func (r *Runner) Run(ctx context.Context, steps ...Step) error {
 	return result.ErrorOrNil()
 }
 
-// Rollback undoes what the steps run so far did, the last run first, the
-// undos of steps that ran side by side side by side. Every undo runs,
-// whatever another did; their failures are returned together.
+// Rollback undoes what the steps run so far did, the last run first, those
+// that ran side by side the last listed first. Every undo runs, whatever
+// another did; their failures are returned together.
 func (r *Runner) Rollback() error {
 	r.mu.Lock()
 	stages := r.undo
@@ -93,20 +96,44 @@ func (r *Runner) Rollback() error {
 	r.mu.Unlock()
 	var result *multierror.Error
 	for _, undos := range slices.Backward(stages) {
-		var (
-			wg sync.WaitGroup
-			mu sync.Mutex
-		)
-		for _, undo := range undos {
-			wg.Go(func() {
-				if err := undo(); err != nil {
-					mu.Lock()
-					result = multierror.Append(result, err)
-					mu.Unlock()
-				}
-			})
+		for _, undo := range slices.Backward(undos) {
+			if undo == nil {
+				continue
+			}
+			if err := undo(); err != nil {
+				result = multierror.Append(result, err)
+			}
 		}
-		wg.Wait()
 	}
 	return result.ErrorOrNil()
+}
+
+// Seq is one step of steps run one after another, the first failure ending
+// it; it undoes them, the last first.
+func Seq(steps ...Step) Step {
+	return Step{
+		Do: func(ctx context.Context, pr *Progress) error {
+			for _, s := range steps {
+				end := func(error) {}
+				if s.Title != "" {
+					end = pr.Step(s.Title)
+				}
+				err := s.Do(ctx, pr)
+				end(err)
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		Undo: func() error {
+			var errs *multierror.Error
+			for _, s := range slices.Backward(steps) {
+				if s.Undo != nil {
+					errs = multierror.Append(errs, s.Undo())
+				}
+			}
+			return errs.ErrorOrNil()
+		},
+	}
 }

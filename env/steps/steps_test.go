@@ -65,7 +65,8 @@ func TestRun(t *testing.T) {
 }
 
 // TestRollback undoes, last first, the steps that ran, the one that failed
-// included: it may have done part of its work.
+// included: it may have done part of its work; of steps side by side, the
+// last listed first.
 func TestRollback(t *testing.T) {
 	var undone []string
 	var out strings.Builder
@@ -82,10 +83,10 @@ func TestRollback(t *testing.T) {
 			Undo: func() error { undone = append(undone, name); return nil },
 		}
 	}
-	if err := r.Run(context.Background(), step("etcd", false)); err != nil {
+	if err := r.Run(context.Background(), step("certificates", false)); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Run(context.Background(), step("kube-apiserver", false)); err != nil {
+	if err := r.Run(context.Background(), step("etcd", false), step("kube-apiserver", false)); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.Run(context.Background(), step("kube-scheduler", true)); err == nil {
@@ -94,8 +95,10 @@ func TestRollback(t *testing.T) {
 	if err := r.Rollback(); err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(undone) != "[kube-scheduler kube-apiserver etcd]" {
-		t.Errorf("undone %v, want [kube-scheduler kube-apiserver etcd]", undone)
+	// etcd and kube-apiserver ran side by side: the one listed last is
+	// undone first.
+	if fmt.Sprint(undone) != "[kube-scheduler kube-apiserver etcd certificates]" {
+		t.Errorf("undone %v, want [kube-scheduler kube-apiserver etcd certificates]", undone)
 	}
 	for _, want := range []string{" ✓ etcd (", " ✗ kube-scheduler ("} {
 		if !strings.Contains(out.String(), want) {

@@ -48,9 +48,18 @@ type unit struct {
 	// intended is set while kenv stops the process on purpose.
 	intended bool
 	failures int
+	// started is when proc started.
+	started time.Time
 }
 
 func newUnit(c plan.Component) *unit { return &unit{name: c.Name, c: c} }
+
+// running is how u runs now, its process and when that started.
+func (u *unit) running() (plan.Component, *process.Process, time.Time) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.c, u.proc, u.started
+}
 
 // component is how u runs now.
 func (u *unit) component() plan.Component {
@@ -98,7 +107,7 @@ func (r *Running) launch(u *unit, c plan.Component) error {
 	if err != nil {
 		return err
 	}
-	u.c, u.proc, u.children, u.intended = c, p, nil, false
+	u.c, u.proc, u.children, u.intended, u.started = c, p, nil, false, time.Now()
 	cs := state.ComponentState{Name: c.Name, Status: state.Starting, Process: process.IDOf(p.Pid()), Address: c.Address, Endpoint: c.Endpoint,
 		LogPath: c.LogPath, Command: argv, Env: c.Env, Started: time.Now()}
 	if c.Debug != nil {

@@ -2,60 +2,117 @@ package supervisor
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"net/http"
+	"net"
 	"os"
 	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"github.com/kenv-dev/kenv/env/access"
 	"github.com/kenv-dev/kenv/env/delve"
 	"github.com/kenv-dev/kenv/env/node"
 	"github.com/kenv-dev/kenv/env/plan"
 	"github.com/kenv-dev/kenv/env/process"
+	"github.com/kenv-dev/kenv/env/spec"
 	"github.com/kenv-dev/kenv/env/state"
 	"github.com/kenv-dev/kenv/env/steps"
-	"github.com/kenv-dev/kenv/pki"
 )
 
 // pollInterval is how often readiness is asked.
-const pollInterval = 100 * time.Millisecond
+const pollInterval = 50 * time.Millisecond
 
 // waitReady waits, side by side, until the running components pick
-// chooses answer their health checks.
+// chooses answer their health checks (waitUnit), and notes when
+// kube-apiserver is.
 func (r *Running) waitReady(pick func(plan.Component) bool) steps.Step {
 	return steps.Step{Do: func(ctx context.Context, pr *steps.Progress) error {
 		var ready []steps.Step
 		for _, u := range r.allUnits() {
-			u.mu.Lock()
-			c, p := u.c, u.proc
-			u.mu.Unlock()
+			c := u.component()
 			if !pick(c) {
 				continue
 			}
 			ready = append(ready, steps.Step{Title: c.Name + " ready at " + c.HealthURL, Do: func(ctx context.Context, pr *steps.Progress) error {
-				err := r.waitHealthy(ctx, pr, c, p)
-				switch {
-				case errors.Is(err, context.Canceled):
-					return err
-				case err != nil:
-					// A process that ended has the status of how it ended.
-					if p.Exit() == "" {
-						r.setStatus(c.Name, state.Failed)
-					}
-					return fmt.Errorf("%w\nlast lines of %s:\n%s", err, c.LogPath, tailLines(c.LogPath, 15))
+				err := r.waitUnit(ctx, pr, u)
+				if err == nil && c.Name == spec.KubeAPIServer {
+					r.apiReady.Store(time.Now().UnixNano())
 				}
-				r.setStatus(c.Name, state.Ready)
-				return nil
+				return err
 			}})
 		}
 		// The steps print to the same progress as the one they are part of.
 		return (&steps.Runner{Progress: pr}).Run(ctx, ready...)
 	}}
+}
+
+// earlyExits bounds the starts again of a client of kube-apiserver that
+// exits before kube-apiserver is ready.
+const earlyExits = 10
+
+// waitUnit waits until u is ready and records its status. A client of
+// kube-apiserver that exits before kube-apiserver is ready, as the
+// controller-manager does while the RBAC roles are not there yet, is
+// started again at once, as often as earlyExits; its own errors show once
+// kube-apiserver is ready.
+func (r *Running) waitUnit(ctx context.Context, pr *steps.Progress, u *unit) error {
+	c, p, started := u.running()
+	err := r.waitHealthy(ctx, pr, c, p)
+	for tries := 1; err != nil && p.Exit() != "" && c.Start == plan.WhenServing && r.beforeAPIReady(started) && tries <= earlyExits; tries++ {
+		if tries == 1 {
+			pr.Printf(" • %s %s before kube-apiserver was ready; starting it again\n", c.Name, p.Exit())
+		}
+		if err = r.relaunch(u, c).Do(ctx, pr); err == nil {
+			c, p, started = u.running()
+			err = r.waitHealthy(ctx, pr, c, p)
+		}
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		return err
+	case err != nil:
+		// A process that ended has the status of how it ended.
+		if p.Exit() == "" {
+			r.setStatus(c.Name, state.Failed)
+		}
+		return fmt.Errorf("%w\nlast lines of %s:\n%s", err, c.LogPath, tailLines(c.LogPath, 15))
+	}
+	r.setStatus(c.Name, state.Ready)
+	return nil
+}
+
+// beforeAPIReady reports whether a process started at started started
+// before kube-apiserver was ready.
+func (r *Running) beforeAPIReady(started time.Time) bool {
+	ready := r.apiReady.Load()
+	return ready == 0 || started.UnixNano() < ready
+}
+
+// whenServing runs s once kube-apiserver accepts connections.
+func (r *Running) whenServing(s steps.Step) steps.Step {
+	do := s.Do
+	s.Do = func(ctx context.Context, pr *steps.Progress) error {
+		api, ok := r.plan.Component(spec.KubeAPIServer)
+		if !ok {
+			return do(ctx, pr)
+		}
+		// Not bounded: waitReady bounds kube-apiserver's start, which
+		// Delve may hold for a person, and cancels this when it fails.
+		err := wait.PollUntilContextCancel(ctx, pollInterval, true, func(context.Context) (bool, error) {
+			conn, err := net.DialTimeout("tcp", api.Address, time.Second)
+			if err == nil {
+				conn.Close()
+			}
+			return err == nil, nil
+		})
+		if err != nil {
+			return fmt.Errorf("kube-apiserver does not accept connections at %s: %w", api.Address, err)
+		}
+		return do(ctx, pr)
+	}
+	return s
 }
 
 // waitHealthy waits until c, run by p, answers its health check. The time
@@ -111,16 +168,7 @@ func (r *Running) probe(ctx context.Context, url string) error {
 	if socket, ok := strings.CutPrefix(url, "unix://"); ok {
 		return node.Ready(ctx, socket)
 	}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	resp, err := r.health.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return errors.New(resp.Status)
-	}
-	return nil
+	return access.Healthy(ctx, r.health, url)
 }
 
 // waitsForUser reports whether a program Delve reports halted waits for a
@@ -140,27 +188,6 @@ func stopDescription(st delve.State) string {
 	default:
 		return "at entry, waiting for a debugger"
 	}
-}
-
-// healthClient presents the admin certificate in dir and trusts only the
-// server CA, which signs every component's serving certificate.
-func healthClient(dir string) (*http.Client, error) {
-	admin, err := tls.LoadX509KeyPair(pki.CertPath(dir, pki.AdminClient), pki.KeyPath(dir, pki.AdminClient))
-	if err != nil {
-		return nil, err
-	}
-	caPEM, err := pki.LoadCAPEM(dir, pki.ServerCA)
-	if err != nil {
-		return nil, err
-	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(caPEM)
-	return &http.Client{
-		Timeout: 2 * time.Second,
-		Transport: &http.Transport{
-			TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{admin}},
-		},
-	}, nil
 }
 
 // tailLines returns the last n lines of the file at path, indented.

@@ -13,11 +13,13 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/renameio/v2"
 	"github.com/hashicorp/go-multierror"
 
+	"github.com/kenv-dev/kenv/env/access"
 	"github.com/kenv-dev/kenv/env/build"
 	"github.com/kenv-dev/kenv/env/delve"
 	"github.com/kenv-dev/kenv/env/etcd"
@@ -84,6 +86,9 @@ type Running struct {
 	state      *state.State
 	stateMu    sync.Mutex
 	readyAfter time.Duration
+	// apiReady is when kube-apiserver became ready, in Unix nanoseconds;
+	// 0 until it is.
+	apiReady atomic.Int64
 }
 
 func newRunning(o Options) *Running {
@@ -123,13 +128,11 @@ func Up(ctx context.Context, o Options) (retained *Running, err error) {
 	}()
 	// The steps of up, in order; those in one row run side by side.
 	// Building takes minutes on a cold cache: Delve and the certificates
-	// are made meanwhile. kube-apiserver starts first: the
-	// controller-manager exits when the RBAC roles it needs are not yet
-	// there.
-	// The node's containerd starts beside it, and the images are in
-	// before the kubelet asks for them.
-	first := func(c plan.Component) bool { return c.Name == spec.KubeAPIServer || c.Name == plan.Runtime }
-	others := func(c plan.Component) bool { return !first(c) }
+	// are made meanwhile. Then each component starts as early as it can
+	// do its work (plan.Start), so that their start-ups overlap.
+	at := func(s plan.Start) func(plan.Component) bool {
+		return func(c plan.Component) bool { return c.Start == s }
+	}
 	for _, row := range [][]steps.Step{
 		{r.prepare()},
 		{r.getSource()},
@@ -137,12 +140,12 @@ func Up(ctx context.Context, o Options) (retained *Running, err error) {
 		{r.mapSources()},
 		{r.settleLock(true)},
 		{r.recordState()},
-		{r.startEtcd(), r.holdHost()},
-		{r.startComponents(first)},
-		{r.waitReady(first)},
+		{r.holdHost()},
+		{r.startEtcd(), r.startComponents(at(plan.AtOnce))},
+		{r.waitReady(at(plan.AtOnce)), r.whenServing(steps.Seq(r.startComponents(at(plan.WhenServing)), r.waitReady(at(plan.WhenServing))))},
 		{r.loadImages()},
-		{r.startComponents(others)},
-		{r.waitReady(others)},
+		{r.startComponents(at(plan.WhenImages))},
+		{r.waitReady(at(plan.WhenImages))},
 		{r.registerNodes()},
 	} {
 		if err := r.run.Run(ctx, row...); err != nil {
@@ -431,7 +434,7 @@ func (r *Running) writeConfig() steps.Step {
 			}
 		}
 		if err == nil {
-			r.health, err = healthClient(env.CertDir())
+			r.health, err = access.HealthClient(env.CertDir())
 		}
 		if err != nil {
 			return fmt.Errorf("write certificates and configuration: %w", err)

@@ -160,13 +160,10 @@ func writePlan(w io.Writer, p *plan.Plan, s *spec.Spec, cached bool, lockStatus 
 		fmt.Fprintf(w, "\n  the machine as it was is recorded in %s; down removes the pods, mounts, bridge and cgroup, and the iptables rules, kernel settings and directories the node added\n", n.Record)
 	}
 
-	first := "kube-apiserver first, the others once it is ready"
-	if p.Node != nil {
-		first = "kube-apiserver and containerd first, the others once they are ready"
-	}
-	fmt.Fprintf(w, "\nComponents (%s)\n", first)
+	fmt.Fprintf(w, "\nComponents\n")
 	for _, c := range p.Components {
 		fmt.Fprintf(w, "\n  %s, ready when %s answers 200, log %s\n", c.Name, c.HealthURL, c.LogPath)
+		fmt.Fprintf(w, "  starts %s\n", c.Start)
 		if c.Debug != nil {
 			fmt.Fprintf(w, "  under Delve at %s", c.Debug.Listen)
 			for _, b := range c.Debug.Breakpoints {

@@ -4,5 +4,6 @@ kubernetes {
 build {
   tags     = ["providerless,dockerless"]
   binaries = ["kubectl", "kube-apiserver", "../x"]
+  optimize = ["std", "k8s.io/=x"]
 }
 component "kube-apiserver" {}
