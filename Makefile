@@ -2,7 +2,7 @@
 
 GO ?= go
 
-.PHONY: build test unit e2e vet race node-deps
+.PHONY: build test unit e2e vet race node-deps bench
 
 build:
 	$(GO) build -o bin/kenv ./cmd/kenv
@@ -32,6 +32,15 @@ race:
 # Unit tests only: seconds on a warm module cache, no Kubernetes built.
 unit:
 	$(GO) test -short ./...
+
+# kenv against the floor it measures in the same run (docs/performance.md):
+# five runs of each warm figure and the cold up against a plain go build,
+# about 20 minutes. BENCH_SPEC and BENCH_FLAGS choose another spec and
+# mode; CI runs the short mode through the end-to-end tests.
+BENCH_SPEC ?= examples/debug.hcl
+BENCH_FLAGS ?= --cold
+bench: build
+	./bin/kenv bench $(BENCH_FLAGS) $(BENCH_SPEC)
 
 e2e:
 	$(GO) test -count=1 -timeout 80m -tags e2e -run 'TestEndToEnd' -v ./cmd/kenv/

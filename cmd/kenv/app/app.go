@@ -93,6 +93,7 @@ against an embedded etcd, and puts the ones you ask for under Delve.
 		newStartCommand(streams),
 		newLogsCommand(streams),
 		newImageCommand(streams),
+		newBenchCommand(streams),
 	)
 	return root
 }

@@ -25,6 +25,7 @@ type upOptions struct {
 	timeout    time.Duration
 	retain     bool
 	updateLock bool
+	noDebug    bool
 }
 
 func newUpCommand(streams Streams) *cobra.Command {
@@ -46,6 +47,7 @@ environment is ready and keeps it running in the background until
 	cmd.Flags().DurationVar(&o.timeout, "timeout", 3*time.Minute, "how long to wait for the components to become ready")
 	cmd.Flags().BoolVar(&o.retain, "retain", false, "on failure, keep what started running for inspection until `kenv down`")
 	cmd.Flags().BoolVar(&o.updateLock, "update-lock", false, "build from the spec as it is and write its lock anew, instead of refusing a spec that differs from its lock")
+	cmd.Flags().BoolVar(&o.noDebug, "no-debug", false, "run every component without Delve this time, whatever the spec says (the build is the same)")
 	cmd.Flags().BoolVar(&o.supervised, "supervise", false, "run as the detached supervisor (internal)")
 	_ = cmd.Flags().MarkHidden("supervise")
 	return cmd
@@ -55,6 +57,9 @@ func runUp(ctx context.Context, specPath string, o upOptions, streams Streams) e
 	s, env, cache, err := loadSpecEnv(specPath, streams)
 	if err != nil {
 		return err
+	}
+	if o.noDebug {
+		s.WithoutDelve()
 	}
 	locked, writeLock, err := loadLock(s, o.updateLock, streams)
 	if err != nil {
@@ -135,6 +140,9 @@ func detach(s *spec.Spec, env layout.Env, o upOptions, streams Streams) error {
 	}
 	if o.retain {
 		argv = append(argv, "--retain")
+	}
+	if o.noDebug {
+		argv = append(argv, "--no-debug")
 	}
 	err = supervisor.Detach(append(argv, s.File), filepath.Dir(s.File), env.Log("kenv"), streams.Out)
 	if errors.Is(err, supervisor.ErrKept) || errors.Is(err, supervisor.ErrFailed) {

@@ -1,0 +1,267 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+
+	"github.com/kenv-dev/kenv/env/access"
+	"github.com/kenv-dev/kenv/env/build"
+	"github.com/kenv-dev/kenv/env/etcd"
+	"github.com/kenv-dev/kenv/env/layout"
+	"github.com/kenv-dev/kenv/env/plan"
+	"github.com/kenv-dev/kenv/env/process"
+	"github.com/kenv-dev/kenv/env/state"
+)
+
+// poll is how often the floor asks whether a component is ready.
+const poll = 50 * time.Millisecond
+
+// readyWithin bounds a start by hand.
+const readyWithin = 3 * time.Minute
+
+// handRun is what starting a plan's components by hand took: until all
+// were ready, and from SIGTERM until no process and no port was left,
+// etcd closed after the components, as kenv down does.
+type handRun struct{ ready, stop float64 }
+
+// byHand starts the components of p as a person would who knows their
+// flags: etcd already up, every component started at the same moment,
+// the debugged ones under `dlv exec --headless --continue`, a component
+// that exits started again at once, readiness asked every 50 ms.
+func (b *bench) byHand(ctx context.Context, p *plan.Plan) (handRun, error) {
+	srv, err := etcd.Start(ctx, etcd.Config{ClientURL: p.Etcd.ClientURL, PeerURL: p.Etcd.PeerURL, DataDir: p.Etcd.DataDir, LogPath: p.Etcd.LogPath})
+	if err != nil {
+		return handRun{}, fmt.Errorf("the floor's etcd: %w", err)
+	}
+	env := layout.NewEnv(b.home, b.o.Spec.Name)
+	client, err := access.HealthClient(env.CertDir())
+	if err != nil {
+		srv.Close()
+		return handRun{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, readyWithin)
+	defer cancel()
+
+	var (
+		mu    sync.Mutex
+		procs []*process.Process
+	)
+	start := func(c plan.Component) (*process.Process, error) {
+		p, err := process.Start(process.Spec{Name: c.Name, Argv: handCommand(c), Env: c.Env, LogPath: env.Log("floor-" + c.Name)})
+		if err == nil {
+			mu.Lock()
+			procs = append(procs, p)
+			mu.Unlock()
+		}
+		return p, err
+	}
+	stopAll := func() float64 {
+		began := time.Now()
+		var wg sync.WaitGroup
+		mu.Lock()
+		for _, p := range procs {
+			wg.Go(func() { _ = p.Stop(15 * time.Second) })
+		}
+		mu.Unlock()
+		wg.Wait()
+		srv.Close()
+		_ = waitFree(context.Background(), addresses(p))
+		return time.Since(began).Seconds()
+	}
+
+	began := time.Now()
+	errs := make([]error, len(p.Components))
+	var wg sync.WaitGroup
+	for i, c := range p.Components {
+		wg.Go(func() {
+			proc, err := start(c)
+			for err == nil {
+				switch {
+				case proc.Exit() != "":
+					proc, err = start(c)
+					continue
+				case access.Healthy(ctx, client, c.HealthURL) == nil:
+					return
+				}
+				select {
+				case <-ctx.Done():
+					err = fmt.Errorf("%s started by hand is not ready: %w (see %s)", c.Name, ctx.Err(), proc.LogPath)
+				case <-time.After(poll):
+				}
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	ready := time.Since(began).Seconds()
+	time.Sleep(idleFor) // as before kenv down
+	stop := stopAll()
+	if err := multierror.Append(nil, errs...).ErrorOrNil(); err != nil {
+		return handRun{}, err
+	}
+	return handRun{ready: ready, stop: stop}, nil
+}
+
+// handCommand is how a person runs c: its own command line, or Delve's
+// that continues at once.
+func handCommand(c plan.Component) []string {
+	if c.Debug == nil {
+		return c.Command()
+	}
+	argv := []string{c.Debug.Dlv, "exec", "--headless", "--api-version=2", "--accept-multiclient", "--listen=" + c.Debug.Listen, "--continue", c.Binary, "--"}
+	return append(argv, c.CommandArgs()...)
+}
+
+// addresses are the ports p's processes and etcd listen on.
+func addresses(p *plan.Plan) []string {
+	var addrs []string
+	for _, raw := range []string{p.Etcd.ClientURL, p.Etcd.PeerURL} {
+		if u, err := url.Parse(raw); err == nil {
+			addrs = append(addrs, u.Host)
+		}
+	}
+	for _, c := range p.Components {
+		if c.Address != "" {
+			addrs = append(addrs, c.Address)
+		}
+		if c.Debug != nil {
+			addrs = append(addrs, c.Debug.Listen)
+		}
+	}
+	return addrs
+}
+
+// waitFree waits until nothing listens on addrs.
+func waitFree(ctx context.Context, addrs []string) error {
+	for _, addr := range addrs {
+		free := process.WaitFor(ctx, 30*time.Second, func() bool {
+			l, err := net.Listen("tcp", addr)
+			if err == nil {
+				l.Close()
+			}
+			return err == nil
+		})
+		if !free {
+			return fmt.Errorf("%s is still in use", addr)
+		}
+	}
+	return nil
+}
+
+// down takes the environment under home down with `kenv down` and returns
+// how long it took until none of its processes and none of its ports was
+// left.
+func (b *bench) down(ctx context.Context, home string) (float64, error) {
+	st, err := readState(home, b.o.Spec.Name)
+	if err != nil {
+		return 0, err
+	}
+	ids := []process.ID{st.Supervisor}
+	for _, c := range st.Components {
+		ids = append(append(ids, c.Process), c.Descendants...)
+	}
+	began := time.Now()
+	if _, err := b.kenv(ctx, home, nil, "down", "--name", b.o.Spec.Name); err != nil {
+		return 0, err
+	}
+	gone := process.WaitFor(ctx, 30*time.Second, func() bool {
+		for _, id := range ids {
+			if id.Alive() {
+				return false
+			}
+		}
+		return true
+	})
+	if !gone {
+		return 0, fmt.Errorf("kenv down returned, but processes of %s still run 30 s later", b.o.Spec.Name)
+	}
+	if err := waitFree(ctx, addresses(b.debugOrPlain())); err != nil {
+		return 0, fmt.Errorf("after kenv down: %w", err)
+	}
+	return time.Since(began).Seconds(), nil
+}
+
+// debugOrPlain is a plan whose ports are the environment's: the debugged
+// one, which names the Delve ports too, once decided.
+func (b *bench) debugOrPlain() *plan.Plan {
+	if b.debugged != nil {
+		return b.debugged
+	}
+	return &plan.Plan{}
+}
+
+func readState(home, name string) (*state.State, error) {
+	return state.Read(layout.NewEnv(home, name))
+}
+
+// residentMB is the resident memory of process pid in MB.
+func residentMB(pid int) (float64, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+			return kb / 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
+}
+
+// cold measures a cold up, with an empty binary cache and an empty Go
+// build cache (the module cache and the source tree warm), against one
+// plain go build of the same packages with the same flags from an empty Go
+// build cache.
+func (b *bench) cold(ctx context.Context) (floor, kenv float64, err error) {
+	dir, err := os.MkdirTemp(b.home, "cold-")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer os.RemoveAll(dir)
+	b.progress("cold: go build from an empty Go build cache")
+	req := b.debugged.Build
+	req.OutDir = filepath.Join(dir, "bin")
+	began := time.Now()
+	for _, one := range build.Split(req) {
+		argv, env := build.Command(one)
+		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+		cmd.Dir = one.Tree.Dir
+		cmd.Env = append(append(os.Environ(), env...), "GOCACHE="+filepath.Join(dir, "gocache-floor"))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return 0, 0, fmt.Errorf("go build: %w\n%s", err, out)
+		}
+	}
+	floor = time.Since(began).Seconds()
+	os.RemoveAll(filepath.Join(dir, "gocache-floor"))
+
+	b.progress("cold: kenv up from an empty binary cache and Go build cache")
+	// A cache of its own, sharing the source trees and Delve with kenv's.
+	cache := filepath.Join(dir, "cache")
+	if err := os.MkdirAll(cache, 0o755); err != nil {
+		return 0, 0, err
+	}
+	for _, shared := range []string{"src", "dlv"} {
+		if err := os.Symlink(filepath.Join(b.o.Cache.Dir, shared), filepath.Join(cache, shared)); err != nil {
+			return 0, 0, err
+		}
+	}
+	home := filepath.Join(dir, "home")
+	env := []string{"KENV_CACHE=" + cache, "GOCACHE=" + filepath.Join(dir, "gocache-kenv")}
+	if kenv, err = b.kenv(ctx, home, env, "up", "-d", b.o.Spec.File); err != nil {
+		return 0, 0, err
+	}
+	_, err = b.kenv(ctx, home, env, "down", "--name", b.o.Spec.Name)
+	return floor, kenv, err
+}
