@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
@@ -247,13 +248,16 @@ func (b *bench) cold(ctx context.Context) (floor, kenv float64, err error) {
 	os.RemoveAll(filepath.Join(dir, "gocache-floor"))
 
 	b.progress("cold: kenv up from an empty binary cache and Go build cache")
-	// A cache of its own, sharing the source trees and Delve with kenv's.
+	// A cache of its own with the source tree and Delve of kenv's, hard
+	// linked: go resolves a workspace by its real path, which a symbolic
+	// link would change. A checkout outside the cache is used where it is.
 	cache := filepath.Join(dir, "cache")
-	if err := os.MkdirAll(cache, 0o755); err != nil {
-		return 0, 0, err
+	shared := []string{"dlv"}
+	if rel, err := filepath.Rel(b.o.Cache.Dir, req.Tree.Dir); err == nil && filepath.IsLocal(rel) {
+		shared = append(shared, rel)
 	}
-	for _, shared := range []string{"src", "dlv"} {
-		if err := os.Symlink(filepath.Join(b.o.Cache.Dir, shared), filepath.Join(cache, shared)); err != nil {
+	for _, rel := range shared {
+		if err := linkTree(filepath.Join(b.o.Cache.Dir, rel), filepath.Join(cache, rel)); err != nil {
 			return 0, 0, err
 		}
 	}
@@ -264,4 +268,31 @@ func (b *bench) cold(ctx context.Context) (floor, kenv float64, err error) {
 	}
 	_, err = b.kenv(ctx, home, env, "down", "--name", b.o.Spec.Name)
 	return floor, kenv, err
+}
+
+// linkTree makes the tree at to of hard links to the files of the tree at
+// from, which stays as it is.
+func linkTree(from, to string) error {
+	return filepath.WalkDir(from, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(from, path)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(to, rel)
+		switch {
+		case d.IsDir():
+			return os.MkdirAll(target, 0o755)
+		case d.Type()&fs.ModeSymlink != 0:
+			link, err := os.Readlink(path)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(link, target)
+		default:
+			return os.Link(path, target)
+		}
+	})
 }

@@ -312,9 +312,41 @@ func Hash(path string) (string, error) {
 }
 
 // Toolchain returns the GOROOT of the toolchain that builds r and the
-// module cache it reads, as the go command run for r sees them.
+// module cache it reads, as the go command run for r sees them. The answer
+// is kept in r.OutDir for the same toolchain and Go environment, so that a
+// warm up runs no go command: the go command picking the toolchain takes a
+// tenth of a second.
 func Toolchain(ctx context.Context, r Request) (goroot, modcache string, err error) {
 	_, env := Command(r)
+	key := strings.Join(append(env, goEnvironment()...), "\n")
+	keptPath := filepath.Join(r.OutDir, ".toolchain")
+	if kept, err := os.ReadFile(keptPath); err == nil {
+		if rest, ok := strings.CutPrefix(string(kept), key+"\n\n"); ok {
+			goroot, modcache, _ = strings.Cut(rest, "\n")
+			// A toolchain removed or replaced since is asked again.
+			if version, err := os.ReadFile(filepath.Join(goroot, "VERSION")); err == nil && strings.HasPrefix(string(version), "go"+r.Tree.GoVersion+"\n") {
+				return goroot, modcache, nil
+			}
+		}
+	}
+	goroot, modcache, err = askToolchain(ctx, r, env)
+	if err == nil {
+		_ = renameio.WriteFile(keptPath, []byte(key+"\n\n"+goroot+"\n"+modcache), 0o644)
+	}
+	return goroot, modcache, err
+}
+
+// goEnvironment is what in kenv's environment decides which toolchain the
+// go command runs and where it keeps modules.
+func goEnvironment() []string {
+	var env []string
+	for _, name := range []string{"PATH", "HOME", "GOENV", "GOROOT", "GOPATH", "GOMODCACHE", "GOTOOLCHAIN", "GOFLAGS", "GOPROXY"} {
+		env = append(env, name+"="+os.Getenv(name))
+	}
+	return env
+}
+
+func askToolchain(ctx context.Context, r Request, env []string) (goroot, modcache string, err error) {
 	cmd := exec.CommandContext(ctx, "go", "env", "GOROOT", "GOMODCACHE")
 	cmd.Dir = r.Tree.Dir
 	cmd.Env = append(os.Environ(), env...)

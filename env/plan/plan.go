@@ -122,8 +122,8 @@ type Component struct {
 type Start int
 
 const (
-	// AtOnce starts it once etcd is up: kube-apiserver and the node's
-	// runtime.
+	// AtOnce starts it beside etcd: kube-apiserver, which needs etcd only
+	// a second into its start, and the node's runtime.
 	AtOnce Start = iota
 	// WhenServing starts a client of kube-apiserver once kube-apiserver
 	// accepts connections, while it bootstraps. One that gives up before
