@@ -63,6 +63,14 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return nil, fmt.Errorf("kenv bench measures a control plane; %s runs %s: bench a spec without it", o.Spec.File, c.Name)
 		}
 	}
+	// The bench's environments are its own: they share nothing with
+	// the user's.
+	if d := o.Spec.Etcd.DataDir; d != "" {
+		return nil, fmt.Errorf("%s keeps etcd's data in %s, which the bench's environments would share with yours: bench a spec without etcd { data_dir }", o.Spec.File, d)
+	}
+	if d := o.Spec.Log.Dir; d != "" {
+		return nil, fmt.Errorf("%s writes the logs to %s, which the bench's environments would share with yours: bench a spec without log { dir }", o.Spec.File, d)
+	}
 	if o.Runs < 1 {
 		o.Runs = 1
 	}
@@ -106,7 +114,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return nil, err
 		}
 		warm.Kenv = append(warm.Kenv, t)
-		time.Sleep(idleFor)
+		if err := idle(ctx); err != nil {
+			return nil, err
+		}
 		if t, err = b.down(ctx, home); err != nil {
 			return nil, err
 		}
@@ -122,7 +132,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return nil, err
 		}
 		delve.Kenv, unopt.Kenv, reup.Kenv = append(delve.Kenv, t), append(unopt.Kenv, t), append(reup.Kenv, t)
-		mb, err := b.idleRSS(home)
+		mb, err := b.idleRSS(ctx, home)
 		if err != nil {
 			return nil, err
 		}
@@ -259,12 +269,14 @@ func (b *bench) downLeftovers() {
 
 // idleRSS is the resident memory, in MB, of the supervisor of the
 // environment under home once it has been idle for a while.
-func (b *bench) idleRSS(home string) (float64, error) {
+func (b *bench) idleRSS(ctx context.Context, home string) (float64, error) {
 	st, err := readState(home, b.o.Spec.Name)
 	if err != nil {
 		return 0, err
 	}
-	time.Sleep(idleFor)
+	if err := idle(ctx); err != nil {
+		return 0, err
+	}
 	return residentMB(st.Supervisor.Pid)
 }
 
@@ -273,3 +285,13 @@ func (b *bench) idleRSS(home string) (float64, error) {
 // second of being ready spends a second in its own graceful termination,
 // whoever stops it.
 const idleFor = 5 * time.Second
+
+// idle waits idleFor, or until ctx ends.
+func idle(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(idleFor):
+		return nil
+	}
+}

@@ -106,7 +106,7 @@ func (b *bench) byHand(ctx context.Context, p *plan.Plan) (handRun, error) {
 	}
 	wg.Wait()
 	ready := time.Since(began).Seconds()
-	time.Sleep(idleFor) // as before kenv down
+	_ = idle(ctx) // as before kenv down
 	stop := stopAll()
 	if err := multierror.Append(nil, errs...).ErrorOrNil(); err != nil {
 		return handRun{}, err
