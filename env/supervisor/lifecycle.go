@@ -158,7 +158,7 @@ func (r *Running) watch(u *unit, p *process.Process) {
 		u.mu.Unlock()
 		return
 	}
-	c, children := u.c, u.children
+	c, children, started := u.c, u.children, u.started
 	if time.Since(start) > healthyRun {
 		u.failures = 0
 	}
@@ -166,7 +166,12 @@ func (r *Running) watch(u *unit, p *process.Process) {
 	failures := u.failures
 	u.mu.Unlock()
 
-	slog.Warn("component exited", "component", u.name, "err", p.ExitError(), "log", c.LogPath)
+	level := slog.LevelWarn
+	if c.Start == plan.WhenServing && r.beforeAPIReady(started) {
+		// Expected while kube-apiserver bootstraps; up starts it again.
+		level = slog.LevelInfo
+	}
+	slog.Log(context.Background(), level, "component exited", "component", u.name, "err", p.ExitError(), "log", c.LogPath)
 	r.setStatus(u.name, state.Exited(p.Exit()))
 	// A program Delve ran outlives a killed Delve.
 	if err := process.StopAll(r.opts.Spec.Name, children, stopTimeout); err != nil {
