@@ -130,8 +130,10 @@ const (
 	// kube-apiserver is ready (the controller-manager exits when it cannot
 	// read its authentication configuration) is started again, once.
 	WhenServing
-	// WhenImages starts the kubelet once the runtime is ready and holds
-	// the images, the pause image among them.
+	// WhenImages starts the node's components, the kubelet and
+	// kube-proxy, once the runtime is ready and holds the images, the
+	// pause image among them. kube-proxy is not ready before the kubelet
+	// has registered the node.
 	WhenImages
 )
 
@@ -141,7 +143,7 @@ func (s Start) String() string {
 	case WhenServing:
 		return "once kube-apiserver accepts connections; again, once, if it exits before kube-apiserver is ready"
 	case WhenImages:
-		return "once containerd is ready and holds the images"
+		return "with the node, once containerd is ready and holds the images"
 	default:
 		return "beside etcd"
 	}
@@ -313,7 +315,7 @@ func New(in Inputs, binDir string) (*Plan, error) {
 		switch c.Name {
 		case spec.KubeAPIServer:
 			comp.Start = AtOnce
-		case spec.Kubelet:
+		case spec.Kubelet, spec.KubeProxy:
 			comp.Start = WhenImages
 		}
 		p.Components = append(p.Components, comp)
