@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -146,15 +145,8 @@ func addresses(p *plan.Plan) []string {
 // waitFree waits until nothing listens on addrs.
 func waitFree(ctx context.Context, addrs []string) error {
 	for _, addr := range addrs {
-		free := process.WaitFor(ctx, 30*time.Second, func() bool {
-			l, err := net.Listen("tcp", addr)
-			if err == nil {
-				l.Close()
-			}
-			return err == nil
-		})
-		if !free {
-			return fmt.Errorf("%s is still in use", addr)
+		if err := process.WaitFree(ctx, 30*time.Second, addr); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -2,11 +2,14 @@ package process
 
 import (
 	"bufio"
+	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // PortHolder names the process listening on TCP port, such as
@@ -62,4 +65,25 @@ func listeningInodes(port int) map[string]bool {
 		f.Close()
 	}
 	return inodes
+}
+
+// WaitFree waits, up to timeout, until addr (host:port) can be listened
+// on: whatever held it has let it go. It returns ctx's error, or the last
+// failure to listen when the time is up.
+func WaitFree(ctx context.Context, timeout time.Duration, addr string) error {
+	var err error
+	free := WaitFor(ctx, timeout, func() bool {
+		var l net.Listener
+		if l, err = net.Listen("tcp", addr); err == nil {
+			l.Close()
+		}
+		return err == nil
+	})
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case !free:
+		return fmt.Errorf("%s is still in use: %v", addr, err)
+	}
+	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"slices"
 	"sync"
@@ -336,19 +335,11 @@ func waitFree(ctx context.Context, c plan.Component) error {
 		addrs = append(addrs, c.Debug.Listen)
 	}
 	for _, addr := range addrs {
-		var err error
-		free := process.WaitFor(ctx, 5*time.Second, func() bool {
-			var l net.Listener
-			if l, err = net.Listen("tcp", addr); err == nil {
-				l.Close()
+		if err := process.WaitFree(ctx, 5*time.Second, addr); err != nil {
+			if ctx.Err() != nil {
+				return err
 			}
-			return err == nil
-		})
-		switch {
-		case ctx.Err() != nil:
-			return ctx.Err()
-		case !free:
-			return fmt.Errorf("start %s: %s is still in use: %v", c.Name, addr, err)
+			return fmt.Errorf("start %s: %w", c.Name, err)
 		}
 	}
 	return nil
