@@ -5,6 +5,7 @@ go 1.26
 require (
 	github.com/agext/levenshtein v1.2.1
 	github.com/cloudflare/cfssl v1.6.5
+	github.com/fsnotify/fsnotify v1.10.1
 	github.com/go-delve/delve v1.27.2
 	github.com/google/go-containerregistry v0.22.1
 	github.com/google/renameio/v2 v2.0.2

@@ -5,6 +5,8 @@ package build
 import (
 	"context"
 	"crypto/sha256"
+	"debug/elf"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -219,23 +221,17 @@ func checkStubs(ctx context.Context, r Request) error {
 	if len(r.Tree.Stubs) == 0 {
 		return nil
 	}
-	_, env := Command(r)
+	deps, err := Packages(ctx, r)
+	if err != nil {
+		return err
+	}
 	var problems []string
 	for _, c := range r.Components {
-		cmd := exec.CommandContext(ctx, "go", "list", "-e", "-deps", "-tags="+tags(r), "-f", "{{.ImportPath}}", "./cmd/"+c)
-		cmd.Dir = r.Tree.Dir
-		cmd.Env = append(os.Environ(), env...)
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			return fmt.Errorf("list the packages %s imports: %w\n%s", c, err, stderr.String())
-		}
 		for _, stub := range r.Tree.Stubs {
 			path, version, _ := strings.Cut(stub, "@")
-			for _, pkg := range strings.Fields(string(out)) {
-				if pkg == path || strings.HasPrefix(pkg, path+"/") {
-					problems = append(problems, fmt.Sprintf("%s imports %s, but the Go module proxy does not serve the source of %s@%s", c, pkg, path, version))
+			for _, pkg := range deps[c] {
+				if pkg.ImportPath == path || strings.HasPrefix(pkg.ImportPath, path+"/") {
+					problems = append(problems, fmt.Sprintf("%s imports %s, but the Go module proxy does not serve the source of %s@%s", c, pkg.ImportPath, path, version))
 					break
 				}
 			}
@@ -243,6 +239,77 @@ func checkStubs(ctx context.Context, r Request) error {
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%s\nchoose another Kubernetes version, leave the component out, or set GOPROXY to a proxy that serves the module", strings.Join(problems, "\n"))
+	}
+	return nil
+}
+
+// Package is one package a component is compiled from.
+type Package struct {
+	ImportPath string
+	// Dir holds its files; empty for one go cannot find.
+	Dir string
+	// Depth is how many imports away from the command's main package it
+	// is: 0 for the main package, 1 for what it imports, and so on.
+	Depth int
+	// Imports are the import paths it imports.
+	Imports []string
+}
+
+// Packages returns, for each component of r, the packages its binary is
+// compiled from, as go's package graph says for r's build: one go list
+// for each of the builds Split makes of r.
+func Packages(ctx context.Context, r Request) (map[string][]Package, error) {
+	deps := map[string][]Package{}
+	for _, b := range Split(r) {
+		if err := listPackages(ctx, b, deps); err != nil {
+			return nil, err
+		}
+	}
+	return deps, nil
+}
+
+func listPackages(ctx context.Context, r Request, deps map[string][]Package) error {
+	_, env := Command(r)
+	args := []string{"list", "-e", "-deps", "-tags=" + tags(r), "-f", "{{.ImportPath}}\t{{.Dir}}\t{{join .Imports \" \"}}"}
+	for _, c := range r.Components {
+		args = append(args, "./cmd/"+c)
+	}
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = r.Tree.Dir
+	cmd.Env = append(os.Environ(), env...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("list the packages %s import: %w\n%s", strings.Join(r.Components, ", "), err, stderr.String())
+	}
+	dirs := map[string]string{}
+	imports := map[string][]string{}
+	for line := range strings.Lines(string(out)) {
+		fields := strings.Split(strings.TrimRight(line, "\n"), "\t")
+		if len(fields) != 3 {
+			continue
+		}
+		dirs[fields[0]], imports[fields[0]] = fields[1], strings.Fields(fields[2])
+	}
+	// Breadth first from each main package: each package at its least
+	// depth.
+	for _, c := range r.Components {
+		main := "k8s.io/kubernetes/cmd/" + c
+		seen := map[string]bool{main: true}
+		for depth, level := 0, []string{main}; len(level) > 0; depth++ {
+			var next []string
+			for _, path := range level {
+				deps[c] = append(deps[c], Package{ImportPath: path, Dir: dirs[path], Depth: depth, Imports: imports[path]})
+				for _, imp := range imports[path] {
+					if !seen[imp] {
+						seen[imp] = true
+						next = append(next, imp)
+					}
+				}
+			}
+			level = next
+		}
 	}
 	return nil
 }
@@ -359,4 +426,58 @@ func askToolchain(ctx context.Context, r Request, env []string) (goroot, modcach
 		return "", "", fmt.Errorf("go env GOROOT GOMODCACHE printed %q", out)
 	}
 	return lines[0], lines[1], nil
+}
+
+// ContentID returns the part of a binary's Go build ID that hashes its
+// content: two builds with the same ContentID are the same program, even
+// when their inputs differ, as they do after an edit to code the binary
+// does not reach.
+func ContentID(f *os.File) (string, error) {
+	ef, err := elf.NewFile(f)
+	if err != nil {
+		return "", err
+	}
+	path := f.Name()
+	s := ef.Section(".note.go.buildid")
+	if s == nil {
+		return "", fmt.Errorf("%s has no Go build ID", path)
+	}
+	note, err := s.Data()
+	if err != nil {
+		return "", err
+	}
+	// An ELF note: name size, description size, type, the name "Go" padded
+	// to 4 bytes, then the description, the build ID.
+	if len(note) < 16 {
+		return "", fmt.Errorf("%s: short Go build ID note", path)
+	}
+	nameSize, descSize := binary.LittleEndian.Uint32(note[0:]), binary.LittleEndian.Uint32(note[4:])
+	start := 12 + (int(nameSize)+3)&^3
+	if start+int(descSize) > len(note) {
+		return "", fmt.Errorf("%s: short Go build ID note", path)
+	}
+	id := string(note[start : start+int(descSize)])
+	return id[strings.LastIndex(id, "/")+1:], nil
+}
+
+// ProgramID hashes what of a binary decides what it does, its code and
+// data, and not its line tables, debug information or build ID: an edit
+// that only moves lines of code a binary reaches changes those alone.
+func ProgramID(f *os.File) (string, error) {
+	ef, err := elf.NewFile(f)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	for _, s := range ef.Sections {
+		// Notes hold the build IDs, which hash the inputs.
+		if s.Flags&elf.SHF_ALLOC == 0 || s.Type == elf.SHT_NOBITS || s.Type == elf.SHT_NOTE || s.Name == ".gopclntab" {
+			continue
+		}
+		fmt.Fprintln(h, s.Name, s.Size)
+		if _, err := io.Copy(h, s.Open()); err != nil {
+			return "", err
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -65,8 +65,8 @@ type Version struct {
 const (
 	kubernetesModule = "k8s.io/kubernetes"
 	stagingPrefix    = "./staging/src/k8s.io/"
-	// markerFile is written last into a complete tree.
-	markerFile = ".kenv-source.json"
+	// MarkerFile is written last into a complete tree.
+	MarkerFile = ".kenv-source.json"
 )
 
 // FromModule returns the tree of Kubernetes version (e.g. "v1.34.4"), laying
@@ -407,11 +407,11 @@ func writeMarker(dir string, t *Tree) error {
 		return err
 	}
 	// Whole or not at all: other environments read it meanwhile.
-	return renameio.WriteFile(filepath.Join(dir, markerFile), raw, 0o644)
+	return renameio.WriteFile(filepath.Join(dir, MarkerFile), raw, 0o644)
 }
 
 func readMarker(dir string) (*Tree, error) {
-	raw, err := os.ReadFile(filepath.Join(dir, markerFile))
+	raw, err := os.ReadFile(filepath.Join(dir, MarkerFile))
 	if err != nil {
 		return nil, err
 	}

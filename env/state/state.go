@@ -81,6 +81,17 @@ type ComponentState struct {
 	// Command and Env are what the component runs with.
 	Command []string
 	Env     []string
+	// Rebuilt is when its binary was last built again while the
+	// environment ran, and for which change; nil until it is.
+	Rebuilt *Rebuild `json:",omitempty"`
+}
+
+// Rebuild is a build of a component's binary while its environment runs.
+type Rebuild struct {
+	At time.Time
+	// Change says what changed: files of the checkout, the spec, or a
+	// `kenv restart`.
+	Change string
 }
 
 // ErrNotUp means the environment has no state file: it is not running.

@@ -12,20 +12,39 @@ import (
 type Progress struct {
 	mu  sync.Mutex
 	out io.Writer
+	// quiet leaves out what went as expected.
+	quiet bool
 }
 
 // NewProgress prints to out.
 func NewProgress(out io.Writer) *Progress { return &Progress{out: out} }
 
+// NewNotes prints to out only the notes that need attention, not the
+// steps nor their results: work that says its outcome, or its error, in a
+// line of its own, as a round of the watch loop does, runs its steps with
+// it.
+func NewNotes(out io.Writer) *Progress { return &Progress{out: out, quiet: true} }
+
 // Step starts a step; the returned function ends it with err's outcome.
 func (p *Progress) Step(title string) func(err error) {
+	if p.quiet {
+		return func(error) {}
+	}
 	start := time.Now()
 	return func(err error) {
-		mark := "✓"
+		took := time.Since(start).Round(100 * time.Millisecond)
 		if err != nil {
-			mark = "✗"
+			p.Printf(" ✗ %s (%s)\n", title, took)
+			return
 		}
-		p.Printf(" %s %s (%s)\n", mark, title, time.Since(start).Round(100*time.Millisecond))
+		p.Printf(" ✓ %s (%s)\n", title, took)
+	}
+}
+
+// Result prints a line that says something went as expected.
+func (p *Progress) Result(format string, args ...any) {
+	if !p.quiet {
+		p.Printf(format, args...)
 	}
 }
 

@@ -108,6 +108,14 @@ func (r *Runner) Rollback() error {
 	return result.ErrorOrNil()
 }
 
+// Together is one step of steps run side by side, as Run runs them, for
+// steps with nothing to undo.
+func Together(steps ...Step) Step {
+	return Step{Do: func(ctx context.Context, pr *Progress) error {
+		return (&Runner{Progress: pr}).Run(ctx, steps...)
+	}}
+}
+
 // Seq is one step of steps run one after another, the first failure ending
 // it; it undoes them, the last first.
 func Seq(steps ...Step) Step {
