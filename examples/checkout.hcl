@@ -1,4 +1,6 @@
 # Your own Kubernetes checkout, built as it is, uncommitted edits included.
+#   kenv up --watch examples/checkout.hcl   # each save rebuilds and restarts what it touches
+# or
 #   kenv up -d examples/checkout.hcl
 #   (edit the checkout)
 #   kenv restart kube-apiserver     # rebuilds what changed and starts it again
@@ -27,4 +29,13 @@ component "kube-apiserver" {
 
 component "kube-controller-manager" {
   port = 12257
+}
+
+component "kube-scheduler" {
+  port = 12259
+  debug {
+    port = 2546
+    # Stops at each pod the scheduler takes; `kenv attach kube-scheduler`.
+    breakpoint "pkg/scheduler/schedule_one.go:(*Scheduler).schedulingCycle" {}
+  }
 }

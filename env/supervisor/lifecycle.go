@@ -49,6 +49,8 @@ type unit struct {
 	failures int
 	// started is when proc started.
 	started time.Time
+	// binary is the binary proc runs as it was when proc started.
+	binary os.FileInfo
 }
 
 func newUnit(c plan.Component) *unit { return &unit{name: c.Name, c: c} }
@@ -58,6 +60,26 @@ func (u *unit) running() (plan.Component, *process.Process, time.Time) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return u.c, u.proc, u.started
+}
+
+// equivalent notes that the binary at path, built again, does what u's
+// process does.
+func (u *unit) equivalent(path string) {
+	fi, err := os.Stat(path)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if err == nil {
+		u.binary = fi
+	}
+}
+
+// runsFile reports whether the binary file at path is the one u's process
+// started from, not rewritten since.
+func (u *unit) runsFile(path string) bool {
+	fi, err := os.Stat(path)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return err == nil && u.binary != nil && os.SameFile(fi, u.binary) && fi.ModTime().Equal(u.binary.ModTime()) && fi.Size() == u.binary.Size()
 }
 
 // component is how u runs now.
@@ -107,6 +129,7 @@ func (r *Running) launch(u *unit, c plan.Component) error {
 		return err
 	}
 	u.c, u.proc, u.children, u.intended, u.started = c, p, nil, false, time.Now()
+	u.binary, _ = os.Stat(c.Binary)
 	cs := state.ComponentState{Name: c.Name, Status: state.Starting, Process: process.IDOf(p.Pid()), Address: c.Address, Endpoint: c.Endpoint,
 		LogPath: c.LogPath, Command: argv, Env: c.Env, Started: time.Now()}
 	if c.Debug != nil {
@@ -115,6 +138,7 @@ func (r *Running) launch(u *unit, c plan.Component) error {
 	r.updateState(func(s *state.State) {
 		for i := range s.Components {
 			if s.Components[i].Name == cs.Name {
+				cs.Rebuilt = s.Components[i].Rebuilt
 				s.Components[i] = cs
 				return
 			}
@@ -258,8 +282,6 @@ func (r *Running) Restart(ctx context.Context, name string, debug *bool, out io.
 	if u == nil {
 		return fmt.Errorf("no component %q runs here", name)
 	}
-	r.restartMu.Lock()
-	defer r.restartMu.Unlock()
 	c := u.component()
 	if debug != nil {
 		var err error
@@ -267,35 +289,12 @@ func (r *Running) Restart(ctx context.Context, name string, debug *bool, out io.
 			return err
 		}
 	}
-	run := &steps.Runner{Progress: steps.NewProgress(out)}
-	rebuild := []steps.Step{}
-	if r.builds(name) {
-		// A checkout's edit may bring in other modules.
-		rebuild = append(rebuild, r.build([]string{name}), r.mapSources())
+	sw := swap{restart: []plan.Component{c}, change: "kenv restart"}
+	if slices.Contains(r.plan.Build.Components, name) {
+		sw.rebuild = []string{name}
 	}
-	for _, row := range [][]steps.Step{
-		rebuild,
-		{r.ensureDelveStep(c)},
-		{r.relaunch(u, c)},
-		{r.waitReady(func(pc plan.Component) bool { return pc.Name == name })},
-	} {
-		if err := run.Run(ctx, row...); err != nil {
-			return err
-		}
-	}
-	r.updateState(func(s *state.State) { s.SourceMap = r.sources })
-	r.recordChildren(u)
-	return nil
-}
-
-// builds reports whether the plan builds the binary of component name.
-func (r *Running) builds(name string) bool {
-	for _, b := range r.plan.Build.Components {
-		if b == name {
-			return true
-		}
-	}
-	return false
+	_, err := r.swap(ctx, sw, steps.NewProgress(out))
+	return err
 }
 
 func (r *Running) ensureDelveStep(c plan.Component) steps.Step {
@@ -405,7 +404,7 @@ func setBreakpoints(ctx context.Context, pr *steps.Progress, c plan.Component, s
 		if s.Trace {
 			kind = "tracepoint"
 		}
-		pr.Printf(" ✓ %s %q in %s at %s:%d\n", kind, s.Location, c.Name, s.File, s.Line)
+		pr.Result(" ✓ %s %q in %s at %s:%d\n", kind, s.Location, c.Name, s.File, s.Line)
 	}
 	return errs.ErrorOrNil()
 }

@@ -43,8 +43,7 @@ func (r *Running) waitReady(pick func(plan.Component) bool) steps.Step {
 				return err
 			}})
 		}
-		// The steps print to the same progress as the one they are part of.
-		return (&steps.Runner{Progress: pr}).Run(ctx, ready...)
+		return steps.Together(ready...).Do(ctx, pr)
 	}}
 }
 
@@ -62,7 +61,7 @@ func (r *Running) waitUnit(ctx context.Context, pr *steps.Progress, u *unit) err
 	err := r.waitHealthy(ctx, pr, c, p)
 	for tries := 1; err != nil && p.Exit() != "" && c.Start == plan.WhenServing && r.beforeAPIReady(started) && tries <= earlyExits; tries++ {
 		if tries == 1 {
-			pr.Printf(" • %s %s before kube-apiserver was ready; starting it again\n", c.Name, p.Exit())
+			pr.Result(" • %s %s before kube-apiserver was ready; starting it again\n", c.Name, p.Exit())
 		}
 		if err = r.relaunch(u, c).Do(ctx, pr); err == nil {
 			c, p, started = u.running()

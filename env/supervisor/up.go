@@ -227,7 +227,7 @@ func (r *Running) build(names []string) steps.Step {
 			return fmt.Errorf("build: %w", err)
 		}
 		if len(built) == 0 {
-			pr.Printf("   binaries are up to date\n")
+			pr.Result("   binaries are up to date\n")
 		}
 		return nil
 	}}

@@ -62,6 +62,12 @@ func newStatusCommand(streams Streams) *cobra.Command {
 			if err := tw.Flush(); err != nil {
 				return err
 			}
+			for _, c := range st.Components {
+				if c.Rebuilt != nil {
+					fmt.Fprintf(streams.Out, "%s last rebuilt at %s (%s ago), for %s\n", c.Name,
+						c.Rebuilt.At.Format(time.TimeOnly), uptime(c.Rebuilt.At), c.Rebuilt.Change)
+				}
+			}
 			// Say why what is down went down.
 			for _, c := range st.Components {
 				if c.Status.Settled() {

@@ -26,6 +26,7 @@ type upOptions struct {
 	retain     bool
 	updateLock bool
 	noDebug    bool
+	watch      bool
 }
 
 func newUpCommand(streams Streams) *cobra.Command {
@@ -37,7 +38,15 @@ func newUpCommand(streams Streams) *cobra.Command {
 
 In the foreground, Ctrl-C stops everything. With -d, kenv returns once the
 environment is ready and keeps it running in the background until
-` + "`kenv down`" + `.`,
+` + "`kenv down`" + `.
+
+With --watch, each save in the checkout a spec builds from
+(kubernetes { path }) rebuilds the binaries compiled from the changed
+packages, the component nearest the change first, and restarts those whose
+code changed with the same flags, under Delve again with their breakpoints;
+the others keep running. A build that fails stops nothing. A save of the spec restarts the components whose
+flags changed. One line per save says what happened: in the terminal, or
+with -d in ` + "`kenv logs kenv`" + `.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runUp(cmd.Context(), args[0], o, streams)
@@ -48,6 +57,7 @@ environment is ready and keeps it running in the background until
 	cmd.Flags().BoolVar(&o.retain, "retain", false, "on failure, keep what started running for inspection until `kenv down`")
 	cmd.Flags().BoolVar(&o.updateLock, "update-lock", false, "build from the spec as it is and write its lock anew, instead of refusing a spec that differs from its lock")
 	cmd.Flags().BoolVar(&o.noDebug, "no-debug", false, "run every component without Delve this time, whatever the spec says (the build is the same)")
+	cmd.Flags().BoolVarP(&o.watch, "watch", "w", false, "rebuild and restart what each save in the checkout (kubernetes { path }) touches, and apply each save of the spec")
 	cmd.Flags().BoolVar(&o.supervised, "supervise", false, "run as the detached supervisor (internal)")
 	_ = cmd.Flags().MarkHidden("supervise")
 	return cmd
@@ -118,6 +128,13 @@ func runUp(ctx context.Context, specPath string, o upOptions, streams Streams) e
 		} else {
 			fmt.Fprintln(out, "Ctrl-C stops it.")
 		}
+		if o.watch {
+			// A detached supervisor's own output is its log.
+			if parent != nil {
+				out = os.Stdout
+			}
+			go watch(ctx, running, specPath, o, Streams{Out: out, Err: out})
+		}
 	}
 	errs = multierror.Append(errs, running.Supervise(ctx))
 	errs = multierror.Append(errs, running.Stop())
@@ -144,9 +161,33 @@ func detach(s *spec.Spec, env layout.Env, o upOptions, streams Streams) error {
 	if o.noDebug {
 		argv = append(argv, "--no-debug")
 	}
+	if o.watch {
+		argv = append(argv, "--watch")
+	}
 	err = supervisor.Detach(append(argv, s.File), filepath.Dir(s.File), env.Log("kenv"), streams.Out)
 	if errors.Is(err, supervisor.ErrKept) || errors.Is(err, supervisor.ErrFailed) {
 		return errReported
 	}
 	return err
+}
+
+// watch runs the watch loop of --watch until ctx ends; a loop that cannot
+// go on says why, and the environment keeps running.
+func watch(ctx context.Context, running *supervisor.Running, specPath string, o upOptions, streams Streams) {
+	loadSpec := func() (*spec.Spec, error) {
+		s, _, _, err := loadSpecEnv(specPath, streams)
+		if err == nil {
+			if o.noDebug {
+				s.WithoutDelve()
+			}
+			_, _, err = loadLock(s, false, streams)
+		}
+		if errors.Is(err, errReported) {
+			return nil, errors.New("see above")
+		}
+		return s, err
+	}
+	if err := running.Watch(ctx, streams.Out, loadSpec); err != nil {
+		fmt.Fprintf(streams.Out, "\nError: %v; the environment keeps running, without watching.\n", err)
+	}
 }
