@@ -19,6 +19,8 @@ func TestBenchShort(t *testing.T) {
 		"up, no Delve":                     regexp.MustCompile(`up, no Delve +\d+\.\d\d s +\d+\.\d\d s +started by hand, etcd up +\d+\.\d\d `),
 		"up, under Delve as the spec says": regexp.MustCompile(`up, under Delve as the spec says +\d+\.\d\d s +\d+\.\d\d s +by hand, dlv exec --continue +\d+\.\d\d `),
 		"re-up, no change":                 regexp.MustCompile(`re-up, no change +\d+\.\d\d s +\d+\.\d\d s +kenv's first up of a new environment +\d+\.\d\d `),
+		"edit in pkg/scheduler":            regexp.MustCompile(`save → ready, a line in pkg/scheduler +\d+\.\d\d s +\d+\.\d\d s +go build of the scheduler \+ start by hand +\d+\.\d\d `),
+		"edit in k8s.io/apiserver":         regexp.MustCompile(`save → ready, a line in k8s.io/apiserver +\d+\.\d\d s +\d+\.\d\d s +go build of kube-apiserver \+ start by hand +\d+\.\d\d `),
 		"down, no Delve":                   regexp.MustCompile(`down, no Delve, to no process and no port +\d+\.\d\d s +\d+\.\d\d s `),
 		"down, under Delve":                regexp.MustCompile(`down, under Delve as the spec says +\d+\.\d\d s +\d+\.\d\d s `),
 		"supervisor memory":                regexp.MustCompile(`supervisor memory, idle, etcd embedded +\d+\.\d\d MB `),

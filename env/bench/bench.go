@@ -168,6 +168,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		os.RemoveAll(fresh)
 	}
+	if err := b.measureEdits(ctx, r); err != nil {
+		return nil, err
+	}
 	if o.Cold {
 		cold := r.row(rowCold)
 		floor, t, err := b.cold(ctx)

@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"maps"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,58 +43,62 @@ type handRun struct{ ready, stop float64 }
 // the debugged ones under `dlv exec --headless --continue`, a component
 // that exits started again at once, readiness asked every 50 ms.
 func (b *bench) byHand(ctx context.Context, p *plan.Plan) (handRun, error) {
-	srv, err := etcd.Start(ctx, etcd.Config{ClientURL: p.Etcd.ClientURL, PeerURL: p.Etcd.PeerURL, DataDir: p.Etcd.DataDir, LogPath: p.Etcd.LogPath})
+	h, err := b.startEtcdByHand(ctx, p)
 	if err != nil {
-		return handRun{}, fmt.Errorf("the floor's etcd: %w", err)
+		return handRun{}, err
 	}
+	began := time.Now()
+	err = h.start(ctx, p.Components)
+	ready := time.Since(began).Seconds()
+	_ = idle(ctx) // as before kenv down
+	stop := h.close()
+	if err != nil {
+		return handRun{}, err
+	}
+	return handRun{ready: ready, stop: stop}, nil
+}
+
+// hand is an environment run by hand: etcd, and the processes started.
+type hand struct {
+	p      *plan.Plan
+	env    layout.Env
+	etcd   *etcd.Server
+	client *http.Client
+	mu     sync.Mutex
+	procs  map[string]*process.Process
+}
+
+// startEtcdByHand starts p's etcd, for p's components to be started by
+// hand.
+func (b *bench) startEtcdByHand(ctx context.Context, p *plan.Plan) (*hand, error) {
 	env := layout.NewEnv(b.home, b.o.Spec.Name)
 	client, err := access.HealthClient(env.CertDir())
 	if err != nil {
-		srv.Close()
-		return handRun{}, err
+		return nil, err
 	}
+	srv, err := etcd.Start(ctx, etcd.Config{ClientURL: p.Etcd.ClientURL, PeerURL: p.Etcd.PeerURL, DataDir: p.Etcd.DataDir, LogPath: p.Etcd.LogPath})
+	if err != nil {
+		return nil, fmt.Errorf("the floor's etcd: %w", err)
+	}
+	return &hand{p: p, env: env, etcd: srv, client: client, procs: map[string]*process.Process{}}, nil
+}
+
+// start starts cs at the same moment, each again at once when it exits,
+// and returns once all are ready.
+func (h *hand) start(ctx context.Context, cs []plan.Component) error {
 	ctx, cancel := context.WithTimeout(ctx, readyWithin)
 	defer cancel()
-
-	var (
-		mu    sync.Mutex
-		procs []*process.Process
-	)
-	start := func(c plan.Component) (*process.Process, error) {
-		p, err := process.Start(process.Spec{Name: c.Name, Argv: handCommand(c), Env: c.Env, LogPath: env.Log("floor-" + c.Name)})
-		if err == nil {
-			mu.Lock()
-			procs = append(procs, p)
-			mu.Unlock()
-		}
-		return p, err
-	}
-	stopAll := func() float64 {
-		began := time.Now()
-		var wg sync.WaitGroup
-		mu.Lock()
-		for _, p := range procs {
-			wg.Go(func() { _ = p.Stop(15 * time.Second) })
-		}
-		mu.Unlock()
-		wg.Wait()
-		srv.Close()
-		_ = waitFree(context.Background(), addresses(p))
-		return time.Since(began).Seconds()
-	}
-
-	began := time.Now()
-	errs := make([]error, len(p.Components))
+	errs := make([]error, len(cs))
 	var wg sync.WaitGroup
-	for i, c := range p.Components {
+	for i, c := range cs {
 		wg.Go(func() {
-			proc, err := start(c)
+			proc, err := h.startOne(c)
 			for err == nil {
 				switch {
 				case proc.Exit() != "":
-					proc, err = start(c)
+					proc, err = h.startOne(c)
 					continue
-				case access.Healthy(ctx, client, c.HealthURL) == nil:
+				case access.Healthy(ctx, h.client, c.HealthURL) == nil:
 					return
 				}
 				select {
@@ -104,13 +111,43 @@ func (b *bench) byHand(ctx context.Context, p *plan.Plan) (handRun, error) {
 		})
 	}
 	wg.Wait()
-	ready := time.Since(began).Seconds()
-	_ = idle(ctx) // as before kenv down
-	stop := stopAll()
-	if err := multierror.Append(nil, errs...).ErrorOrNil(); err != nil {
-		return handRun{}, err
+	return multierror.Append(nil, errs...).ErrorOrNil()
+}
+
+func (h *hand) startOne(c plan.Component) (*process.Process, error) {
+	p, err := process.Start(process.Spec{Name: c.Name, Argv: handCommand(c), Env: c.Env, LogPath: h.env.Log("floor-" + c.Name)})
+	if err == nil {
+		h.mu.Lock()
+		h.procs[c.Name] = p
+		h.mu.Unlock()
 	}
-	return handRun{ready: ready, stop: stop}, nil
+	return p, err
+}
+
+// stop stops the named processes side by side.
+func (h *hand) stop(names []string) {
+	var wg sync.WaitGroup
+	h.mu.Lock()
+	for _, name := range names {
+		if p := h.procs[name]; p != nil {
+			wg.Go(func() { _ = p.Stop(15 * time.Second) })
+		}
+	}
+	h.mu.Unlock()
+	wg.Wait()
+}
+
+// close stops every process, then etcd, and returns how long it took
+// until no port was left.
+func (h *hand) close() float64 {
+	began := time.Now()
+	h.mu.Lock()
+	names := slices.Collect(maps.Keys(h.procs))
+	h.mu.Unlock()
+	h.stop(names)
+	h.etcd.Close()
+	_ = waitFree(context.Background(), addresses(h.p))
+	return time.Since(began).Seconds()
 }
 
 // handCommand is how a person runs c: its own command line, or Delve's
