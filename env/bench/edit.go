@@ -114,15 +114,13 @@ func (b *bench) measureEdits(ctx context.Context, r *Report) error {
 	if err := waitWatching(ctx, log); err != nil {
 		return err
 	}
-	for i := range b.o.Runs {
-		for _, ed := range e.edits {
-			b.progress(fmt.Sprintf("edits: kenv, %s, run %d of %d", ed.file, i+1, b.o.Runs))
-			t, err := e.kenvRound(ctx, ed, log)
-			if err != nil {
-				return err
-			}
-			r.row(ed.row).Kenv = append(r.row(ed.row).Kenv, t)
-		}
+	err = b.eachEdit(e, "kenv", func(ed edit) error {
+		t, err := e.kenvRound(ctx, ed, log)
+		r.row(ed.row).Kenv = append(r.row(ed.row).Kenv, t)
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if _, err := b.down(ctx, e.home); err != nil {
 		return err
@@ -136,14 +134,21 @@ func (b *bench) measureEdits(ctx context.Context, r *Report) error {
 	if err := h.start(ctx, e.plan.Components); err != nil {
 		return err
 	}
+	return b.eachEdit(e, "by hand", func(ed edit) error {
+		t, err := e.handRound(ctx, h, ed)
+		r.row(ed.row).Floor = append(r.row(ed.row).Floor, t)
+		return err
+	})
+}
+
+// eachEdit runs round for each edit, the runs asked for, until one fails.
+func (b *bench) eachEdit(e *editRuns, who string, round func(edit) error) error {
 	for i := range b.o.Runs {
 		for _, ed := range e.edits {
-			b.progress(fmt.Sprintf("edits: by hand, %s, run %d of %d", ed.file, i+1, b.o.Runs))
-			t, err := e.handRound(ctx, h, ed)
-			if err != nil {
+			b.progress(fmt.Sprintf("edits: %s, %s, run %d of %d", who, ed.file, i+1, b.o.Runs))
+			if err := round(ed); err != nil {
 				return err
 			}
-			r.row(ed.row).Floor = append(r.row(ed.row).Floor, t)
 		}
 	}
 	return nil
