@@ -107,8 +107,8 @@ func (r *Running) packageGraph(ctx context.Context) (*watch.Graph, error) {
 // change, in imports, goes first, alone: the controller-manager imports
 // pkg/scheduler, but an edit there is the scheduler's, which should not
 // wait for the controller-manager's link; the others follow in one go
-// build. It returns the commands left to
-// build after a failed build, the compiler's errors said once.
+// build. After a failed build, whose compiler errors it says once, it
+// returns the commands left to build.
 func (r *Running) round(ctx context.Context, out io.Writer, graph *watch.Graph, changed, touched []string) []string {
 	change := describe(r.plan.Source.Dir, changed)
 	// A component's place in the round: nearer the change first, and of
