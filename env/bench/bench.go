@@ -59,7 +59,7 @@ type bench struct {
 // Run takes every figure and returns the table.
 func Run(ctx context.Context, o Options) (*Report, error) {
 	for _, c := range o.Spec.Components {
-		if c.Name == spec.Kubelet || c.Name == spec.KubeProxy || c.Name == spec.Kwok {
+		if k, _ := plan.KindOf(c.Name); !k.ControlPlane() {
 			return nil, fmt.Errorf("kenv bench measures a control plane; %s runs %s: bench a spec without it", o.Spec.File, c.Name)
 		}
 	}
@@ -222,7 +222,7 @@ func (b *bench) decide(ctx context.Context) error {
 		return err
 	}
 	env := layout.NewEnv(b.home, b.o.Spec.Name)
-	in := plan.Inputs{Spec: b.o.Spec, Lock: b.o.Lock, Env: env, Cache: b.o.Cache, Tree: tree}
+	in := plan.Inputs{Spec: b.o.Spec, Lock: b.o.Lock, Env: env, Cache: b.o.Cache, Tree: tree, Machine: plan.Survey()}
 	if b.debugged, err = plan.Decide(in); err != nil {
 		return err
 	}

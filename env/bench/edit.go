@@ -37,11 +37,11 @@ type edit struct {
 }
 
 var edits = []edit{{
-	row: rowEditScheduler, component: spec.KubeScheduler,
+	row: rowEditScheduler, component: "kube-scheduler",
 	file: "pkg/scheduler/schedule_one.go", fn: "func (sched *Scheduler) schedulingCycle(",
 	stmt: `klog.FromContext(ctx).V(5).Info("kenv bench edit", "n", %d)`,
 }, {
-	row: rowEditAPIServer, component: spec.KubeAPIServer,
+	row: rowEditAPIServer, component: "kube-apiserver",
 	file: "staging/src/k8s.io/apiserver/pkg/server/secure_serving.go", fn: "func (s *SecureServingInfo) Serve(",
 	stmt: `klog.V(5).InfoS("kenv bench edit", "n", %d)`,
 }}
@@ -185,7 +185,7 @@ func (b *bench) prepareEdits(ctx context.Context) (*editRuns, error) {
 	if e.spec, err = specFor(b.o.Spec.File, e.checkout, e.dir); err != nil {
 		return nil, err
 	}
-	s, _, diags := spec.ParseFile(e.spec)
+	s, _, diags := spec.ParseFile(e.spec, plan.Catalog())
 	if diags.HasErrors() {
 		return nil, fmt.Errorf("the spec pointed at the checkout: %v", diags)
 	}
@@ -194,7 +194,7 @@ func (b *bench) prepareEdits(ctx context.Context) (*editRuns, error) {
 		return nil, err
 	}
 	// The bench measures the spec as it is written, under Delve where it says.
-	e.plan, err = plan.Decide(plan.Inputs{Spec: s, Env: layout.NewEnv(b.home, s.Name), Cache: layout.Cache{Dir: cache}, Tree: tree})
+	e.plan, err = plan.Decide(plan.Inputs{Spec: s, Env: layout.NewEnv(b.home, s.Name), Cache: layout.Cache{Dir: cache}, Tree: tree, Machine: plan.Survey()})
 	return e, err
 }
 

@@ -78,13 +78,33 @@ type Dlv struct {
 	Cached bool
 }
 
-// Locate returns the dlv that debugs binaries built by Go goVersion,
-// without installing anything: the pinned release when set, else a dlv on
-// PATH that supports goVersion, else the newest release that does; those
-// two in the cache. A pinned release known not to support goVersion is an
-// error here, not Delve's own at attach time. kenv plan shows what Locate
-// says; up runs it.
-func Locate(cache layout.Cache, pinned, goVersion string) (Dlv, error) {
+// OnPath finds the dlv on PATH and asks it its release: what Choose needs
+// to know of this machine. The zero Dlv says there is none.
+func OnPath() Dlv {
+	path, err := exec.LookPath("dlv")
+	if err != nil {
+		return Dlv{}
+	}
+	out, err := exec.Command(path, "version").Output()
+	if err != nil {
+		return Dlv{}
+	}
+	var version string
+	for _, line := range strings.Split(string(out), "\n") {
+		if v, found := strings.CutPrefix(strings.TrimSpace(line), "Version: "); found {
+			version = "v" + strings.TrimSpace(v)
+		}
+	}
+	return Dlv{Path: path, Release: version}
+}
+
+// Choose returns the dlv that debugs binaries built by Go goVersion: the
+// pinned release when set, else onPath (what OnPath found) when it
+// supports goVersion, else the newest release that does; those two in the
+// cache, installed by Ensure on first use. It looks at nothing: a pinned
+// release known not to support goVersion is an error here, not Delve's own
+// at attach time.
+func Choose(cache layout.Cache, pinned, goVersion string, onPath Dlv) (Dlv, error) {
 	cached := func(release string) Dlv {
 		return Dlv{Path: filepath.Join(cache.DelveDir(release), "dlv"), Release: release, Cached: true}
 	}
@@ -99,36 +119,14 @@ func Locate(cache layout.Cache, pinned, goVersion string) (Dlv, error) {
 		}
 		return cached(pinned), nil
 	}
-	if path, version := onPath(goVersion); path != "" {
-		return Dlv{Path: path, Release: version}, nil
+	if ok, _, _ := supports(onPath.Release, goVersion); ok && onPath.Path != "" {
+		return onPath, nil
 	}
 	version, err := VersionFor(goVersion)
 	if err != nil {
 		return Dlv{}, err
 	}
 	return cached(version), nil
-}
-
-// onPath returns the dlv on PATH when it is a release known to support
-// goVersion.
-func onPath(goVersion string) (path, version string) {
-	path, err := exec.LookPath("dlv")
-	if err != nil {
-		return "", ""
-	}
-	out, err := exec.Command(path, "version").Output()
-	if err != nil {
-		return "", ""
-	}
-	for _, line := range strings.Split(string(out), "\n") {
-		if v, found := strings.CutPrefix(strings.TrimSpace(line), "Version: "); found {
-			version = "v" + strings.TrimSpace(v)
-		}
-	}
-	if ok, _, _ := supports(version, goVersion); !ok {
-		return "", ""
-	}
-	return path, version
 }
 
 // Ensure returns the path of dlv at version, installing it with go install

@@ -369,7 +369,7 @@ func Check(s *spec.Spec, l *Lock) hcl.Diagnostics {
 	}
 	for _, c := range s.Components {
 		switch {
-		case c.Name != spec.Kwok:
+		case kindOf(s, c.Name).Origin != spec.FromModule:
 		case l.Kwok == "":
 			differ("component."+c.Name, "kwok runs here; %s locks no kwok release.", lockName)
 		case c.Version != "":
@@ -402,4 +402,9 @@ func listOrNone(list []string) string {
 		quoted[i] = strconv.Quote(s)
 	}
 	return "[" + strings.Join(quoted, ", ") + "]"
+}
+
+func kindOf(s *spec.Spec, name string) spec.Kind {
+	k, _ := s.Kinds.Find(name)
+	return k
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kenv-dev/kenv/env/build"
 	"github.com/kenv-dev/kenv/env/lock"
+	"github.com/kenv-dev/kenv/env/plan"
 	"github.com/kenv-dev/kenv/env/source"
 	"github.com/kenv-dev/kenv/env/spec"
 )
@@ -111,7 +112,7 @@ func TestCheck(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			src := strings.Replace(specSource, tt.from, tt.to, 1)
-			s, diags := spec.Parse([]byte(src), "/specs/debug.hcl")
+			s, diags := spec.Parse([]byte(src), "/specs/debug.hcl", plan.Catalog())
 			if diags.HasErrors() {
 				t.Fatal(diags)
 			}
@@ -145,7 +146,7 @@ func TestExampleLocks(t *testing.T) {
 			if diags.HasErrors() {
 				t.Fatal(diags)
 			}
-			s, _, diags := spec.ParseFile(strings.TrimSuffix(path, ".lock.hcl") + ".hcl")
+			s, _, diags := spec.ParseFile(strings.TrimSuffix(path, ".lock.hcl")+".hcl", plan.Catalog())
 			if diags.HasErrors() {
 				t.Fatal(diags)
 			}

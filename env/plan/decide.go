@@ -24,6 +24,18 @@ type Inputs struct {
 	// Tree is the source as up got it, or as `kenv plan` expects it
 	// (source.Peek).
 	Tree *source.Tree
+	// Machine is what Decide takes from this machine, found beforehand.
+	Machine Machine
+}
+
+// Machine is what a plan takes from this machine, found before Decide
+// runs and handed to it as values, so that deciding looks at nothing: the
+// same inputs give the same plan on any machine.
+type Machine struct {
+	// Dlv is the dlv on PATH and its release; zero when there is none.
+	Dlv delve.Dlv `json:",omitempty"`
+	// CNIBinDir holds the machine's CNI plugins.
+	CNIBinDir string `json:",omitempty"`
 }
 
 // Toolchain is the Go release that builds the binaries, and what chose it.
@@ -93,13 +105,16 @@ func (p *Plan) delve(name string, d *Debug) (*Debug, error) {
 		out.Dlv, out.Release = "<dlv for the source's Go version>", ""
 		return &out, nil
 	}
-	dlv, err := delve.Locate(p.inputs.Cache, lock.DelvePin(p.inputs.Lock, name, d.Pin), p.Toolchain.Go)
+	dlv, err := delve.Choose(p.inputs.Cache, lock.DelvePin(p.inputs.Lock, name, d.Pin), p.Toolchain.Go, p.inputs.Machine.Dlv)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	out.Dlv, out.Release, out.Install = dlv.Path, dlv.Release, dlv.Cached
 	return &out, nil
 }
+
+// Machine is what the plan took from this machine.
+func (p *Plan) Machine() Machine { return p.inputs.Machine }
 
 // WithDebug is the component name with Delve switched on or off, as
 // `kenv restart --debug` asks: on, at the component's default Delve port
@@ -112,7 +127,8 @@ func (p *Plan) WithDebug(name string, on bool) (Component, error) {
 	case !on:
 		c.Debug = nil
 	case c.Debug == nil:
-		listen := net.JoinHostPort(Loopback, strconv.Itoa(spec.DefaultDebugPort(name)))
+		k, _ := KindOf(name)
+		listen := net.JoinHostPort(Loopback, strconv.Itoa(k.DebugPort))
 		d, err := p.delve(name, &Debug{Listen: listen})
 		if err != nil {
 			return Component{}, err

@@ -11,14 +11,19 @@ import (
 	"strings"
 
 	"github.com/kenv-dev/kenv/env/host"
-	"github.com/kenv-dev/kenv/env/node"
 	"github.com/kenv-dev/kenv/env/spec"
 	"github.com/kenv-dev/kenv/pki"
 )
 
-// Runtime is the name of the node's container runtime among the plan's
-// components.
-const Runtime = "containerd"
+const kubeletName = "kubelet"
+
+// kubelet makes this machine a node, on kenv's own containerd, whose
+// images it needs before it starts.
+var kubelet = Kind{
+	Kind:  spec.Kind{Name: kubeletName, Port: 10250, DebugPort: 2348, Takes: []string{"images"}},
+	Needs: []Need{{apiServerName, Serving}, {containerdName, Stocked}},
+	plan:  (*Plan).kubelet,
+}
 
 // Node is this machine as a node: the kubelet and kube-proxy on kenv's own
 // containerd, whose root, state, configuration and socket are the
@@ -48,7 +53,9 @@ type Node struct {
 	PauseSource string
 	PauseDir    string
 	// Images are the spec's image tarballs, imported at every up.
-	Images     []string
+	Images []string
+	// KubeletLog is the kubelet's log, for a node that never gets Ready.
+	KubeletLog string
 	Kubeconfig string
 }
 
@@ -58,8 +65,12 @@ func (n *Node) Host() host.Node {
 		CgroupRoot: n.CgroupRoot, Bridge: n.Bridge, Record: n.Record}
 }
 
-// newNode decides the node's names and directories.
-func (p *Plan) newNode(kubelet spec.Component) *Node {
+// node decides the node's names and directories, once: the kubelet,
+// kube-proxy and the runtime share them.
+func (p *Plan) node() *Node {
+	if p.Node != nil {
+		return p.Node
+	}
 	dir := p.Env.NodeDir()
 	name := p.spec.Name
 	bridge := "kenv-" + name
@@ -67,7 +78,7 @@ func (p *Plan) newNode(kubelet spec.Component) *Node {
 		sum := sha256.Sum256([]byte(name))
 		bridge = "kenv-" + hex.EncodeToString(sum[:5])
 	}
-	return &Node{
+	p.Node = &Node{
 		Name:        p.localHost,
 		PodCIDR:     p.spec.Network.PodCIDR,
 		Socket:      p.Env.RuntimeSocket(),
@@ -78,33 +89,35 @@ func (p *Plan) newNode(kubelet spec.Component) *Node {
 		IPAMDir:     filepath.Join(dir, "ipam"),
 		Bridge:      bridge,
 		CgroupRoot:  "/kenv-" + name,
-		CNIBinDir:   node.CNIBinDir(),
+		CNIBinDir:   p.inputs.Machine.CNIBinDir,
 		Record:      filepath.Join(dir, "host-record.json"),
-		Images:      kubelet.Images,
 		Kubeconfig:  p.Env.Kubeconfig("admin"),
+		KubeletLog:  p.Log(kubeletName),
 	}
+	if c := p.spec.Component(kubeletName); c != nil {
+		p.Node.Images = c.Images
+	}
+	return p.Node
 }
 
 // kubelet is the kubelet of the node, configured as local-up-cluster
 // configures it, on kenv's containerd, with its pods under its own
 // cgroup and its files under the node's directory.
 func (p *Plan) kubelet(c spec.Component) Component {
-	n := p.newNode(c)
-	p.Node = n
+	n := p.node()
 	kubeconfig := p.Env.Kubeconfig("kubelet")
 	p.Kubeconfigs = append(p.Kubeconfigs,
 		Kubeconfig{Path: kubeconfig, Client: pki.NodeClient, Server: p.localURL},
 		Kubeconfig{Path: p.Env.Kubeconfig("kube-proxy"), Client: pki.ProxyClient, Server: p.localURL})
 	p.Certificates = append(p.Certificates, pki.NodeLeaves(n.Name, p.localHosts)...)
 	config := filepath.Join(p.Env.ConfigDir(), "kubelet.yaml")
-	cniConf := filepath.Join(p.Env.ConfigDir(), "cni", "10-kenv.conflist")
+	cniConf := filepath.Join(p.cniConfDir(), "10-kenv.conflist")
 	p.Files = append(p.Files,
 		File{Path: config, Content: fmt.Sprintf(kubeletConfigYAML, p.spec.Network.BindAddress, c.Port,
 			p.cert(pki.KubeletServing), p.key(pki.KubeletServing), p.cert(pki.ClientCA), n.CgroupRoot, n.Socket,
 			filepath.Join(n.KubeletRoot, "manifests"), filepath.Join(n.KubeletRoot, "pod-logs"), p.featureGatesYAML())},
 		File{Path: cniConf, Content: fmt.Sprintf(cniConfJSON, n.Bridge, n.IPAMDir, n.PodCIDR)},
 	)
-	p.Components = append(p.Components, p.runtime(n, filepath.Dir(cniConf)))
 	return Component{
 		HealthURL: p.healthURL(c.Port, "/healthz"),
 		Flags: []Flag{
@@ -116,42 +129,9 @@ func (p *Plan) kubelet(c spec.Component) Component {
 	}
 }
 
-// runtime is the node's containerd, its configuration written as a file
-// of the plan.
-func (p *Plan) runtime(n *Node, cniConfDir string) Component {
-	config := filepath.Join(p.Env.ConfigDir(), "containerd.toml")
-	p.Files = append(p.Files, File{Path: config, Content: fmt.Sprintf(containerdTOML,
-		n.Root, n.State, n.Socket, n.Socket+".ttrpc", filepath.Join(n.Root, "opt"), node.PauseImage,
-		filepath.Join(n.State, "runc"), n.CNIBinDir, cniConfDir)})
-	return Component{
-		Name:      Runtime,
-		Binary:    "containerd",
-		Flags:     []Flag{{"config", config}},
-		LogPath:   p.Log(Runtime),
-		Endpoint:  "unix://" + n.Socket,
-		HealthURL: "unix://" + n.Socket,
-	}
-}
-
-// kubeProxy is kube-proxy in iptables mode for the node's pod range, its
-// health check on c's port.
-func (p *Plan) kubeProxy(c spec.Component) Component {
-	return Component{
-		Endpoint:  "http://" + hostPort(p.spec.Network.BindAddress, c.Port),
-		HealthURL: "http://" + hostPort(p.localHost, c.Port) + "/healthz",
-		Flags: []Flag{
-			{"kubeconfig", p.Env.Kubeconfig("kube-proxy")},
-			{"hostname-override", p.localHost},
-			{"proxy-mode", "iptables"},
-			{"cluster-cidr", p.spec.Network.PodCIDR},
-			{"healthz-bind-address", hostPort(p.spec.Network.BindAddress, c.Port)},
-			{"metrics-bind-address", hostPort(Loopback, 10249)},
-			// Leave the machine's conntrack table size alone.
-			{"conntrack-max-per-core", "0"},
-			{"feature-gates", p.featureGates()},
-		},
-	}
-}
+// cniConfDir holds the node's network configuration, which the runtime
+// reads.
+func (p *Plan) cniConfDir() string { return filepath.Join(p.Env.ConfigDir(), "cni") }
 
 // featureGatesYAML renders the feature gates as a YAML flow mapping, for
 // a configuration file.
@@ -235,38 +215,4 @@ const cniConfJSON = `{
     }
   ]
 }
-`
-
-// containerdTOML configures containerd (configuration version 2, read by
-// containerd 1.6 and later) with everything in the node's directory. The
-// pods' network namespaces are mounted under its state, and it does not
-// lower its children's OOM score below its own (kenv may lack
-// CAP_SYS_RESOURCE in a container).
-const containerdTOML = `version = 2
-root = %q
-state = %q
-
-[grpc]
-  address = %q
-
-[ttrpc]
-  address = %q
-
-[plugins."io.containerd.internal.v1.opt"]
-  path = %q
-
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = %q
-  restrict_oom_score_adj = true
-  netns_mounts_under_state_dir = true
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        Root = %q
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = %q
-    conf_dir = %q
 `

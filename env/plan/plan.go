@@ -11,6 +11,7 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -27,15 +28,8 @@ import (
 // component bound to every interface.
 const Loopback = "127.0.0.1"
 
-// Defaults local-up-cluster uses where the spec has no say.
-const (
-	defaultFeatureGates = "AllAlpha=false"
-	corsOrigins         = `//127.0.0.1(:[0-9]+)?$,//localhost(:[0-9]+)?$`
-)
-
-// admissionChain is local-up-cluster's ENABLE_ADMISSION_PLUGINS.
-var admissionChain = []string{"NamespaceLifecycle", "LimitRanger", "ServiceAccount", "DefaultStorageClass",
-	"DefaultTolerationSeconds", "Priority", "MutatingAdmissionWebhook", "ValidatingAdmissionWebhook", "ResourceQuota", "NodeRestriction"}
+// defaultFeatureGates is local-up-cluster's, where the spec has no say.
+const defaultFeatureGates = "AllAlpha=false"
 
 // Plan is what `kenv up` does for one spec.
 type Plan struct {
@@ -105,6 +99,8 @@ type Component struct {
 	// Address is host:port of the component's port; empty for one that
 	// listens on no TCP port.
 	Address string
+	// Also are the other host:ports it listens on.
+	Also []string `json:",omitempty"`
 	// Endpoint is where clients reach it: an https://, http:// or
 	// unix:// URL.
 	Endpoint string
@@ -115,6 +111,10 @@ type Component struct {
 	RestartOnFailure bool
 	// Start is when up starts it.
 	Start Start
+	// Serves says other components need it serving (kube-apiserver):
+	// they start once it accepts connections, and one that exits before
+	// it is ready is started again.
+	Serves bool `json:",omitempty"`
 }
 
 // Start is when up starts a component: as early as it can do its work,
@@ -224,7 +224,7 @@ func New(in Inputs, binDir string) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	api := s.Component(spec.KubeAPIServer)
+	api := s.Component(apiServerName)
 	if api == nil {
 		return nil, fmt.Errorf("spec %s has no kube-apiserver", s.File)
 	}
@@ -275,25 +275,21 @@ func New(in Inputs, binDir string) (*Plan, error) {
 	p.Certificates = pki.ControlPlaneLeaves(apiHosts, p.localHosts)
 
 	for _, c := range s.Components {
-		var comp Component
-		switch c.Name {
-		case spec.KubeAPIServer:
-			comp = p.apiServer(c)
-		case spec.KubeControllerManager:
-			comp = p.controllerManager(c)
-		case spec.KubeScheduler:
-			comp = p.scheduler(c)
-		case spec.Kwok:
-			comp = p.kwokController(c)
-		case spec.Kubelet:
-			comp = p.kubelet(c)
-		case spec.KubeProxy:
-			comp = p.kubeProxy(c)
-		default:
+		k, ok := KindOf(c.Name)
+		if !ok {
 			return nil, fmt.Errorf("kenv cannot run %s yet", c.Name)
 		}
+		// What it needs that no spec lists runs beside it, planned first.
+		for _, n := range k.Needs {
+			if implied, _ := KindOf(n.Kind); implied.Implied && !p.has(implied.Name) {
+				comp := implied.plan(p, spec.Component{Name: implied.Name})
+				comp.Name, comp.LogPath, comp.Start = implied.Name, p.Log(implied.Name), startOf(implied)
+				p.Components = append(p.Components, comp)
+			}
+		}
+		comp := k.plan(p, c)
 		comp.Name = c.Name
-		if comp.Binary == "" { // built from the tree
+		if k.Origin == spec.FromTree {
 			comp.Binary = filepath.Join(binDir, c.Name)
 		}
 		comp.LogPath = p.Log(c.Name)
@@ -308,19 +304,80 @@ func New(in Inputs, binDir string) (*Plan, error) {
 		if c.Debug != nil {
 			comp.Debug = &Debug{Listen: c.Debug.Listen, Wait: c.Debug.Wait, Pin: c.Debug.Dlv, Args: c.Debug.DlvArgs, Breakpoints: c.Debug.Breakpoints}
 		}
-		comp.Flags = override(append(p.logFlags(c), comp.Flags...), c)
+		comp.Flags = override(append(p.logFlags(k, c), comp.Flags...), c)
 		comp.Args = c.Args
 		comp.RestartOnFailure = c.Restart == spec.RestartOnFailure
-		comp.Start = WhenServing
-		switch c.Name {
-		case spec.KubeAPIServer:
-			comp.Start = AtOnce
-		case spec.Kubelet, spec.KubeProxy:
-			comp.Start = WhenImages
-		}
+		comp.Start = startOf(k)
+		comp.Serves = serves(c.Name)
 		p.Components = append(p.Components, comp)
 	}
 	return p, nil
+}
+
+// A Port is a TCP address the environment listens on: whose it is, and
+// what in the spec sets it.
+type Port struct {
+	Address string
+	Of      string
+	SetBy   string
+}
+
+// Ports are every address the environment listens on: etcd's, each
+// component's and each Delve's. up checks that they are free before it
+// starts anything, and a restart waits for a component's.
+func (p *Plan) Ports() []Port {
+	ports := []Port{
+		{urlHost(p.Etcd.ClientURL), "etcd", "etcd { port }"},
+		{urlHost(p.Etcd.PeerURL), "etcd's peer listener", "etcd { peer_port }"},
+	}
+	for _, c := range p.Components {
+		ports = append(ports, c.Ports()...)
+	}
+	return ports
+}
+
+// Ports are the addresses c listens on: its port, the others it has, and
+// its Delve's.
+func (c Component) Ports() []Port {
+	var ports []Port
+	if c.Address != "" {
+		ports = append(ports, Port{c.Address, c.Name, fmt.Sprintf("component %q { port }", c.Name)})
+	}
+	for _, addr := range c.Also {
+		ports = append(ports, Port{addr, c.Name, fmt.Sprintf("component %q { flags } (kenv's default for it is fixed)", c.Name)})
+	}
+	if c.Debug != nil {
+		ports = append(ports, Port{c.Debug.Listen, c.Name + "'s Delve", fmt.Sprintf("component %q { debug { port } }", c.Name)})
+	}
+	return ports
+}
+
+// SpecFile is the spec the plan was decided from.
+func (p *Plan) SpecFile() string { return p.spec.File }
+
+// Serving is the component others need serving before they start
+// (kube-apiserver), if the plan runs it.
+func (p *Plan) Serving() (Component, bool) {
+	for _, c := range p.Components {
+		if c.Serves {
+			return c, true
+		}
+	}
+	return Component{}, false
+}
+
+func urlHost(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	return u.Host
+}
+
+// has reports whether the plan runs a component called name.
+func (p *Plan) has(name string) bool {
+	_, ok := p.Component(name)
+	return ok
 }
 
 // Build is the build of everything s asks for from tree into binDir: its
@@ -347,19 +404,15 @@ func BinDir(cache layout.Cache, s *spec.Spec, tree *source.Tree) string {
 // Log is the path of the named log: a component's, etcd's or kenv's.
 func (p *Plan) Log(name string) string { return filepath.Join(p.logDir, name+".log") }
 
-// logFlags are klog's verbosity flags for c.
-func (p *Plan) logFlags(c spec.Component) []Flag {
+// logFlags are the verbosity flags of c, of kind k: klog's, unless the
+// kind logs otherwise.
+func (p *Plan) logFlags(k *Kind, c spec.Component) []Flag {
 	v := p.spec.Log.Verbosity
 	if c.Verbosity != nil {
 		v = *c.Verbosity
 	}
-	if c.Name == spec.Kwok {
-		// kwok's -v is a slog level, not klog's verbosity.
-		level := "INFO"
-		if v >= 4 {
-			level = "DEBUG"
-		}
-		return []Flag{{"v", level}}
+	if k.logLevel != nil {
+		return []Flag{{"v", k.logLevel(v)}}
 	}
 	flags := []Flag{{"v", strconv.Itoa(v)}}
 	if len(c.VModule) > 0 {
@@ -405,121 +458,6 @@ func appendNew(list []string, values ...string) []string {
 func (p *Plan) cert(name string) string { return pki.CertPath(p.Env.CertDir(), name) }
 func (p *Plan) key(name string) string  { return pki.KeyPath(p.Env.CertDir(), name) }
 
-func (p *Plan) apiServer(c spec.Component) Component {
-	s := p.spec
-	policy := s.Audit.Policy
-	if policy == "" {
-		policy = auditPolicyYAML
-	}
-	auditPolicy := filepath.Join(p.Env.ConfigDir(), "audit-policy.yaml")
-	egress := filepath.Join(p.Env.ConfigDir(), "egress-selector.yaml")
-	p.Files = append(p.Files,
-		File{Path: auditPolicy, Content: policy},
-		File{Path: egress, Content: egressSelectorYAML},
-	)
-	saKey := p.key(pki.ServiceAccount)
-	var admission []string
-	for _, plugin := range appendNew(admissionChain, s.Admission.Enable...) {
-		if !slices.Contains(s.Admission.Disable, plugin) {
-			admission = append(admission, plugin)
-		}
-	}
-	flags := []Flag{
-		{"authorization-mode", strings.Join(s.AuthorizationModes, ",")},
-		{"audit-policy-file", auditPolicy},
-		{"audit-log-path", p.Log("kube-apiserver-audit")},
-		{"cert-dir", p.Env.CertDir()},
-		{"egress-selector-config-file", egress},
-		{"client-ca-file", p.cert(pki.ClientCA)},
-		{"kubelet-client-certificate", p.cert(pki.KubeletClient)},
-		{"kubelet-client-key", p.key(pki.KubeletClient)},
-		{"service-account-key-file", saKey},
-		{"service-account-lookup", "true"},
-		{"service-account-issuer", "https://kubernetes.default.svc"},
-		{"service-account-jwks-uri", "https://kubernetes.default.svc/openid/v1/jwks"},
-		{"service-account-signing-key-file", saKey},
-		{"enable-admission-plugins", strings.Join(admission, ",")},
-		{"bind-address", s.Network.BindAddress},
-		{"secure-port", strconv.Itoa(c.Port)},
-		{"tls-cert-file", p.cert(pki.APIServerServing)},
-		{"tls-private-key-file", p.key(pki.APIServerServing)},
-		{"storage-backend", "etcd3"},
-		{"storage-media-type", "application/vnd.kubernetes.protobuf"},
-		{"etcd-servers", p.Etcd.ClientURL},
-		{"service-cluster-ip-range", s.Network.ServiceCIDR},
-		{"feature-gates", p.featureGates()},
-		{"external-hostname", "localhost"},
-		{"requestheader-username-headers", "X-Remote-User"},
-		{"requestheader-group-headers", "X-Remote-Group"},
-		{"requestheader-extra-headers-prefix", "X-Remote-Extra-"},
-		{"requestheader-client-ca-file", p.cert(pki.RequestHeaderCA)},
-		{"requestheader-allowed-names", "system:auth-proxy"},
-		{"proxy-client-cert-file", p.cert(pki.AuthProxyClient)},
-		{"proxy-client-key-file", p.key(pki.AuthProxyClient)},
-		{"cors-allowed-origins", corsOrigins},
-	}
-	if len(s.Admission.Disable) > 0 {
-		flags = append(flags, Flag{"disable-admission-plugins", strings.Join(s.Admission.Disable, ",")})
-	}
-	if s.RunsNode() {
-		// logs, exec and port-forward check the kubelet's certificate.
-		flags = append(flags, Flag{"kubelet-certificate-authority", p.cert(pki.ServerCA)})
-	}
-	// Loopback binding would otherwise make the apiserver look for a
-	// non-loopback interface to advertise; bound to every interface, it
-	// picks one as upstream does.
-	if !netip.MustParseAddr(s.Network.BindAddress).IsUnspecified() {
-		flags = append(flags, Flag{"advertise-address", s.Network.BindAddress})
-	}
-	return Component{HealthURL: p.healthURL(c.Port, "/readyz"), Flags: flags}
-}
-
-func (p *Plan) controllerManager(c spec.Component) Component {
-	kubeconfig := p.Env.Kubeconfig("controller")
-	return Component{
-		HealthURL: p.healthURL(c.Port, "/healthz"),
-		Flags: []Flag{
-			{"service-account-private-key-file", p.key(pki.ServiceAccount)},
-			{"service-cluster-ip-range", p.spec.Network.ServiceCIDR},
-			{"root-ca-file", p.cert(pki.ServerCA)},
-			{"cluster-signing-cert-file", p.cert(pki.ClientCA)},
-			{"cluster-signing-key-file", p.key(pki.ClientCA)},
-			{"enable-hostpath-provisioner", "false"},
-			{"pvclaimbinder-sync-period", "15s"},
-			{"feature-gates", p.featureGates()},
-			{"authentication-kubeconfig", kubeconfig},
-			{"authorization-kubeconfig", kubeconfig},
-			{"kubeconfig", kubeconfig},
-			{"use-service-account-credentials", "true"},
-			{"controllers", "*"},
-			{"leader-elect", "false"},
-			{"tls-cert-file", p.cert(pki.ControllerServing)},
-			{"tls-private-key-file", p.key(pki.ControllerServing)},
-			{"secure-port", strconv.Itoa(c.Port)},
-			{"bind-address", p.spec.Network.BindAddress},
-		},
-	}
-}
-
-func (p *Plan) scheduler(c spec.Component) Component {
-	kubeconfig := p.Env.Kubeconfig("scheduler")
-	config := filepath.Join(p.Env.ConfigDir(), "kube-scheduler.yaml")
-	p.Files = append(p.Files, File{Path: config, Content: fmt.Sprintf(schedulerConfigYAML, kubeconfig)})
-	return Component{
-		HealthURL: p.healthURL(c.Port, "/healthz"),
-		Flags: []Flag{
-			{"config", config},
-			{"feature-gates", p.featureGates()},
-			{"authentication-kubeconfig", kubeconfig},
-			{"authorization-kubeconfig", kubeconfig},
-			{"tls-cert-file", p.cert(pki.SchedulerServing)},
-			{"tls-private-key-file", p.key(pki.SchedulerServing)},
-			{"secure-port", strconv.Itoa(c.Port)},
-			{"bind-address", p.spec.Network.BindAddress},
-		},
-	}
-}
-
 // override applies the spec's flags: a value replaces the computed flag of
 // that name in place or is appended; nil removes it.
 func override(flags []Flag, c spec.Component) []Flag {
@@ -559,31 +497,3 @@ func firstIP(cidr string) (netip.Addr, error) {
 	}
 	return prefix.Masked().Addr().Next(), nil
 }
-
-const auditPolicyYAML = `apiVersion: audit.k8s.io/v1
-kind: Policy
-rules:
-  - level: Metadata
-`
-
-const egressSelectorYAML = `apiVersion: apiserver.k8s.io/v1beta1
-kind: EgressSelectorConfiguration
-egressSelections:
-  - name: cluster
-    connection:
-      proxyProtocol: Direct
-  - name: controlplane
-    connection:
-      proxyProtocol: Direct
-  - name: etcd
-    connection:
-      proxyProtocol: Direct
-`
-
-const schedulerConfigYAML = `apiVersion: kubescheduler.config.k8s.io/v1
-kind: KubeSchedulerConfiguration
-clientConnection:
-  kubeconfig: %s
-leaderElection:
-  leaderElect: false
-`

@@ -17,7 +17,7 @@ import (
 
 func newPlan(t *testing.T, src string) *plan.Plan {
 	t.Helper()
-	s, diags := spec.Parse([]byte(src), "/specs/test.hcl")
+	s, diags := spec.Parse([]byte(src), "/specs/test.hcl", plan.Catalog())
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
@@ -310,7 +310,7 @@ build {
   binaries = ["kubectl", "kubeadm"]
 }
 component "kube-apiserver" {}
-`), "/specs/test.hcl")
+`), "/specs/test.hcl", plan.Catalog())
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
@@ -376,7 +376,7 @@ component "kwok" {
 	if got, _ := c.Flag("config"); got != "/cache/kwok/"+kwok.DefaultVersion+"/stages.yaml" {
 		t.Errorf("kwok --config=%s", got)
 	}
-	s, _ := spec.Parse([]byte(src), "/specs/test.hcl")
+	s, _ := spec.Parse([]byte(src), "/specs/test.hcl", plan.Catalog())
 	if b := plan.Build(s, &source.Tree{Dir: "/src"}, "/bin"); slices.Contains(b.Components, "kwok") || !slices.Contains(b.Components, "kube-apiserver") {
 		t.Errorf("the tree's build includes kwok: %v", b.Components)
 	}
@@ -388,7 +388,7 @@ component "kwok" {
 	if locked, err := plan.New(in, "/bin"); err != nil || locked.Kwok.Module.Version != "v0.7.0" {
 		t.Errorf("with a lock of kwok v0.7.0: %+v, %v", locked.Kwok, err)
 	}
-	pinned, _ := spec.Parse([]byte(strings.Replace(src, "nodes = 3", "nodes = 3\n  version = \"v0.8.1\"", 1)), "/specs/test.hcl")
+	pinned, _ := spec.Parse([]byte(strings.Replace(src, "nodes = 3", "nodes = 3\n  version = \"v0.8.1\"", 1)), "/specs/test.hcl", plan.Catalog())
 	in.Spec = pinned
 	if p, err := plan.New(in, "/bin"); err != nil || p.Kwok.Module.Version != "v0.8.1" {
 		t.Errorf("pinned to kwok v0.8.1 with a lock of v0.7.0: %+v, %v", p.Kwok, err)

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/kenv-dev/kenv/env/plan"
 	"github.com/kenv-dev/kenv/env/spec"
 )
 
@@ -19,14 +20,14 @@ func FuzzParse(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, src []byte) {
-		s, diags := spec.Parse(src, "/specs/fuzz.hcl")
+		s, diags := spec.Parse(src, "/specs/fuzz.hcl", plan.Catalog())
 		if diags.HasErrors() {
 			if s != nil {
 				t.Fatal("a spec came back with errors")
 			}
 			return
 		}
-		if s.Component(spec.KubeAPIServer) == nil {
+		if s.Component("kube-apiserver") == nil {
 			t.Fatal("an accepted spec has no kube-apiserver")
 		}
 		ports := map[int]bool{s.Etcd.Port: true}

@@ -162,37 +162,13 @@ type breakpointSchema struct {
 	DefRange  hcl.Range `hcl:",def_range"`
 }
 
-// componentDefaults holds what kenv assumes for a component the spec does not
-// configure. Debug ports differ per component so that several components can
-// run under Delve without the spec naming a port for each.
-type componentDefaults struct {
-	port      int
-	debugPort int
-}
-
-var knownComponents = map[string]componentDefaults{
-	KubeAPIServer:         {port: 6443, debugPort: 2345},
-	KubeControllerManager: {port: 10257, debugPort: 2346},
-	KubeScheduler:         {port: 10259, debugPort: 2347},
-	Kwok:                  {port: 10247, debugPort: 2350},
-	Kubelet:               {port: 10250, debugPort: 2348},
-	KubeProxy:             {port: 10256, debugPort: 2349},
-}
-
-// maxKwokNodes bounds the simulated nodes: each is an object kwok updates
+// maxNodes bounds the simulated nodes: each is an object kwok updates
 // every few seconds.
-const maxKwokNodes = 10000
+const maxNodes = 10000
 
 // ownDlvFlags are the dlv exec options kenv sets; dlv_args may not change
 // them.
 var ownDlvFlags = []string{"--headless", "--api-version", "--accept-multiclient", "--listen", "-l", "--continue"}
-
-// KnownComponents lists the components kenv runs, sorted.
-func KnownComponents() []string { return sortedKeys(knownComponents) }
-
-// DefaultDebugPort is the Delve port of a component whose debug block names
-// none, or that is switched to Delve by `kenv restart --debug`.
-func DefaultDebugPort(component string) int { return knownComponents[component].debugPort }
 
 const (
 	defaultEtcdPort = 2379
@@ -211,7 +187,7 @@ var (
 // diagnostics hold every problem found; the spec is nil when any of them is
 // an error. The parser is returned so callers can render diagnostics with
 // the source lines they point at.
-func ParseFile(path string) (*Spec, *hclparse.Parser, hcl.Diagnostics) {
+func ParseFile(path string, kinds Kinds) (*Spec, *hclparse.Parser, hcl.Diagnostics) {
 	parser := hclparse.NewParser()
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -225,21 +201,22 @@ func ParseFile(path string) (*Spec, *hclparse.Parser, hcl.Diagnostics) {
 			Detail:   fmt.Sprintf("%v. Pass the path of an environment spec such as examples/debug.hcl.", err),
 		}}
 	}
-	s, diags := parse(parser, src, abs)
+	s, diags := parse(parser, src, abs, kinds)
 	return s, parser, diags
 }
 
-// Parse parses src as the spec file named filename.
-func Parse(src []byte, filename string) (*Spec, hcl.Diagnostics) {
-	return parse(hclparse.NewParser(), src, filename)
+// Parse parses src as the spec file named filename, whose components are
+// of kinds.
+func Parse(src []byte, filename string, kinds Kinds) (*Spec, hcl.Diagnostics) {
+	return parse(hclparse.NewParser(), src, filename, kinds)
 }
 
-func parse(parser *hclparse.Parser, src []byte, filename string) (*Spec, hcl.Diagnostics) {
+func parse(parser *hclparse.Parser, src []byte, filename string, kinds Kinds) (*Spec, hcl.Diagnostics) {
 	file, diags := parser.ParseHCL(src, filename)
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	d := decoder{specDir: filepath.Dir(filename), ranges: map[string]hcl.Range{}}
+	d := decoder{specDir: filepath.Dir(filename), ranges: map[string]hcl.Range{}, kinds: kinds}
 	d.ctx = d.evalContext(file.Body)
 	// gohcl decodes all it can beside a schema error (an unknown attribute,
 	// say) or a value of the wrong type: the rest of the file is checked
@@ -271,6 +248,7 @@ type decoder struct {
 	ctx     *hcl.EvalContext
 	specDir string
 	ranges  map[string]hcl.Range
+	kinds   Kinds
 }
 
 func (d *decoder) errorf(subject hcl.Range, summary, format string, args ...any) {
@@ -335,6 +313,7 @@ func (d *decoder) spec(raw *fileSchema, filename string, body hcl.Body) *Spec {
 	s.AuthorizationModes = d.authorizationModes(raw.AuthorizationModes)
 	s.Admission = d.admission(raw.Admission)
 	s.Audit = d.audit(raw.Audit)
+	s.Kinds = d.kinds
 
 	seen := map[string]hcl.Range{}
 	for i := range raw.Components {
@@ -348,18 +327,20 @@ func (d *decoder) spec(raw *fileSchema, filename string, body hcl.Body) *Spec {
 		switch {
 		case !ok:
 		case !or(rc.Enabled, true):
-			if rc.Name == KubeAPIServer {
-				d.errorf(rc.EnabledRange, "kube-apiserver cannot be disabled",
-					"Every environment runs kube-apiserver; remove enabled = false.")
+			if k, _ := d.kinds.Find(rc.Name); k.Required {
+				d.errorf(rc.EnabledRange, rc.Name+" cannot be disabled",
+					"Every environment runs %s; remove enabled = false.", rc.Name)
 			}
 		default:
 			d.ranges["component."+rc.Name] = rc.DefRange
 			s.Components = append(s.Components, c)
 		}
 	}
-	if len(raw.Components) > 0 && seen[KubeAPIServer] == (hcl.Range{}) {
-		d.errorf(body.MissingItemRange(), "Missing kube-apiserver",
-			"Every environment runs kube-apiserver; add component \"kube-apiserver\" {}.")
+	for _, k := range d.kinds {
+		if len(raw.Components) > 0 && k.Required && seen[k.Name] == (hcl.Range{}) {
+			d.errorf(body.MissingItemRange(), "Missing "+k.Name,
+				"Every environment runs %s; add component %q {}.", k.Name, k.Name)
+		}
 	}
 	if len(raw.Components) == 0 {
 		d.errorf(body.MissingItemRange(), "No components",
@@ -433,22 +414,22 @@ func (d *decoder) kubernetes(raw *kubernetesSchema) Kubernetes {
 }
 
 func (d *decoder) component(raw *componentSchema) (Component, bool) {
-	defaults, known := knownComponents[raw.Name]
+	kind, known := d.kinds.Find(raw.Name)
 	if !known {
-		detail := fmt.Sprintf("kenv runs %s.", strings.Join(sortedKeys(knownComponents), ", "))
-		if guess := nearest(raw.Name, sortedKeys(knownComponents)); guess != "" {
+		detail := fmt.Sprintf("kenv runs %s.", strings.Join(d.kinds.Names(), ", "))
+		if guess := nearest(raw.Name, d.kinds.Names()); guess != "" {
 			detail = fmt.Sprintf("Did you mean %q? %s", guess, detail)
 		}
 		d.errorf(raw.DefRange, "Unknown component", "%s", detail)
 		return Component{}, false
 	}
 	c := Component{Name: raw.Name, Args: raw.Args, Env: raw.Env, Restart: or(raw.Restart, RestartNever), DeclRange: raw.DefRange}
-	c.Port = d.port(raw.Port, raw.PortAt, defaults.port)
+	c.Port = d.port(raw.Port, raw.PortAt, kind.Port)
 	if raw.Debug != nil {
 		if raw.Debug.Dlv != nil {
 			d.ranges["component."+raw.Name+".debug.dlv"] = raw.Debug.DlvRange
 		}
-		c.Debug = d.debug(raw.Debug, defaults.debugPort)
+		c.Debug = d.debug(raw.Debug, kind.DebugPort)
 	}
 	c.Flags = d.flags(raw.Flags)
 	c.Verbosity = d.verbosity(raw.Verbosity, raw.VerbosityAt)
@@ -456,18 +437,18 @@ func (d *decoder) component(raw *componentSchema) (Component, bool) {
 	if c.Restart != RestartNever && c.Restart != RestartOnFailure {
 		d.errorf(raw.RestartAt, "Invalid restart policy", "restart is %q or %q, not %q.", RestartNever, RestartOnFailure, c.Restart)
 	}
-	d.kwok(raw, &c)
-	d.images(raw, &c)
+	d.nodes(raw, kind, &c)
+	d.images(raw, kind, &c)
 	return c, true
 }
 
 // images decodes the kubelet's image tarballs, relative to the spec.
-func (d *decoder) images(raw *componentSchema, c *Component) {
+func (d *decoder) images(raw *componentSchema, kind Kind, c *Component) {
 	if raw.Images == nil {
 		return
 	}
-	if raw.Name != Kubelet {
-		d.errorf(raw.Images.Range, "Unsupported argument", "images is set on component \"kubelet\" only: its container runtime imports them.")
+	if !slices.Contains(kind.Takes, "images") {
+		d.unsupported(raw.Images.Range, "images")
 		return
 	}
 	paths, ranges := d.list(raw.Images)
@@ -487,27 +468,46 @@ func isOCILayout(dir string) bool {
 	return err == nil
 }
 
-// kwok decodes the attributes only component "kwok" has.
-func (d *decoder) kwok(raw *componentSchema, c *Component) {
-	if raw.Name != Kwok {
-		if raw.Nodes != nil {
-			d.errorf(raw.NodesRange, "Unsupported argument", "nodes is set on component \"kwok\" only: it runs the simulated nodes.")
-		}
-		if raw.Version != nil {
-			d.errorf(raw.VersionRange, "Unsupported argument", "version is set on component \"kwok\" only; the components' version is kubernetes { version }.")
-		}
+// nodes decodes the attributes of simulated nodes: how many, and the
+// release of what simulates them.
+func (d *decoder) nodes(raw *componentSchema, kind Kind, c *Component) {
+	if raw.Nodes != nil && !slices.Contains(kind.Takes, "nodes") {
+		d.unsupported(raw.NodesRange, "nodes")
+		raw.Nodes = nil
+	}
+	if raw.Version != nil && !slices.Contains(kind.Takes, "version") {
+		d.unsupported(raw.VersionRange, "version")
+		raw.Version = nil
+	}
+	if !slices.Contains(kind.Takes, "nodes") {
 		return
 	}
 	c.Nodes, c.Version = or(raw.Nodes, 1), or(raw.Version, "")
 	if raw.Version != nil {
-		d.ranges["component."+Kwok+".version"] = raw.VersionRange
+		d.ranges["component."+kind.Name+".version"] = raw.VersionRange
 	}
-	if !d.failed(raw.NodesAt) && (c.Nodes < 0 || c.Nodes > maxKwokNodes) {
-		d.errorf(raw.NodesAt, "Invalid node count", "nodes is from 0 to %d, not %d.", maxKwokNodes, c.Nodes)
+	if !d.failed(raw.NodesAt) && (c.Nodes < 0 || c.Nodes > maxNodes) {
+		d.errorf(raw.NodesAt, "Invalid node count", "nodes is from 0 to %d, not %d.", maxNodes, c.Nodes)
 	}
 	if c.Version != "" && !versionRE.MatchString(c.Version) {
-		d.errorf(raw.VersionAt, "Invalid kwok version", "%q is not a kwok release; write it like \"v0.8.0\".", c.Version)
+		d.errorf(raw.VersionAt, "Invalid "+kind.Name+" version", "%q is not a %s release; write it like \"v0.8.0\".", c.Version, kind.Name)
 	}
+}
+
+// unsupported reports an attribute at a component of a kind that does not
+// take it, naming the kinds that do.
+func (d *decoder) unsupported(at hcl.Range, attribute string) {
+	var takers []string
+	for _, k := range d.kinds {
+		if slices.Contains(k.Takes, attribute) {
+			takers = append(takers, fmt.Sprintf("component %q", k.Name))
+		}
+	}
+	detail := fmt.Sprintf("%s is set on %s only.", attribute, strings.Join(takers, " and "))
+	if attribute == "version" {
+		detail += " The components' version is kubernetes { version }."
+	}
+	d.errorf(at, "Unsupported argument", "%s", detail)
 }
 
 func (d *decoder) debug(raw *debugSchema, defaultPort int) *Debug {

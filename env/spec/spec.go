@@ -11,18 +11,55 @@ import (
 	"github.com/hashicorp/hcl/v2"
 )
 
-// Component names kenv knows how to run.
+// A Kind is what the spec knows of a kind of component: its name, its
+// default ports, the attributes only it takes, and whether every
+// environment runs it. The kinds are env/plan's, one file each; the parser
+// is handed them.
+type Kind struct {
+	Name            string
+	Port, DebugPort int
+	Origin          Origin
+	// Takes are the component attributes of this kind alone: "nodes",
+	// "version", "images".
+	Takes []string
+	// Required says every environment runs it.
+	Required bool
+}
+
+// Origin is where a kind's binary comes from.
+type Origin int
+
 const (
-	KubeAPIServer         = "kube-apiserver"
-	KubeControllerManager = "kube-controller-manager"
-	KubeScheduler         = "kube-scheduler"
-	// Kubelet and KubeProxy make this machine a node, with kenv's own
-	// container runtime.
-	Kubelet   = "kubelet"
-	KubeProxy = "kube-proxy"
-	// Kwok simulates nodes: kwok's controller, built from its module.
-	Kwok = "kwok"
+	// FromTree is built from the Kubernetes tree.
+	FromTree Origin = iota
+	// FromModule is installed from its own Go module, at a release (kwok).
+	FromModule
+	// OnMachine is found on this machine (containerd).
+	OnMachine
 )
+
+// Kinds are the kinds of component a spec may list.
+type Kinds []Kind
+
+// Find returns the kind called name.
+func (ks Kinds) Find(name string) (Kind, bool) {
+	for _, k := range ks {
+		if k.Name == name {
+			return k, true
+		}
+	}
+	return Kind{}, false
+}
+
+// Names are the kinds' names, sorted.
+func (ks Kinds) Names() []string {
+	var names []string
+	for _, k := range ks {
+		names = append(names, k.Name)
+	}
+	sort.Strings(names)
+	return names
+}
 
 // Restart policies of a component.
 const (
@@ -52,6 +89,8 @@ type Spec struct {
 	// Components to run, in the order the spec lists them; those with
 	// enabled = false are left out.
 	Components []Component
+	// Kinds are the kinds of component the spec was read with.
+	Kinds Kinds
 
 	// Ranges says where the spec sets what a lock file records, keyed by
 	// the attribute's dotted name ("kubernetes.version", "build.tags"), so
@@ -237,11 +276,11 @@ func (s *Spec) Component(name string) *Component {
 }
 
 // TreeComponents lists, in spec order, the components built from the
-// Kubernetes source: all but kwok, which is installed from its own module.
+// Kubernetes tree.
 func (s *Spec) TreeComponents() []string {
 	var names []string
 	for _, c := range s.Components {
-		if c.Name != Kwok {
+		if k, _ := s.Kinds.Find(c.Name); k.Origin == FromTree {
 			names = append(names, c.Name)
 		}
 	}
@@ -254,10 +293,6 @@ func (s *Spec) WithoutDelve() {
 		s.Components[i].Debug = nil
 	}
 }
-
-// RunsNode reports whether the spec makes this machine a node: the kubelet
-// with kenv's container runtime.
-func (s *Spec) RunsNode() bool { return s.Component(Kubelet) != nil }
 
 // SortedFlagNames returns the names of c.Flags in a stable order.
 func (c *Component) SortedFlagNames() []string {

@@ -9,11 +9,12 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/kenv-dev/kenv/env/plan"
 	"github.com/kenv-dev/kenv/env/spec"
 )
 
 func TestParseExample(t *testing.T) {
-	s, _, diags := spec.ParseFile("../../examples/debug.hcl")
+	s, _, diags := spec.ParseFile("../../examples/debug.hcl", plan.Catalog())
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
@@ -30,14 +31,14 @@ func TestParseExample(t *testing.T) {
 	if got := strings.Join(names, ","); got != "kube-apiserver,kube-controller-manager,kube-scheduler" {
 		t.Errorf("components %s", got)
 	}
-	api := s.Component(spec.KubeAPIServer)
+	api := s.Component("kube-apiserver")
 	if api.Port != 6443 || api.Debug == nil || api.Debug.Port != 2345 || api.Debug.Wait {
 		t.Errorf("kube-apiserver %+v debug %+v", api, api.Debug)
 	}
 	if v := api.Flags["v"]; v == nil || *v != "4" {
 		t.Errorf("flag v = %v, want 4", v)
 	}
-	if kcm := s.Component(spec.KubeControllerManager); kcm.Port != 10257 || kcm.Debug != nil {
+	if kcm := s.Component("kube-controller-manager"); kcm.Port != 10257 || kcm.Debug != nil {
 		t.Errorf("kube-controller-manager %+v", kcm)
 	}
 }
@@ -54,7 +55,7 @@ component "kube-scheduler" {
   debug {}
   flags = { leader-elect = true, v = 5, config = null }
 }
-`), "/specs/my-env.hcl")
+`), "/specs/my-env.hcl", plan.Catalog())
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
@@ -66,10 +67,10 @@ component "kube-scheduler" {
 	}
 	// Each component has its own default Delve port, so two debugged
 	// components need no port in the spec.
-	if p := s.Component(spec.KubeAPIServer).Debug.Port; p != 2345 {
+	if p := s.Component("kube-apiserver").Debug.Port; p != 2345 {
 		t.Errorf("kube-apiserver Delve port %d, want 2345", p)
 	}
-	sched := s.Component(spec.KubeScheduler)
+	sched := s.Component("kube-scheduler")
 	if sched.Debug.Port != 2347 || sched.Port != 10259 {
 		t.Errorf("kube-scheduler ports %d, Delve %d", sched.Port, sched.Debug.Port)
 	}
@@ -180,7 +181,7 @@ func TestInvalidSpecs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			s, _, diags := spec.ParseFile(filepath.Join("testdata", tt.file))
+			s, _, diags := spec.ParseFile(filepath.Join("testdata", tt.file), plan.Catalog())
 			if s != nil {
 				t.Errorf("got a spec from an invalid file")
 			}
@@ -224,7 +225,7 @@ component "kube-apiserver" {
     }
   }
 }
-`), "/specs/debug.hcl")
+`), "/specs/debug.hcl", plan.Catalog())
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
@@ -232,7 +233,7 @@ component "kube-apiserver" {
 	if len(diags) != 1 || diags[0].Severity != hcl.DiagWarning || !strings.Contains(diags[0].Detail, "neither authenticated nor encrypted") {
 		t.Errorf("diagnostics %v, want one warning about an unauthenticated Delve", diags)
 	}
-	d := s.Component(spec.KubeAPIServer).Debug
+	d := s.Component("kube-apiserver").Debug
 	if d.Listen != "0.0.0.0:4000" || d.Port != 4000 || d.Dlv != "v1.27.2" {
 		t.Errorf("debug %+v", d)
 	}
@@ -253,11 +254,11 @@ kubernetes {
 component "kube-apiserver" {
   debug {}
 }
-`), "/specs/debug.hcl")
+`), "/specs/debug.hcl", plan.Catalog())
 	if len(diags) != 0 {
 		t.Errorf("a default debug block has diagnostics: %v", diags)
 	}
-	if l := local.Component(spec.KubeAPIServer).Debug.Listen; l != "127.0.0.1:2345" {
+	if l := local.Component("kube-apiserver").Debug.Listen; l != "127.0.0.1:2345" {
 		t.Errorf("default Delve address %s, want loopback", l)
 	}
 }
@@ -269,7 +270,7 @@ kubernetes {
   ref = "release-1.34"
 }
 component "kube-apiserver" {}
-`), "/specs/git.hcl")
+`), "/specs/git.hcl", plan.Catalog())
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
@@ -277,7 +278,7 @@ component "kube-apiserver" {}
 		t.Errorf("a local repository is not resolved against the spec: %+v", s.Kubernetes)
 	}
 	for _, url := range []string{"https://example.invalid/kubernetes.git", "git@example.invalid:kubernetes/kubernetes.git"} {
-		remote, diags := spec.Parse([]byte(fmt.Sprintf("kubernetes {\n  git = %q\n  ref = \"v1.34.4\"\n}\ncomponent \"kube-apiserver\" {}\n", url)), "/specs/git.hcl")
+		remote, diags := spec.Parse([]byte(fmt.Sprintf("kubernetes {\n  git = %q\n  ref = \"v1.34.4\"\n}\ncomponent \"kube-apiserver\" {}\n", url)), "/specs/git.hcl", plan.Catalog())
 		if diags.HasErrors() {
 			t.Fatal(diags)
 		}
@@ -342,7 +343,7 @@ component "kube-scheduler" {
 }
 `
 	writeFile(t, filepath.Join(dir, "all.hcl"), src)
-	s, _, diags := spec.ParseFile(filepath.Join(dir, "all.hcl"))
+	s, _, diags := spec.ParseFile(filepath.Join(dir, "all.hcl"), plan.Catalog())
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
@@ -377,7 +378,7 @@ component "kube-scheduler" {
 	if got := s.TreeComponents(); len(got) != 1 {
 		t.Errorf("components %v, want the disabled scheduler left out", got)
 	}
-	api := s.Component(spec.KubeAPIServer)
+	api := s.Component("kube-apiserver")
 	if *api.Verbosity != 2 || fmt.Sprint(api.VModule, api.Args, api.Env) != "map[httplog:4 round_trippers:6] [--profiling] map[GODEBUG:http2debug=1 N:2]" {
 		t.Errorf("kube-apiserver %+v", api)
 	}

@@ -12,8 +12,8 @@ import (
 
 	"github.com/kenv-dev/kenv/env/host"
 	"github.com/kenv-dev/kenv/env/layout"
+	"github.com/kenv-dev/kenv/env/plan"
 	"github.com/kenv-dev/kenv/env/process"
-	"github.com/kenv-dev/kenv/env/spec"
 	"github.com/kenv-dev/kenv/env/state"
 )
 
@@ -79,9 +79,9 @@ func purgeLinkedDirs(env layout.Env, out io.Writer) error {
 // kenvLogs names the logs kenv writes: the components', their trace logs,
 // the audit log, etcd's, the build's, Delve's installation and its own.
 func kenvLogs() []string {
-	names := []string{"etcd", "kenv", "build", "delve-install", "kwok-install", "kube-apiserver-audit", "containerd", "images", "pause-build"}
-	for _, c := range spec.KnownComponents() {
-		names = append(names, c, c+"-trace")
+	names := []string{"etcd", "kenv", "build", "delve-install", "kwok-install", "kube-apiserver-audit", "images", "pause-build"}
+	for _, k := range plan.Kinds {
+		names = append(names, k.Name, k.Name+"-trace")
 	}
 	return names
 }

@@ -282,15 +282,15 @@ func (r *Running) Restart(ctx context.Context, name string, debug *bool, out io.
 	if u == nil {
 		return fmt.Errorf("no component %q runs here", name)
 	}
-	c := u.component()
+	c, p := u.component(), r.currentPlan()
 	if debug != nil {
 		var err error
-		if c, err = r.plan.WithDebug(name, *debug); err != nil {
+		if c, err = p.WithDebug(name, *debug); err != nil {
 			return err
 		}
 	}
 	sw := swap{restart: []plan.Component{c}, change: "kenv restart"}
-	if slices.Contains(r.plan.Build.Components, name) {
+	if slices.Contains(p.Build.Components, name) {
 		sw.rebuild = []string{name}
 	}
 	_, err := r.swap(ctx, sw, steps.NewProgress(out))

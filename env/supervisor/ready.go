@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,7 +17,6 @@ import (
 	"github.com/kenv-dev/kenv/env/node"
 	"github.com/kenv-dev/kenv/env/plan"
 	"github.com/kenv-dev/kenv/env/process"
-	"github.com/kenv-dev/kenv/env/spec"
 	"github.com/kenv-dev/kenv/env/state"
 	"github.com/kenv-dev/kenv/env/steps"
 )
@@ -24,20 +24,20 @@ import (
 // pollInterval is how often readiness is asked.
 const pollInterval = 50 * time.Millisecond
 
-// waitReady waits, side by side, until the running components pick
-// chooses answer their health checks (waitUnit), and notes when
-// kube-apiserver is.
-func (r *Running) waitReady(pick func(plan.Component) bool) steps.Step {
+// waitReady waits, side by side, until the running components named
+// answer their health checks (waitUnit), and notes when the one the
+// others need serving (kube-apiserver) is.
+func (r *Running) waitReady(names []string) steps.Step {
 	return steps.Step{Do: func(ctx context.Context, pr *steps.Progress) error {
 		var ready []steps.Step
 		for _, u := range r.allUnits() {
 			c := u.component()
-			if !pick(c) {
+			if !slices.Contains(names, c.Name) {
 				continue
 			}
 			ready = append(ready, steps.Step{Title: c.Name + " ready at " + c.HealthURL, Do: func(ctx context.Context, pr *steps.Progress) error {
 				err := r.waitUnit(ctx, pr, u)
-				if err == nil && c.Name == spec.KubeAPIServer {
+				if err == nil && c.Serves {
 					r.apiReady.Store(time.Now().UnixNano())
 				}
 				return err
@@ -45,6 +45,37 @@ func (r *Running) waitReady(pick func(plan.Component) bool) steps.Step {
 		}
 		return steps.Together(ready...).Do(ctx, pr)
 	}}
+}
+
+// inStages are the rows that start cs as early as what each needs allows
+// (plan.Start), and wait until they are ready: up and a restart go the
+// same way. start starts the components of one stage; beside runs with
+// the first stage (etcd, at up), and stock once the node's runtime is
+// ready, before the node's components start (its images, at up).
+func (r *Running) inStages(cs []plan.Component, start func([]plan.Component) steps.Step, beside, stock []steps.Step) [][]steps.Step {
+	names := func(s plan.Start) []string {
+		var names []string
+		for _, c := range cs {
+			if c.Start == s {
+				names = append(names, c.Name)
+			}
+		}
+		return names
+	}
+	stage := func(s plan.Start) steps.Step {
+		return start(slices.DeleteFunc(slices.Clone(cs), func(c plan.Component) bool { return c.Start != s }))
+	}
+	clients := steps.Seq(stage(plan.WhenServing), r.waitReady(names(plan.WhenServing)))
+	if slices.ContainsFunc(cs, func(c plan.Component) bool { return c.Serves }) {
+		clients = r.whenServing(clients)
+	}
+	return [][]steps.Step{
+		append(beside, stage(plan.AtOnce)),
+		{r.waitReady(names(plan.AtOnce)), clients},
+		stock,
+		{stage(plan.WhenImages)},
+		{r.waitReady(names(plan.WhenImages))},
+	}
 }
 
 // earlyExits bounds the starts again of a client of kube-apiserver that
@@ -89,11 +120,12 @@ func (r *Running) beforeAPIReady(started time.Time) bool {
 	return ready == 0 || started.UnixNano() < ready
 }
 
-// whenServing runs s once kube-apiserver accepts connections.
+// whenServing runs s once the component the others need serving
+// (kube-apiserver) accepts connections.
 func (r *Running) whenServing(s steps.Step) steps.Step {
 	do := s.Do
 	s.Do = func(ctx context.Context, pr *steps.Progress) error {
-		api, ok := r.plan.Component(spec.KubeAPIServer)
+		api, ok := r.currentPlan().Serving()
 		if !ok {
 			return do(ctx, pr)
 		}
@@ -107,7 +139,7 @@ func (r *Running) whenServing(s steps.Step) steps.Step {
 			return err == nil, nil
 		})
 		if err != nil {
-			return fmt.Errorf("kube-apiserver does not accept connections at %s: %w", api.Address, err)
+			return fmt.Errorf("%s does not accept connections at %s: %w", api.Name, api.Address, err)
 		}
 		return do(ctx, pr)
 	}

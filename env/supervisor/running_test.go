@@ -49,7 +49,13 @@ func newTestRunning(t *testing.T, handler http.Handler, scripts map[string]strin
 	return r
 }
 
-func all(plan.Component) bool { return true }
+func names(cs []plan.Component) []string {
+	var names []string
+	for _, c := range cs {
+		names = append(names, c.Name)
+	}
+	return names
+}
 
 func (r *Running) statusOf(name string) state.Status {
 	r.stateMu.Lock()
@@ -87,7 +93,7 @@ func TestBackoffRestartsAFailedComponent(t *testing.T) {
 		}
 	})
 	r := newTestRunning(t, health, map[string]string{"flaky": script})
-	if err := r.run.Run(context.Background(), r.startComponents(all)); err != nil {
+	if err := r.run.Run(context.Background(), r.startComponents(r.plan.Components)); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the third run is ready", func() bool { return r.statusOf("flaky") == state.Ready })
@@ -102,7 +108,7 @@ func TestBackoffGivesUp(t *testing.T) {
 	t.Cleanup(func() { firstBackoff = time.Second })
 	starts := filepath.Join(t.TempDir(), "starts")
 	r := newTestRunning(t, http.NotFoundHandler(), map[string]string{"broken": `echo run >> ` + starts + `; exit 3`})
-	if err := r.run.Run(context.Background(), r.startComponents(all)); err != nil {
+	if err := r.run.Run(context.Background(), r.startComponents(r.plan.Components)); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "it is given up", func() bool {
@@ -119,7 +125,7 @@ func TestStopInterruptsTheBackoff(t *testing.T) {
 	firstBackoff = time.Hour
 	t.Cleanup(func() { firstBackoff = time.Second })
 	r := newTestRunning(t, healthy, map[string]string{"broken": `exit 1`})
-	if err := r.run.Run(context.Background(), r.startComponents(all)); err != nil {
+	if err := r.run.Run(context.Background(), r.startComponents(r.plan.Components)); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "a restart is due", func() bool { return strings.HasPrefix(string(r.statusOf("broken")), "restarting in 1h0m0s") })
@@ -139,7 +145,7 @@ func TestStopDuringTheBackoffHolds(t *testing.T) {
 	t.Cleanup(func() { firstBackoff = time.Second })
 	starts := filepath.Join(t.TempDir(), "starts")
 	r := newTestRunning(t, healthy, map[string]string{"broken": `echo run >> ` + starts + `; exit 1`})
-	if err := r.run.Run(context.Background(), r.startComponents(all)); err != nil {
+	if err := r.run.Run(context.Background(), r.startComponents(r.plan.Components)); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "a restart is due", func() bool { return strings.HasPrefix(string(r.statusOf("broken")), "restarting in") })
@@ -168,9 +174,9 @@ func TestWaitReady(t *testing.T) {
 			firstBackoff = time.Hour
 			t.Cleanup(func() { firstBackoff = time.Second })
 			r := newTestRunning(t, tt.handler, map[string]string{"c": tt.script})
-			err := r.run.Run(context.Background(), r.startComponents(all))
+			err := r.run.Run(context.Background(), r.startComponents(r.plan.Components))
 			if err == nil {
-				err = r.run.Run(context.Background(), r.waitReady(all))
+				err = r.run.Run(context.Background(), r.waitReady(names(r.plan.Components)))
 			}
 			if tt.want == nil {
 				if err != nil || r.statusOf("c") != state.Ready {
@@ -191,7 +197,7 @@ func TestWaitReady(t *testing.T) {
 // as `kenv stop` and `kenv restart` do; the other keeps running.
 func TestControl(t *testing.T) {
 	r := newTestRunning(t, healthy, map[string]string{"a": `exec sleep 60`, "b": `exec sleep 60`})
-	if err := r.run.Run(context.Background(), r.startComponents(all)); err != nil {
+	if err := r.run.Run(context.Background(), r.startComponents(r.plan.Components)); err != nil {
 		t.Fatal(err)
 	}
 	stop, err := control.Serve(r.opts.Env.ControlSocket(), r)
@@ -272,7 +278,7 @@ func errString(err error) string {
 func TestFailedStartIsUndone(t *testing.T) {
 	r := newTestRunning(t, healthy, map[string]string{"a": `exec sleep 60`})
 	r.plan.Components = append(r.plan.Components, plan.Component{Name: "b", Binary: "/no/such/binary", LogPath: r.opts.Env.Log("b")})
-	if err := r.run.Run(context.Background(), r.startComponents(all)); err == nil {
+	if err := r.run.Run(context.Background(), r.startComponents(r.plan.Components)); err == nil {
 		t.Fatal("a component without a binary started")
 	}
 	a := r.unit("a")

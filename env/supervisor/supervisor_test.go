@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"strconv"
@@ -8,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/kenv-dev/kenv/env/delve"
+	"github.com/kenv-dev/kenv/env/layout"
 	"github.com/kenv-dev/kenv/env/plan"
 	"github.com/kenv-dev/kenv/env/spec"
 )
@@ -19,9 +21,26 @@ func TestCheckPortsNamesTheSpecAttribute(t *testing.T) {
 	}
 	defer l.Close()
 	taken := l.Addr().(*net.TCPAddr).Port
-	s := &spec.Spec{File: "debug.hcl", Etcd: spec.Etcd{Port: freePort(t), PeerPort: freePort(t)},
-		Components: []spec.Component{{Name: "kube-apiserver", Port: freePort(t), Debug: &spec.Debug{Port: taken}}}}
-	err = checkPorts(s)
+	src := fmt.Sprintf(`
+kubernetes { version = "v1.34.4" }
+etcd {
+  port      = %d
+  peer_port = %d
+}
+component "kube-apiserver" {
+  port = %d
+  debug { port = %d }
+}
+`, freePort(t), freePort(t), freePort(t), taken)
+	s, diags := spec.Parse([]byte(src), "/specs/debug.hcl", plan.Catalog())
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	p, err := plan.New(plan.Inputs{Spec: s, Env: layout.NewEnv(t.TempDir(), s.Name), Cache: layout.Cache{Dir: t.TempDir()}}, "/bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = checkPorts(p)
 	if err == nil {
 		t.Fatal("a taken port passed the check")
 	}

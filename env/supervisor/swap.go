@@ -8,7 +8,6 @@ import (
 
 	"github.com/kenv-dev/kenv/env/build"
 	"github.com/kenv-dev/kenv/env/plan"
-	"github.com/kenv-dev/kenv/env/spec"
 	"github.com/kenv-dev/kenv/env/state"
 	"github.com/kenv-dev/kenv/env/steps"
 )
@@ -73,7 +72,7 @@ func (r *Running) swap(ctx context.Context, sw swap, pr *steps.Progress) (swappe
 	}
 	// A released version's binaries are built once; a checkout's are
 	// built again.
-	if len(sw.rebuild) > 0 && r.plan.Source.Mutable {
+	if len(sw.rebuild) > 0 && r.currentPlan().Source.Mutable {
 		r.updateState(func(s *state.State) {
 			for i, c := range s.Components {
 				if slices.ContainsFunc(sw.restart, func(pc plan.Component) bool { return pc.Name == c.Name }) {
@@ -85,31 +84,24 @@ func (r *Running) swap(ctx context.Context, sw swap, pr *steps.Progress) (swappe
 	took.built = time.Since(start)
 	start = time.Now()
 	if sw.next != nil {
+		r.planMu.Lock()
 		r.plan = sw.next
+		r.planMu.Unlock()
 	}
 	var names []string
-	stages := map[plan.Start][]steps.Step{}
-	apiServer := false
+	var restart []plan.Component
 	for _, c := range sw.restart {
-		u := r.unit(c.Name)
-		if u == nil {
+		if r.unit(c.Name) == nil {
 			continue
 		}
 		names = append(names, c.Name)
-		if c.Name == spec.KubeAPIServer {
+		restart = append(restart, c)
+		if c.Serves {
 			// Its clients that exit while it starts are started again.
 			r.apiReady.Store(0)
-			apiServer = true
 		}
-		stages[c.Start] = append(stages[c.Start], steps.Seq(r.ensureDelveStep(c), r.relaunch(u, c)))
 	}
-	clients := steps.Together(stages[plan.WhenServing]...)
-	if apiServer {
-		clients = r.whenServing(clients)
-	}
-	rows := [][]steps.Step{stages[plan.AtOnce], {clients}, stages[plan.WhenImages],
-		{r.waitReady(func(c plan.Component) bool { return slices.Contains(names, c.Name) })}}
-	for _, row := range rows {
+	for _, row := range r.inStages(restart, r.restartComponents, nil, nil) {
 		if err := run.Run(ctx, row...); err != nil {
 			return took, err
 		}
@@ -128,6 +120,16 @@ func (r *Running) swap(ctx context.Context, sw swap, pr *steps.Progress) (swappe
 		r.updateState(func(s *state.State) { s.SourceMap = r.sources })
 	}
 	return took, nil
+}
+
+// restartComponents starts cs again, side by side, each once its Delve is
+// installed and its ports are free.
+func (r *Running) restartComponents(cs []plan.Component) steps.Step {
+	var restarts []steps.Step
+	for _, c := range cs {
+		restarts = append(restarts, steps.Seq(r.ensureDelveStep(c), r.relaunch(r.unit(c.Name), c)))
+	}
+	return steps.Together(restarts...)
 }
 
 // programs identifies what the binaries of cs do, to tell whether a build

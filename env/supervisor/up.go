@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -62,9 +63,12 @@ type Running struct {
 	opts  Options
 	claim *state.Claim
 	// run undoes the steps of up when it fails, and on Stop.
-	run  *steps.Runner
-	plan *plan.Plan
-	etcd *etcd.Server
+	run *steps.Runner
+	// plan is what the environment runs; a spec edit replaces it while
+	// other requests read it (currentPlan).
+	plan   *plan.Plan
+	planMu sync.Mutex
+	etcd   *etcd.Server
 	// health asks the components' health URLs.
 	health *http.Client
 	// units are the components started so far.
@@ -128,26 +132,24 @@ func Up(ctx context.Context, o Options) (retained *Running, err error) {
 	}()
 	// The steps of up, in order; those in one row run side by side.
 	// Building takes minutes on a cold cache: Delve and the certificates
-	// are made meanwhile. Then each component starts as early as it can
-	// do its work (plan.Start), so that their start-ups overlap.
-	at := func(s plan.Start) func(plan.Component) bool {
-		return func(c plan.Component) bool { return c.Start == s }
-	}
-	for _, row := range [][]steps.Step{
+	// are made meanwhile. Then each component starts as early as what it
+	// needs allows (inStages), so that their start-ups overlap.
+	rows := [][]steps.Step{
 		{r.prepare()},
 		{r.getSource()},
+		{r.check()},
 		{r.build(nil), r.installDelve(), r.installKwok(), r.buildPause(), r.writeConfig()},
 		{r.mapSources()},
 		{r.settleLock(true)},
 		{r.recordState()},
 		{r.holdHost()},
-		{r.startEtcd(), r.startComponents(at(plan.AtOnce))},
-		{r.waitReady(at(plan.AtOnce)), r.whenServing(steps.Seq(r.startComponents(at(plan.WhenServing)), r.waitReady(at(plan.WhenServing))))},
-		{r.loadImages()},
-		{r.startComponents(at(plan.WhenImages))},
-		{r.waitReady(at(plan.WhenImages))},
-		{r.registerNodes()},
-	} {
+	}
+	for _, row := range rows {
+		if err := r.run.Run(ctx, row...); err != nil {
+			return nil, err
+		}
+	}
+	for _, row := range append(r.inStages(r.plan.Components, r.startComponents, []steps.Step{r.startEtcd()}, []steps.Step{r.loadImages()}), []steps.Step{r.registerNodes()}) {
 		if err := r.run.Run(ctx, row...); err != nil {
 			return nil, err
 		}
@@ -160,8 +162,8 @@ func Up(ctx context.Context, o Options) (retained *Running, err error) {
 	return r, nil
 }
 
-// prepare cleans up after a supervisor that died, makes the environment's
-// directories and checks that the ports the spec needs are free.
+// prepare cleans up after a supervisor that died and makes the
+// environment's directories.
 func (r *Running) prepare() steps.Step {
 	return steps.Step{Do: func(_ context.Context, pr *steps.Progress) error {
 		o := r.opts
@@ -179,7 +181,16 @@ func (r *Running) prepare() steps.Step {
 				return fmt.Errorf("create %s: %w", dir, err)
 			}
 		}
-		if o.Spec.RunsNode() {
+		return nil
+	}}
+}
+
+// check fails, before anything is built or started, when the machine
+// cannot run the plan: a port it takes is in use, or it runs a node on a
+// machine that lacks what a node needs.
+func (r *Running) check() steps.Step {
+	return steps.Step{Do: func(context.Context, *steps.Progress) error {
+		if r.plan.Node != nil {
 			if err := node.Check(); err != nil {
 				return err
 			}
@@ -188,7 +199,7 @@ func (r *Running) prepare() steps.Step {
 					"`kenv down` the environment that runs it, or simulate nodes with component \"kwok\" instead")
 			}
 		}
-		return checkPorts(o.Spec)
+		return checkPorts(r.plan)
 	}}
 }
 
@@ -204,7 +215,7 @@ func (r *Running) getSource() steps.Step {
 		if err != nil {
 			return fmt.Errorf("get the Kubernetes source: %w", err)
 		}
-		r.plan, err = plan.Decide(plan.Inputs{Spec: o.Spec, Lock: o.Lock, Env: o.Env, Cache: o.Cache, Tree: tree})
+		r.plan, err = plan.Decide(plan.Inputs{Spec: o.Spec, Lock: o.Lock, Env: o.Env, Cache: o.Cache, Tree: tree, Machine: plan.Survey()})
 		return err
 	}}
 }
@@ -401,7 +412,7 @@ func (r *Running) registerNodes() steps.Step {
 			err := node.Register(ctx, n.Kubeconfig, n.Name)
 			done(err)
 			if err != nil {
-				return fmt.Errorf("node %s: %w\nlast lines of %s:\n%s", n.Name, err, r.plan.Log(spec.Kubelet), tailLines(r.plan.Log(spec.Kubelet), 15))
+				return fmt.Errorf("node %s: %w\nlast lines of %s:\n%s", n.Name, err, n.KubeletLog, tailLines(n.KubeletLog, 15))
 			}
 		}
 		if k := r.plan.Kwok; k != nil {
@@ -544,17 +555,13 @@ func (r *Running) startEtcd() steps.Step {
 	}
 }
 
-// startComponents starts the components of the plan that pick chooses,
-// records them in the state file and sets the breakpoints the spec names
-// for them; undone by stopping them.
-func (r *Running) startComponents(pick func(plan.Component) bool) steps.Step {
+// startComponents starts cs, records them in the state file and sets the
+// breakpoints the spec names for them; undone by stopping them.
+func (r *Running) startComponents(cs []plan.Component) steps.Step {
 	var started []*unit
 	return steps.Step{
 		Do: func(ctx context.Context, pr *steps.Progress) error {
-			for _, c := range r.plan.Components {
-				if !pick(c) {
-					continue
-				}
+			for _, c := range cs {
 				u := newUnit(c)
 				r.addUnit(u)
 				started = append(started, u)
@@ -579,40 +586,34 @@ func (r *Running) startComponents(pick func(plan.Component) bool) steps.Step {
 	}
 }
 
-// checkPorts fails when a port the spec needs is taken, before anything
+// checkPorts fails when a port the plan takes is in use, before anything
 // starts.
-func checkPorts(s *spec.Spec) error {
-	type want struct {
-		host string
-		port int
-		attr string
-	}
-	wants := []want{
-		{plan.Loopback, s.Etcd.Port, "etcd { port }"},
-		{plan.Loopback, s.Etcd.PeerPort, "etcd { peer_port }"},
-	}
-	for _, c := range s.Components {
-		wants = append(wants, want{s.Network.BindAddress, c.Port, fmt.Sprintf("component %q { port }", c.Name)})
-		if c.Debug != nil {
-			host, _, _ := net.SplitHostPort(c.Debug.Listen)
-			wants = append(wants, want{host, c.Debug.Port, fmt.Sprintf("component %q { debug { port } }", c.Name)})
-		}
-	}
+func checkPorts(p *plan.Plan) error {
 	var errs *multierror.Error
-	for _, w := range wants {
-		l, err := net.Listen("tcp", net.JoinHostPort(w.host, fmt.Sprint(w.port)))
+	for _, port := range p.Ports() {
+		l, err := net.Listen("tcp", port.Address)
 		if err != nil {
 			holder := ""
-			if h := process.PortHolder(w.port); h != "" {
-				holder = " by " + h
+			_, number, _ := net.SplitHostPort(port.Address)
+			if n, err := strconv.Atoi(number); err == nil {
+				if h := process.PortHolder(n); h != "" {
+					holder = " by " + h
+				}
 			}
-			errs = multierror.Append(errs, fmt.Errorf("port %d is in use%s; stop what holds it (another environment: `kenv down`), or set %s in %s",
-				w.port, holder, w.attr, s.File))
+			errs = multierror.Append(errs, fmt.Errorf("port %s of %s is in use%s; stop what holds it (another environment: `kenv down`), or set %s in %s",
+				number, port.Of, holder, port.SetBy, p.SpecFile()))
 			continue
 		}
 		l.Close()
 	}
 	return errs.ErrorOrNil()
+}
+
+// currentPlan is the plan the environment runs now.
+func (r *Running) currentPlan() *plan.Plan {
+	r.planMu.Lock()
+	defer r.planMu.Unlock()
+	return r.plan
 }
 
 func (r *Running) saveState() error {

@@ -212,7 +212,7 @@ func (r *Running) specChanged(ctx context.Context, out io.Writer, loadSpec func(
 		fmt.Fprintf(out, "✗ %s: %v; the environment runs as before.\n", name, err)
 		return
 	}
-	next, err := plan.Decide(plan.Inputs{Spec: s, Lock: r.opts.Lock, Env: r.opts.Env, Cache: r.opts.Cache, Tree: r.plan.Source})
+	next, err := plan.Decide(plan.Inputs{Spec: s, Lock: r.opts.Lock, Env: r.opts.Env, Cache: r.opts.Cache, Tree: r.plan.Source, Machine: r.plan.Machine()})
 	if err != nil {
 		fmt.Fprintf(out, "✗ %s: %v; the environment runs as before.\n", name, err)
 		return

@@ -11,6 +11,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/kenv-dev/kenv/env/plan"
 )
 
 // Streams are the command's input and outputs.
@@ -81,7 +83,7 @@ against an embedded etcd, and puts the ones you ask for under Delve.
 		newStatusCommand(streams),
 		newKubeconfigCommand(streams),
 		newValidateCommand(streams),
-		newPlanCommand(streams),
+		newPlanCommand(streams, plan.Survey),
 		newLockCommand(streams),
 		newFlagsCommand(streams),
 		newAttachCommand(streams),

@@ -9,6 +9,7 @@ import (
 
 	"github.com/kenv-dev/kenv/env/layout"
 	"github.com/kenv-dev/kenv/env/lock"
+	"github.com/kenv-dev/kenv/env/plan"
 	"github.com/kenv-dev/kenv/env/spec"
 	"github.com/kenv-dev/kenv/env/state"
 )
@@ -16,7 +17,7 @@ import (
 // loadSpec parses and checks the spec at path, printing every diagnostic
 // with the source line it points at.
 func loadSpec(path string, streams Streams) (*spec.Spec, error) {
-	s, parser, diags := spec.ParseFile(path)
+	s, parser, diags := spec.ParseFile(path, plan.Catalog())
 	writeDiagnostics(streams, parser.Files(), diags)
 	if diags.HasErrors() {
 		fmt.Fprintf(streams.Err, "%s has %d error(s); nothing was started.\n", path, len(diags.Errs()))
@@ -52,7 +53,7 @@ func loadLock(s *spec.Spec, update bool, streams Streams) (*lock.Lock, bool, err
 	}
 	if diags := lock.Check(s, l); diags.HasErrors() {
 		// The spec is parsed again for the lines the diagnostics show.
-		_, specParser, _ := spec.ParseFile(s.File)
+		_, specParser, _ := spec.ParseFile(s.File, plan.Catalog())
 		writeDiagnostics(streams, specParser.Files(), diags)
 		fmt.Fprintf(streams.Err, "%s differs from its lock %s in %d place(s).\n", s.File, path, len(diags))
 		return nil, false, errReported

@@ -33,7 +33,9 @@ func newValidateCommand(streams Streams) *cobra.Command {
 	}
 }
 
-func newPlanCommand(streams Streams) *cobra.Command {
+// newPlanCommand is `kenv plan`; survey finds what the plan takes from the
+// machine (plan.Survey), which its golden tests fix.
+func newPlanCommand(streams Streams, survey func() plan.Machine) *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
 		Use:   "plan SPEC",
@@ -54,7 +56,7 @@ With -o json, the plan itself, as up carries it out.`,
 			if err != nil {
 				return err
 			}
-			p, err := plan.Decide(plan.Inputs{Spec: s, Lock: locked, Env: env, Cache: cache, Tree: tree})
+			p, err := plan.Decide(plan.Inputs{Spec: s, Lock: locked, Env: env, Cache: cache, Tree: tree, Machine: survey()})
 			if err != nil {
 				return err
 			}

@@ -1,6 +1,8 @@
 package app
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"os"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/kenv-dev/kenv/env/delve"
 	"github.com/kenv-dev/kenv/env/layout"
+	"github.com/kenv-dev/kenv/env/plan"
 	"github.com/kenv-dev/kenv/env/source"
 )
 
@@ -30,13 +33,16 @@ func TestPlanExamples(t *testing.T) {
 	cache := cachedTree(t)
 	t.Setenv("KENV_HOME", "/kenv-home")
 	t.Setenv("KENV_CACHE", cache)
+	// A contributor's dlv first on PATH changes nothing: the plan is
+	// decided from the machine the test fixes.
+	putDlvOnPath(t, "1.26.2")
 	for _, example := range examples {
 		name := strings.TrimSuffix(filepath.Base(example), ".hcl")
 		t.Run(name, func(t *testing.T) {
 			if out, err := run(t, "validate", example); err != nil {
 				t.Fatalf("validate: %v\n%s", err, out)
 			}
-			out, err := run(t, "plan", example)
+			out, err := runPlan(t, fixedMachine, example)
 			if err != nil {
 				t.Fatalf("plan: %v\n%s", err, out)
 			}
@@ -78,21 +84,45 @@ func cachedTree(t *testing.T) string {
 	return cache
 }
 
-// TestPlanUsesTheDlvOnPath: a dlv on PATH that debugs the toolchain is
-// the one up runs (delve.Locate decides for both), so plan shows it, not a release it
-// would install.
-func TestPlanUsesTheDlvOnPath(t *testing.T) {
-	examples := copyExamples(t, t.TempDir())
-	cache := cachedTree(t)
+// fixedMachine is the machine the golden plans are decided for: no dlv on
+// PATH, Debian's CNI plugins.
+var fixedMachine = plan.Machine{CNIBinDir: "/usr/lib/cni"}
+
+// runPlan runs `kenv plan` deciding for machine, whatever this one has.
+func runPlan(t *testing.T, machine plan.Machine, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	cmd := newPlanCommand(Streams{Out: &out, Err: &out}, func() plan.Machine { return machine })
+	cmd.SetArgs(args)
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	err := cmd.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+// putDlvOnPath puts a dlv that says it is release version first on PATH
+// and returns its path.
+func putDlvOnPath(t *testing.T, version string) string {
+	t.Helper()
 	bin := t.TempDir()
 	dlv := filepath.Join(bin, "dlv")
-	if err := os.WriteFile(dlv, []byte("#!/bin/sh\necho 'Delve Debugger'\necho 'Version: 1.26.2'\n"), 0o755); err != nil {
+	if err := os.WriteFile(dlv, []byte("#!/bin/sh\necho 'Delve Debugger'\necho 'Version: "+version+"'\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	return dlv
+}
+
+// TestPlanUsesTheDlvOnPath: a dlv on PATH that debugs the toolchain is
+// the one up runs (plan.Survey finds it, delve.Choose picks it for both),
+// so plan shows it, not a release it would install.
+func TestPlanUsesTheDlvOnPath(t *testing.T) {
+	examples := copyExamples(t, t.TempDir())
+	cache := cachedTree(t)
+	dlv := putDlvOnPath(t, "1.26.2")
 	t.Setenv("KENV_HOME", t.TempDir())
 	t.Setenv("KENV_CACHE", cache)
-	up, err := delve.Locate(layout.Cache{Dir: cache}, "", "1.24.12")
+	up, err := delve.Choose(layout.Cache{Dir: cache}, "", "1.24.12", plan.Survey().Dlv)
 	if err != nil || up.Path != dlv || up.Release != "v1.26.2" || up.Cached {
 		t.Fatalf("up would run %+v (%v), want the dlv on PATH", up, err)
 	}

@@ -26,6 +26,24 @@ type Kwok struct {
 	Kubeconfig string
 }
 
+const kwokName = "kwok"
+
+// kwokKind simulates nodes: kwok's controller, installed from its module,
+// once kube-apiserver accepts connections.
+var kwokKind = Kind{
+	Kind: spec.Kind{Name: kwokName, Port: 10247, DebugPort: 2350, Origin: spec.FromModule, Takes: []string{"nodes", "version"}},
+
+	Needs: []Need{{apiServerName, Serving}},
+	plan:  (*Plan).kwokController,
+	// kwok's -v is a slog level, not klog's verbosity.
+	logLevel: func(v int) string {
+		if v >= 4 {
+			return "DEBUG"
+		}
+		return "INFO"
+	},
+}
+
 // kwokController is kwok's controller, serving the nodes' endpoint (logs, exec) on
 // c's port with a certificate of the server CA.
 func (p *Plan) kwokController(c spec.Component) Component {

@@ -1,0 +1,46 @@
+package plan
+
+import (
+	"strconv"
+
+	"github.com/kenv-dev/kenv/env/spec"
+	"github.com/kenv-dev/kenv/pki"
+)
+
+const controllerManagerName = "kube-controller-manager"
+
+// kubeControllerManager runs every controller, without leader election,
+// with a serving certificate of the server CA; it starts once
+// kube-apiserver accepts connections.
+var kubeControllerManager = Kind{
+	Kind:  spec.Kind{Name: controllerManagerName, Port: 10257, DebugPort: 2346},
+	Needs: []Need{{apiServerName, Serving}},
+	plan:  (*Plan).controllerManager,
+}
+
+func (p *Plan) controllerManager(c spec.Component) Component {
+	kubeconfig := p.Env.Kubeconfig("controller")
+	return Component{
+		HealthURL: p.healthURL(c.Port, "/healthz"),
+		Flags: []Flag{
+			{"service-account-private-key-file", p.key(pki.ServiceAccount)},
+			{"service-cluster-ip-range", p.spec.Network.ServiceCIDR},
+			{"root-ca-file", p.cert(pki.ServerCA)},
+			{"cluster-signing-cert-file", p.cert(pki.ClientCA)},
+			{"cluster-signing-key-file", p.key(pki.ClientCA)},
+			{"enable-hostpath-provisioner", "false"},
+			{"pvclaimbinder-sync-period", "15s"},
+			{"feature-gates", p.featureGates()},
+			{"authentication-kubeconfig", kubeconfig},
+			{"authorization-kubeconfig", kubeconfig},
+			{"kubeconfig", kubeconfig},
+			{"use-service-account-credentials", "true"},
+			{"controllers", "*"},
+			{"leader-elect", "false"},
+			{"tls-cert-file", p.cert(pki.ControllerServing)},
+			{"tls-private-key-file", p.key(pki.ControllerServing)},
+			{"secure-port", strconv.Itoa(c.Port)},
+			{"bind-address", p.spec.Network.BindAddress},
+		},
+	}
+}
