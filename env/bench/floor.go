@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"maps"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -66,6 +65,8 @@ type hand struct {
 	client *http.Client
 	mu     sync.Mutex
 	procs  map[string]*process.Process
+	// place is where the floor's processes run: where kenv runs its own.
+	place process.Place
 }
 
 // startEtcdByHand starts p's etcd, for p's components to be started by
@@ -80,7 +81,7 @@ func (b *bench) startEtcdByHand(ctx context.Context, p *plan.Plan) (*hand, error
 	if err != nil {
 		return nil, fmt.Errorf("the floor's etcd: %w", err)
 	}
-	return &hand{p: p, env: env, etcd: srv, client: client, procs: map[string]*process.Process{}}, nil
+	return &hand{p: p, env: env, etcd: srv, client: client, procs: map[string]*process.Process{}, place: process.Host{}}, nil
 }
 
 // start starts cs at the same moment, each again at once when it exits,
@@ -115,7 +116,7 @@ func (h *hand) start(ctx context.Context, cs []plan.Component) error {
 }
 
 func (h *hand) startOne(c plan.Component) (*process.Process, error) {
-	p, err := process.Start(process.Spec{Name: c.Name, Argv: handCommand(c), Env: c.Env, LogPath: h.env.Log("floor-" + c.Name)})
+	p, err := h.place.Start(process.Spec{Name: c.Name, Argv: c.CommandContinuing(), Env: c.Env, LogPath: h.env.Log("floor-" + c.Name)})
 	if err == nil {
 		h.mu.Lock()
 		h.procs[c.Name] = p
@@ -150,31 +151,11 @@ func (h *hand) close() float64 {
 	return time.Since(began).Seconds()
 }
 
-// handCommand is how a person runs c: its own command line, or Delve's
-// that continues at once.
-func handCommand(c plan.Component) []string {
-	if c.Debug == nil {
-		return c.Command()
-	}
-	argv := []string{c.Debug.Dlv, "exec", "--headless", "--api-version=2", "--accept-multiclient", "--listen=" + c.Debug.Listen, "--continue", c.Binary, "--"}
-	return append(argv, c.CommandArgs()...)
-}
-
 // addresses are the ports p's processes and etcd listen on.
 func addresses(p *plan.Plan) []string {
 	var addrs []string
-	for _, raw := range []string{p.Etcd.ClientURL, p.Etcd.PeerURL} {
-		if u, err := url.Parse(raw); err == nil {
-			addrs = append(addrs, u.Host)
-		}
-	}
-	for _, c := range p.Components {
-		if c.Address != "" {
-			addrs = append(addrs, c.Address)
-		}
-		if c.Debug != nil {
-			addrs = append(addrs, c.Debug.Listen)
-		}
+	for _, port := range p.Ports() {
+		addrs = append(addrs, port.Address)
 	}
 	return addrs
 }

@@ -192,12 +192,20 @@ func (c Component) CommandArgs() []string {
 // Command is the full command line that runs the component: the binary
 // itself, or Delve running it when the component is debugged.
 func (c Component) Command() []string {
+	return c.command(c.Debug != nil && c.Debug.Continue())
+}
+
+// CommandContinuing is the command line as a person runs it by hand:
+// Delve, if any, continues the program at once, breakpoints or not.
+func (c Component) CommandContinuing() []string { return c.command(true) }
+
+func (c Component) command(continueAtOnce bool) []string {
 	if c.Debug == nil {
 		return append([]string{c.Binary}, c.CommandArgs()...)
 	}
 	argv := []string{c.Debug.Dlv, "exec", "--headless", "--api-version=2", "--accept-multiclient",
 		"--listen=" + c.Debug.Listen}
-	if c.Debug.Continue() {
+	if continueAtOnce {
 		argv = append(argv, "--continue")
 	}
 	argv = append(argv, c.Debug.Args...)

@@ -101,7 +101,7 @@ func stop(env layout.Env, st *state.State) error {
 			return err
 		}
 	}
-	if err := stopLeftovers(st); err != nil {
+	if err := stopLeftovers(process.Host{}, st); err != nil {
 		return err
 	}
 	if state.Claimed(env) {
@@ -114,14 +114,14 @@ func stop(env layout.Env, st *state.State) error {
 }
 
 // stopLeftovers stops the recorded processes that outlived their
-// supervisor, such as a program Delve debugged when Delve was killed, and
-// sweeps what its node left on the machine.
-func stopLeftovers(st *state.State) error {
+// supervisor, at the place they ran, such as a program Delve debugged when
+// Delve was killed, and sweeps what its node left on the machine.
+func stopLeftovers(place process.Place, st *state.State) error {
 	var procs []process.ID
 	for _, c := range st.Components {
 		procs = append(append(procs, c.Process), c.Descendants...)
 	}
-	if err := process.StopAll(st.Name, procs, stopTimeout); err != nil {
+	if err := place.StopAll(st.Name, procs, stopTimeout); err != nil {
 		return err
 	}
 	if st.Node != nil {

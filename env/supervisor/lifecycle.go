@@ -124,7 +124,7 @@ func (r *Running) launch(u *unit, c plan.Component) error {
 		return fmt.Errorf("start %s: the environment is stopping", c.Name)
 	}
 	argv := c.Command()
-	p, err := process.Start(process.Spec{Name: c.Name, Argv: argv, Env: c.Env, LogPath: c.LogPath})
+	p, err := r.place.Start(process.Spec{Name: c.Name, Argv: argv, Env: c.Env, LogPath: c.LogPath})
 	if err != nil {
 		return err
 	}
@@ -197,7 +197,7 @@ func (r *Running) watch(u *unit, p *process.Process) {
 	slog.Log(context.Background(), level, "component exited", "component", u.name, "err", p.ExitError(), "log", c.LogPath)
 	r.setStatus(u.name, state.Exited(p.Exit()))
 	// A program Delve ran outlives a killed Delve.
-	if err := process.StopAll(r.opts.Spec.Name, children, stopTimeout); err != nil {
+	if err := r.place.StopAll(r.opts.Spec.Name, children, stopTimeout); err != nil {
 		slog.Warn("stop what the component left", "component", u.name, "err", err)
 	}
 	if !c.RestartOnFailure || failures > maxRestarts || r.stopped.Err() != nil {
@@ -235,7 +235,7 @@ func (r *Running) stopUnit(u *unit) error {
 	if p == nil {
 		return nil
 	}
-	return multierror.Append(p.Stop(stopTimeout), process.StopAll(r.opts.Spec.Name, children, stopTimeout)).ErrorOrNil()
+	return multierror.Append(p.Stop(stopTimeout), r.place.StopAll(r.opts.Spec.Name, children, stopTimeout)).ErrorOrNil()
 }
 
 // leftRunning reports whether a process of a component still runs.
@@ -326,15 +326,8 @@ func (r *Running) relaunch(u *unit, c plan.Component) steps.Step {
 // outlived its killed Delve and was not recorded, and fails if they stay
 // taken.
 func waitFree(ctx context.Context, c plan.Component) error {
-	var addrs []string
-	if c.Address != "" {
-		addrs = append(addrs, c.Address)
-	}
-	if c.Debug != nil {
-		addrs = append(addrs, c.Debug.Listen)
-	}
-	for _, addr := range addrs {
-		if err := process.WaitFree(ctx, 5*time.Second, addr); err != nil {
+	for _, port := range c.Ports() {
+		if err := process.WaitFree(ctx, 5*time.Second, port.Address); err != nil {
 			if ctx.Err() != nil {
 				return err
 			}

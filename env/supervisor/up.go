@@ -55,12 +55,15 @@ type Options struct {
 	Lock *lock.Lock
 	// WriteLock writes the spec's lock once the binaries are built.
 	WriteLock bool
+	// Place is where the components run; this machine when nil.
+	Place process.Place
 }
 
 // Running is an environment that is up. Supervise keeps it running; Stop
 // takes it down.
 type Running struct {
 	opts  Options
+	place process.Place
 	claim *state.Claim
 	// run undoes the steps of up when it fails, and on Stop.
 	run *steps.Runner
@@ -99,7 +102,10 @@ func newRunning(o Options) *Running {
 	if o.ReadyTimeout == 0 {
 		o.ReadyTimeout = 3 * time.Minute
 	}
-	r := &Running{opts: o, run: &steps.Runner{Progress: steps.NewProgress(o.Out)}}
+	if o.Place == nil {
+		o.Place = process.Host{}
+	}
+	r := &Running{opts: o, place: o.Place, run: &steps.Runner{Progress: steps.NewProgress(o.Out)}}
 	r.stopped, r.stop = context.WithCancel(context.Background())
 	return r
 }
@@ -170,7 +176,7 @@ func (r *Running) prepare() steps.Step {
 		// What a supervisor that died started may still run.
 		if stale, err := state.Read(o.Env); err == nil {
 			pr.Printf(" • cleaning up after the supervisor that died (pid %d)\n", stale.Supervisor.Pid)
-			if err := stopLeftovers(stale); err != nil {
+			if err := stopLeftovers(r.place, stale); err != nil {
 				return err
 			}
 		} else if !errors.Is(err, state.ErrNotUp) {
