@@ -91,7 +91,8 @@ func publish(t *testing.T, proxy, path, version string, files map[string]string,
 // TestFromModuleRefusedModules lays out a release whose proxy refuses the
 // source of one staging module and all of another: the first becomes a
 // stub of its go.mod, the second is left out, a component that imports
-// neither builds, and one that imports the stub is refused by name.
+// neither resolves its packages and builds (not under -short), and one that
+// imports the stub is refused by name.
 func TestFromModuleRefusedModules(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("no go command")
@@ -145,14 +146,40 @@ func TestFromModuleRefusedModules(t *testing.T) {
 		t.Errorf("module hashes %+v, want kubernetes, api and the stub's go.mod", sums)
 	}
 
+	// The workspace resolves kube-apiserver's imports beside the stub:
+	// k8s.io/api from the tree's staging copy, nothing from the stub.
 	out := t.TempDir()
-	var log bytes.Buffer
-	built, err := build.Run(ctx, build.Request{Tree: tree, Components: []string{"kube-apiserver"}, OutDir: out, Debug: true}, &log)
-	if err != nil || len(built) != 1 {
-		t.Fatalf("build kube-apiserver beside the stub: %v\n%s", err, log.String())
+	apiserver := build.Request{Tree: tree, Components: []string{"kube-apiserver"}, OutDir: out, Debug: true}
+	deps, err := build.Packages(ctx, apiserver)
+	if err != nil {
+		t.Fatalf("the packages of kube-apiserver beside the stub: %v", err)
 	}
+	dirs := map[string]string{}
+	for _, p := range deps["kube-apiserver"] {
+		dirs[p.ImportPath] = p.Dir
+		if strings.HasPrefix(p.ImportPath, "k8s.io/sample-apiserver") {
+			t.Errorf("kube-apiserver imports %s of the stub", p.ImportPath)
+		}
+	}
+	if want := filepath.Join(tree.Dir, "staging/src/k8s.io/api/core"); dirs["k8s.io/api/core"] != want {
+		t.Errorf("k8s.io/api/core is at %q, want %q", dirs["k8s.io/api/core"], want)
+	}
+
+	// Refused before go build runs: build.Run lists the packages first.
+	var log bytes.Buffer
 	_, err = build.Run(ctx, build.Request{Tree: tree, Components: []string{"sample-apiserver"}, OutDir: out, Debug: true}, &log)
 	if err == nil || !strings.Contains(err.Error(), "sample-apiserver imports k8s.io/sample-apiserver/pkg/server, but the Go module proxy does not serve the source of k8s.io/sample-apiserver@v0.99.0") {
 		t.Errorf("a component that imports the stub: %v", err)
+	}
+
+	if testing.Short() {
+		// go build -N -l into the test's empty build cache compiles the
+		// runtime too: 10 s of a short run.
+		t.Log("-short: not building kube-apiserver beside the stub")
+		return
+	}
+	built, err := build.Run(ctx, apiserver, &log)
+	if err != nil || len(built) != 1 {
+		t.Fatalf("build kube-apiserver beside the stub: %v\n%s", err, log.String())
 	}
 }
