@@ -120,6 +120,7 @@ func TestWaitNodesReady(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel() // most wait for their context to end
 			var mu sync.Mutex
 			lists := 0
 			var selectors []string
