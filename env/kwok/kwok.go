@@ -79,11 +79,17 @@ func Install(ctx context.Context, m build.Module, dir string, output io.Writer) 
 	if err := json.Unmarshal(out, &mod); err != nil {
 		return fmt.Errorf("find kwok's stages: %w", err)
 	}
+	return writeStages(path, mod.Dir, m.Version)
+}
+
+// writeStages writes the stages of the kwok module version in modDir as
+// one file at path.
+func writeStages(path, modDir, version string) error {
 	var all bytes.Buffer
 	for _, name := range stages {
-		raw, err := os.ReadFile(filepath.Join(mod.Dir, name))
+		raw, err := os.ReadFile(filepath.Join(modDir, name))
 		if err != nil {
-			return fmt.Errorf("kwok %s has no stage %s: %w", m.Version, name, err)
+			return fmt.Errorf("kwok %s has no stage %s: %w", version, name, err)
 		}
 		fmt.Fprintf(&all, "---\n%s\n", bytes.TrimSpace(raw))
 	}
