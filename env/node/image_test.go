@@ -1,0 +1,233 @@
+package node
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"io"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+)
+
+// imageAt reads the image ref from the docker-archive tarball at path.
+func imageAt(t *testing.T, path, ref string) v1.Image {
+	t.Helper()
+	tag, err := name.NewTag(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := tarball.ImageFromPath(path, &tag)
+	if err != nil {
+		t.Fatalf("%s in %s: %v", ref, path, err)
+	}
+	return img
+}
+
+// files are the files of the image's only layer, by name, and their modes.
+func files(t *testing.T, img v1.Image) (content map[string][]byte, mode map[string]int64) {
+	t.Helper()
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(layers) != 1 {
+		t.Fatalf("%d layers, want 1", len(layers))
+	}
+	rc, err := layers[0].Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	content, mode = map[string][]byte{}, map[string]int64{}
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return content, mode
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		content[h.Name], _ = io.ReadAll(tr)
+		mode[h.Name] = h.Mode
+	}
+}
+
+func TestExecutableImage(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "agent")
+	program := []byte("\x7fELF not really")
+	if err := os.WriteFile(bin, program, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "agent.tar")
+	const ref = "localhost/kenv/agent:v1"
+	if err := ExecutableImage(path, ref, bin, v1.Config{Entrypoint: []string{"/agent"}, User: "65535:65535"}); err != nil {
+		t.Fatal(err)
+	}
+	img := imageAt(t, path, ref)
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cf.OS != "linux" || cf.Architecture != runtime.GOARCH || !slices.Equal(cf.Config.Entrypoint, []string{"/agent"}) || cf.Config.User != "65535:65535" {
+		t.Errorf("config: %s/%s, entrypoint %q, user %q", cf.OS, cf.Architecture, cf.Config.Entrypoint, cf.Config.User)
+	}
+	content, mode := files(t, img)
+	if len(content) != 1 || !bytes.Equal(content["agent"], program) {
+		t.Errorf("layer holds %v, want agent alone", slices.Sorted(maps.Keys(content)))
+	}
+	if mode["agent"] != 0o755 {
+		t.Errorf("agent has mode %o, want 755: the runtime could not execute it", mode["agent"])
+	}
+	if _, err := os.Stat(path + ".tmp"); !os.IsNotExist(err) {
+		t.Errorf("the temporary tarball is left: %v", err)
+	}
+}
+
+func TestExecutableImageFails(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "agent")
+	if err := os.WriteFile(bin, []byte("program"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ name, ref, bin string }{
+		{"no executable", "localhost/kenv/agent:v1", filepath.Join(dir, "missing")},
+		{"not an image name", "Local Host/agent", bin},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "agent.tar")
+			if err := ExecutableImage(path, tt.ref, tt.bin, v1.Config{}); err == nil {
+				t.Errorf("ExecutableImage(%s, %s) succeeded", tt.ref, tt.bin)
+			}
+			// Whole or not at all.
+			for _, p := range []string{path, path + ".tmp"} {
+				if _, err := os.Stat(p); !os.IsNotExist(err) {
+					t.Errorf("%s is left: %v", p, err)
+				}
+			}
+		})
+	}
+}
+
+// ociLayout writes an OCI layout at dir with images, each named by its
+// org.opencontainers.image.ref.name where the name is not empty.
+func ociLayout(t *testing.T, dir string, images map[string]v1.Image) {
+	t.Helper()
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ref, img := range images {
+		var opts []layout.Option
+		if ref != "" {
+			opts = append(opts, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": ref}))
+		}
+		if err := p.AppendImage(img, opts...); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestLayoutToTarball(t *testing.T) {
+	named, err := executableImage("one", []byte("first"), v1.Config{Entrypoint: []string{"/one"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unnamed, err := executableImage("two", []byte("second"), v1.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "layout")
+	ociLayout(t, dir, map[string]v1.Image{"registry.example/app:v2": named, "": unnamed})
+	path := filepath.Join(t.TempDir(), "image.tar")
+	if err := layoutToTarball(dir, path); err != nil {
+		t.Fatal(err)
+	}
+	manifest, err := tarball.LoadManifest(func() (io.ReadCloser, error) { return os.Open(path) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(manifest) != 1 || !slices.Equal(manifest[0].RepoTags, []string{"registry.example/app:v2"}) {
+		t.Errorf("the tarball holds %+v, want the named image alone", manifest)
+	}
+	got := imageAt(t, path, "registry.example/app:v2")
+	want, _ := named.ConfigName()
+	if have, _ := got.ConfigName(); have != want {
+		t.Errorf("config %s, want the layout's %s", have, want)
+	}
+	if content, _ := files(t, got); string(content["one"]) != "first" {
+		t.Errorf("the layer holds %q", content)
+	}
+}
+
+func TestLayoutWithoutNames(t *testing.T) {
+	img, err := executableImage("two", []byte("second"), v1.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "layout")
+	ociLayout(t, dir, map[string]v1.Image{"": img})
+	// Import fails before it asks the runtime: no socket is needed.
+	err = Import(context.Background(), filepath.Join(t.TempDir(), "no.sock"), dir, nil, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), dir+": the layout's index names no image") || !strings.Contains(err.Error(), "tag the image when you save it") {
+		t.Errorf("Import of a layout without names: %v", err)
+	}
+	if err := Import(context.Background(), filepath.Join(t.TempDir(), "no.sock"), filepath.Join(t.TempDir(), "missing.tar"), nil, io.Discard); !os.IsNotExist(err) {
+		t.Errorf("Import of a missing file: %v", err)
+	}
+}
+
+func TestBuildPause(t *testing.T) {
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("no gcc")
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "pause.c")
+	if err := os.WriteFile(src, []byte("#include <unistd.h>\nint main(void) { pause(); return 0; }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "images")
+	var log bytes.Buffer
+	if err := BuildPause(context.Background(), src, out, &log); err != nil {
+		if strings.Contains(log.String(), "cannot find -lc") {
+			t.Skip("no static C library (libc6-dev)")
+		}
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	img := imageAt(t, PauseTarball(out), PauseImage)
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cf.Config.Entrypoint, []string{"/pause"}) || cf.Config.User != "65535:65535" {
+		t.Errorf("pause runs %q as %q", cf.Config.Entrypoint, cf.Config.User)
+	}
+	content, mode := files(t, img)
+	if !bytes.HasPrefix(content["pause"], []byte("\x7fELF")) || mode["pause"] != 0o755 {
+		t.Errorf("the layer's pause is not an executable program (mode %o)", mode["pause"])
+	}
+
+	// A tarball already there is kept: no compiler runs for a source that
+	// is gone.
+	before, _ := os.Stat(PauseTarball(out))
+	if err := BuildPause(context.Background(), filepath.Join(dir, "gone.c"), out, &log); err != nil {
+		t.Errorf("BuildPause with the tarball there: %v", err)
+	}
+	if after, _ := os.Stat(PauseTarball(out)); !after.ModTime().Equal(before.ModTime()) {
+		t.Errorf("the tarball was made again")
+	}
+}
