@@ -59,7 +59,7 @@ type bench struct {
 // Run takes every figure and returns the table.
 func Run(ctx context.Context, o Options) (*Report, error) {
 	for _, c := range o.Spec.Components {
-		if k, _ := plan.KindOf(c.Name); !k.ControlPlane() {
+		if k, ok := plan.KindOf(c.Name); !ok || !k.ControlPlane() {
 			return nil, fmt.Errorf("kenv bench measures a control plane; %s runs %s: bench a spec without it", o.Spec.File, c.Name)
 		}
 	}

@@ -21,6 +21,9 @@ type Target struct {
 	Component string
 	// Address is Delve's host:port.
 	Address string
+	// Mappings, when set, map this component's files instead of the
+	// mappings every target shares: it is built from a source of its own.
+	Mappings []PathMapping
 }
 
 // Name is the configuration's name in the editor.
@@ -112,6 +115,9 @@ func VSCodeLaunch(existing []byte, targets []Target, mappings []PathMapping) ([]
 			return nil, fmt.Errorf("%s: Delve address %q: %w", t.Component, t.Address, err)
 		}
 		cfg := launchConfig{Name: t.Name(), Type: "go", Request: "attach", Mode: "remote", Host: host, Port: port, SubstitutePath: mappings}
+		if t.Mappings != nil {
+			cfg.SubstitutePath = t.Mappings
+		}
 		ops = append(ops, map[string]any{"op": "add", "path": "/configurations/-", "value": cfg})
 		all.Configurations = append(all.Configurations, t.Name())
 	}

@@ -70,6 +70,12 @@ func (e Env) ClaimFile() string { return filepath.Join(e.Dir, "supervisor.lock")
 // source map of the binaries.
 func (e Env) DelveInit() string { return filepath.Join(e.ConfigDir(), "dlv-init") }
 
+// DelveInitOf is DelveInit for a component built from a source of its own,
+// whose files map elsewhere.
+func (e Env) DelveInitOf(component string) string {
+	return filepath.Join(e.ConfigDir(), "dlv-init-"+component)
+}
+
 // Log is the log file of a component, of etcd, or of the supervisor ("kenv").
 func (e Env) Log(name string) string { return filepath.Join(e.LogDir(), name+".log") }
 

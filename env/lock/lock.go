@@ -69,6 +69,9 @@ type Lock struct {
 	// modules; empty for a checkout built as it is, whose binaries change
 	// with every edit.
 	Binaries map[string]Binary
+	// Components are the locks of the components built from a source of
+	// their own (spec.OwnTrees), by name.
+	Components map[string]*Lock
 }
 
 // Binary is what the lock records of one binary.
@@ -107,6 +110,16 @@ type lockFile struct {
 	Build      buildBlock        `hcl:"build,block"`
 	Delve      map[string]string `hcl:"delve,optional"`
 	Kwok       string            `hcl:"kwok,optional"`
+	Components []componentBlock  `hcl:"component,block"`
+}
+
+// componentBlock locks a component built from a source of its own, as a
+// lock file of its own would.
+type componentBlock struct {
+	Name       string            `hcl:"name,label"`
+	Kubernetes kubernetesBlock   `hcl:"kubernetes,block"`
+	Build      buildBlock        `hcl:"build,block"`
+	Delve      map[string]string `hcl:"delve,optional"`
 }
 
 type kubernetesBlock struct {
@@ -159,11 +172,22 @@ func Read(path string) (*Lock, *hclparse.Parser, hcl.Diagnostics) {
 	if diags := gohcl.DecodeBody(file.Body, nil, &raw); diags.HasErrors() {
 		return nil, parser, diags
 	}
-	k, b := raw.Kubernetes, raw.Build
+	l := decode(path, raw.Kubernetes, raw.Build, raw.Delve)
+	l.Kwok = raw.Kwok
+	for _, c := range raw.Components {
+		if l.Components == nil {
+			l.Components = map[string]*Lock{}
+		}
+		l.Components[c.Name] = decode(path, c.Kubernetes, c.Build, c.Delve)
+	}
+	return l, parser, nil
+}
+
+func decode(path string, k kubernetesBlock, b buildBlock, delve map[string]string) *Lock {
 	l := &Lock{
 		File:    path,
 		Version: k.Version, Git: k.Git, Ref: k.Ref, Path: k.Path, Commit: k.Commit, Go: k.Go, BuildDate: k.BuildDate,
-		Delve: raw.Delve, Kwok: raw.Kwok,
+		Delve: delve,
 		Debug: b.Debug, Tags: b.Tags, GCFlags: b.GCFlags, LDFlags: b.LDFlags, Optimize: b.Optimize,
 		Built:    build.Provenance{GoVersion: b.GoVersion, Settings: b.Settings},
 		Binaries: map[string]Binary{},
@@ -174,7 +198,7 @@ func Read(path string) (*Lock, *hclparse.Parser, hcl.Diagnostics) {
 	for _, bin := range b.Binaries {
 		l.Binaries[bin.Name] = Binary{SHA256: bin.SHA256, Modules: bin.Modules, Settings: bin.Settings}
 	}
-	return l, parser, nil
+	return l
 }
 
 // Write writes l to l.File.
@@ -187,6 +211,21 @@ func (l *Lock) Write() error {
 		filepath.Base(strings.TrimSuffix(l.File, ".lock.hcl")+".hcl"), filepath.Base(strings.TrimSuffix(l.File, ".lock.hcl")+".hcl"))))
 	root.AppendNewline()
 
+	l.writeTree(root)
+	if l.Kwok != "" {
+		root.AppendNewline()
+		setString(root, "kwok", l.Kwok)
+	}
+	for _, name := range slices.Sorted(maps.Keys(l.Components)) {
+		root.AppendNewline()
+		l.Components[name].writeTree(root.AppendNewBlock("component", []string{name}).Body())
+	}
+	return renameio.WriteFile(l.File, f.Bytes(), 0o644)
+}
+
+// writeTree writes what l locks of one tree into body: its source, its
+// build and the Delve of its components.
+func (l *Lock) writeTree(root *hclwrite.Body) {
 	k := root.AppendNewBlock("kubernetes", nil).Body()
 	setString(k, "version", l.Version)
 	setString(k, "git", l.Git)
@@ -226,11 +265,6 @@ func (l *Lock) Write() error {
 		root.AppendNewline()
 		root.SetAttributeValue("delve", stringObject(l.Delve))
 	}
-	if l.Kwok != "" {
-		root.AppendNewline()
-		setString(root, "kwok", l.Kwok)
-	}
-	return renameio.WriteFile(l.File, f.Bytes(), 0o644)
 }
 
 func comment(text string) hclwrite.Tokens {
@@ -368,6 +402,9 @@ func Check(s *spec.Spec, l *Lock) hcl.Diagnostics {
 		}
 	}
 	for _, c := range s.Components {
+		if c.Kubernetes != nil {
+			continue // locked with its own source, below
+		}
 		switch {
 		case kindOf(s, c.Name).Origin != spec.FromModule:
 		case l.Kwok == "":
@@ -381,6 +418,21 @@ func Check(s *spec.Spec, l *Lock) hcl.Diagnostics {
 			differ("component."+c.Name, "%s runs under Delve here; %s locks no Delve release for it.", c.Name, lockName)
 		case c.Debug.Dlv != "":
 			value("component."+c.Name+".debug.dlv", strconv.Quote(c.Debug.Dlv), strconv.Quote(l.Delve[c.Name]))
+		}
+	}
+	own := map[string]bool{}
+	for _, t := range s.OwnTrees() {
+		name := t.Components[0].Name
+		own[name] = true
+		if l.Components[name] == nil {
+			differ("component."+name+".kubernetes", "%s is built from a source of its own here; %s locks none for it.", name, lockName)
+			continue
+		}
+		diags = append(diags, Check(t, l.Components[name])...)
+	}
+	for _, name := range slices.Sorted(maps.Keys(l.Components)) {
+		if !own[name] {
+			differ("component."+name, "%s is built from the environment's source here; %s locks a source of its own for it.", name, lockName)
 		}
 	}
 	return diags

@@ -1,6 +1,7 @@
 package lock_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -157,5 +158,73 @@ func TestExampleLocks(t *testing.T) {
 				t.Errorf("%s lacks module hashes, binaries, the build date or the -trimpath setting", path)
 			}
 		})
+	}
+}
+
+// TestOwnSource locks a scheduler built from a release of its own as a
+// lock of its own inside the spec's, written, read back and checked at
+// the component's block.
+func TestOwnSource(t *testing.T) {
+	const src = `
+kubernetes {
+  version = "v1.34.4"
+}
+build {
+  tags = ["providerless"]
+}
+component "kube-apiserver" {
+  debug {}
+}
+component "kube-scheduler" {
+  kubernetes {
+    version = "v1.33.13"
+  }
+  debug {}
+}
+`
+	path := filepath.Join(t.TempDir(), "skew.lock.hcl")
+	l := locked(path)
+	sched := locked(path)
+	sched.Version, sched.Go, sched.Delve = "v1.33.13", "1.25.11", map[string]string{"kube-scheduler": "v1.27.2"}
+	sched.Binaries = map[string]lock.Binary{"kube-scheduler": {SHA256: "cc", Modules: "m3"}}
+	l.Components = map[string]*lock.Lock{"kube-scheduler": sched}
+	if err := l.Write(); err != nil {
+		t.Fatal(err)
+	}
+	got, _, diags := lock.Read(path)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	gs := got.Components["kube-scheduler"]
+	if gs == nil || gs.Version != "v1.33.13" || gs.Go != "1.25.11" || gs.Delve["kube-scheduler"] != "v1.27.2" || gs.Binaries["kube-scheduler"].SHA256 != "cc" {
+		t.Fatalf("the scheduler's lock read back: %+v", gs)
+	}
+	if _, ok := got.Binaries["kube-scheduler"]; ok {
+		t.Errorf("the environment's lock holds the scheduler's binary")
+	}
+
+	check := func(src string) []string {
+		s, diags := spec.Parse([]byte(src), "/specs/skew.hcl", plan.Catalog())
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		var out []string
+		for _, d := range lock.Check(s, got) {
+			out = append(out, fmt.Sprintf("%d:%d %s", d.Subject.Start.Line, d.Subject.Start.Column, d.Detail))
+		}
+		return out
+	}
+	if d := check(src); len(d) != 0 {
+		t.Errorf("the spec as locked differs: %v", d)
+	}
+	d := check(strings.Replace(src, `"v1.33.13"`, `"v1.33.12"`, 1))
+	if len(d) != 1 || !strings.HasPrefix(d[0], `13:5 kubernetes.version is "v1.33.12" here; skew.lock.hcl locks "v1.33.13"`) {
+		t.Errorf("another release of the scheduler: %v", d)
+	}
+	d = check(strings.Replace(src, "  kubernetes {\n    version = \"v1.33.13\"\n  }\n", "", 1))
+	if len(d) != 3 || !strings.Contains(d[0], "kube-scheduler runs here; skew.lock.hcl locks no kube-scheduler binary") ||
+		!strings.Contains(d[1], "kube-scheduler runs under Delve here; skew.lock.hcl locks no Delve release for it") ||
+		!strings.Contains(d[2], "kube-scheduler is built from the environment's source here; skew.lock.hcl locks a source of its own for it") {
+		t.Errorf("the scheduler back on the environment's source: %v", d)
 	}
 }

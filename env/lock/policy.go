@@ -123,9 +123,35 @@ func Of(ctx context.Context, s *spec.Spec, tree *source.Tree, req build.Request,
 }
 
 // CompareBinaries fails when a binary of got differs from the one want
-// records, and says which input of the build differs when the binaries
-// tell. It returns the names of the binaries compared.
+// records, those of the components' own sources included, and says which
+// input of the build differs when the binaries tell. It returns the names
+// of the binaries compared.
 func CompareBinaries(want, got *Lock) ([]string, error) {
+	matched, err := compareTree(want, got)
+	for _, name := range slices.Sorted(maps.Keys(got.Components)) {
+		if w := want.Components[name]; w != nil && err == nil {
+			var own []string
+			own, err = compareTree(w, got.Components[name])
+			for _, bin := range own {
+				matched = append(matched, bin+" ("+w.source()+")")
+			}
+		}
+	}
+	return matched, err
+}
+
+// source names the source l locks, for people.
+func (l *Lock) source() string {
+	switch {
+	case l.Version != "":
+		return l.Version
+	case l.Git != "":
+		return l.Git + " at " + l.Commit
+	}
+	return l.Path
+}
+
+func compareTree(want, got *Lock) ([]string, error) {
 	if len(want.Binaries) == 0 || len(got.Binaries) == 0 {
 		return nil, nil
 	}

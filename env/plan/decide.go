@@ -22,8 +22,10 @@ type Inputs struct {
 	Env   layout.Env
 	Cache layout.Cache
 	// Tree is the source as up got it, or as `kenv plan` expects it
-	// (source.Peek).
-	Tree *source.Tree
+	// (source.Peek); Trees those of the components built from a source of
+	// their own, by component.
+	Tree  *source.Tree
+	Trees map[string]*source.Tree
 	// Machine is what Decide takes from this machine, found beforehand.
 	Machine Machine
 }
@@ -60,32 +62,64 @@ func Where(s *spec.Spec, l *lock.Lock) source.Location {
 	return loc
 }
 
-// Decide turns a spec, its lock and the source into everything up does:
-// the toolchain, the build, the binaries' directory, the certificates and
-// files, and each component's command line, Delve and health check. `kenv
-// plan` prints this value, and up carries it out.
-func Decide(in Inputs) (*Plan, error) {
-	tree := *in.Tree
-	lock.Settle(in.Spec, in.Lock, &tree)
-	toolchain := Toolchain{Go: tree.GoVersion, From: ".go-version"}
-	switch {
-	case in.Spec.Kubernetes.Go != "":
-		toolchain.From = "spec"
-	case in.Lock != nil:
-		toolchain.From = "lock"
-	case tree.GoVersion == "":
-		tree.GoVersion, toolchain = unknownGo, Toolchain{Go: unknownGo}
+// Own is a component's own source: its spec (spec.OwnTrees), its lock,
+// which may be nil, and where it is got from.
+type Own struct {
+	Name  string
+	Spec  *spec.Spec
+	Lock  *lock.Lock
+	Where source.Location
+}
+
+// Owns are the own sources of the components of s that have one, with
+// their part of its lock l, which may be nil.
+func Owns(s *spec.Spec, l *lock.Lock) []Own {
+	var owns []Own
+	for _, t := range s.OwnTrees() {
+		o := Own{Name: t.Components[0].Name, Spec: t}
+		if l != nil {
+			o.Lock = l.Components[o.Name]
+		}
+		o.Where = Where(t, o.Lock)
+		owns = append(owns, o)
 	}
-	binDir := BinDir(in.Cache, in.Spec, &tree)
-	p, err := New(in, binDir)
+	return owns
+}
+
+// Decide turns a spec, its lock and the sources into everything up does:
+// the toolchains, the builds, the binaries' directories, the certificates
+// and files, and each component's command line, Delve and health check.
+// `kenv plan` prints this value, and up carries it out. It looks at
+// nothing: what it needs of the machine is in in.Machine.
+func Decide(in Inputs) (*Plan, error) {
+	main := decideTree(in.Spec, in.Lock, in.Tree, in.Cache)
+	p, err := New(in, main.BinDir)
 	if err != nil {
 		return nil, err
 	}
-	p.Source, p.Toolchain, p.BinDir = &tree, toolchain, binDir
-	p.Build = Build(in.Spec, &tree, binDir)
+	p.Tree = main
+	for _, own := range Owns(in.Spec, in.Lock) {
+		src := in.Trees[own.Name]
+		if src == nil {
+			return nil, fmt.Errorf("%s: its own source is not at hand", own.Name)
+		}
+		t := decideTree(own.Spec, own.Lock, src, in.Cache)
+		if err := checkSkew(in.Spec, own.Name, main.Source, t.Source); err != nil {
+			return nil, err
+		}
+		if p.Trees == nil {
+			p.Trees = map[string]*Tree{}
+		}
+		p.Trees[own.Name] = &t
+		for i, c := range p.Components {
+			if c.Name == own.Name {
+				p.Components[i].Binary = filepath.Join(t.BinDir, c.Name)
+			}
+		}
+	}
 	if n := p.Node; n != nil {
-		n.PauseSource = filepath.Join(tree.Dir, "build", "pause", "linux", "pause.c")
-		n.PauseDir = in.Cache.PauseDir(tree.Key)
+		n.PauseSource = filepath.Join(main.Source.Dir, "build", "pause", "linux", "pause.c")
+		n.PauseDir = in.Cache.PauseDir(main.Source.Key)
 	}
 	for i, c := range p.Components {
 		if c.Debug == nil {
@@ -98,14 +132,49 @@ func Decide(in Inputs) (*Plan, error) {
 	return p, nil
 }
 
+// decideTree decides how the tree src of s, locked in l, is built: the
+// toolchain the spec or lock settles, and the build of its components.
+func decideTree(s *spec.Spec, l *lock.Lock, src *source.Tree, cache layout.Cache) Tree {
+	tree := *src
+	lock.Settle(s, l, &tree)
+	toolchain := Toolchain{Go: tree.GoVersion, From: ".go-version"}
+	switch {
+	case s.Kubernetes.Go != "":
+		toolchain.From = "spec"
+	case l != nil:
+		toolchain.From = "lock"
+	case tree.GoVersion == "":
+		tree.GoVersion, toolchain = unknownGo, Toolchain{Go: unknownGo}
+	}
+	binDir := BinDir(cache, s, &tree)
+	return Tree{Source: &tree, Toolchain: toolchain, Build: Build(s, &tree, binDir), BinDir: binDir}
+}
+
+// checkSkew refuses a component whose own tree the version skew policy
+// does not allow beside kube-apiserver's, once both trees say their
+// versions (a checkout or a git ref says it only then).
+func checkSkew(s *spec.Spec, name string, api, own *source.Tree) error {
+	k, _ := KindOf(name)
+	if err := spec.CheckSkew(k.Kind, api.Version.GitVersion, own.Version.GitVersion); err != nil {
+		at := s.Range("component." + name + ".kubernetes")
+		return fmt.Errorf("%s: %w", at, err)
+	}
+	return nil
+}
+
 // delve decides the Delve that runs the component name as d says.
 func (p *Plan) delve(name string, d *Debug) (*Debug, error) {
 	out := *d
-	if p.Toolchain.Go == unknownGo {
+	toolchain := p.TreeOf(name).Toolchain.Go
+	if toolchain == unknownGo {
 		out.Dlv, out.Release = "<dlv for the source's Go version>", ""
 		return &out, nil
 	}
-	dlv, err := delve.Choose(p.inputs.Cache, lock.DelvePin(p.inputs.Lock, name, d.Pin), p.Toolchain.Go, p.inputs.Machine.Dlv)
+	l := p.inputs.Lock
+	if _, own := p.Trees[name]; own && l != nil {
+		l = l.Components[name]
+	}
+	dlv, err := delve.Choose(p.inputs.Cache, lock.DelvePin(l, name, d.Pin), toolchain, p.inputs.Machine.Dlv)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}

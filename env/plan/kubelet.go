@@ -20,7 +20,7 @@ const kubeletName = "kubelet"
 // kubelet makes this machine a node, on kenv's own containerd, whose
 // images it needs before it starts.
 var kubelet = Kind{
-	Kind:  spec.Kind{Name: kubeletName, Port: 10250, DebugPort: 2348, Takes: []string{"images"}},
+	Kind:  spec.Kind{Name: kubeletName, Port: 10250, DebugPort: 2348, Skew: 3, Takes: []string{"images"}},
 	Needs: []Need{{apiServerName, Serving}, {containerdName, Stocked}},
 	plan:  (*Plan).kubelet,
 }

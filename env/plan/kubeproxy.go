@@ -9,7 +9,7 @@ const kubeProxyName = "kube-proxy"
 // kubeProxy is the node's kube-proxy; it starts with the kubelet, and is
 // not ready before the kubelet has registered the node.
 var kubeProxy = Kind{
-	Kind:  spec.Kind{Name: kubeProxyName, Port: 10256, DebugPort: 2349},
+	Kind:  spec.Kind{Name: kubeProxyName, Port: 10256, DebugPort: 2349, Skew: 3},
 	Needs: []Need{{apiServerName, Serving}, {containerdName, Stocked}},
 	plan:  (*Plan).kubeProxy,
 }

@@ -35,12 +35,12 @@ const defaultFeatureGates = "AllAlpha=false"
 type Plan struct {
 	Name string
 	Env  layout.Env
-	// Source is the tree the binaries are built from.
-	Source    *source.Tree
-	Toolchain Toolchain
-	// Build builds the binaries into BinDir.
-	Build  build.Request
-	BinDir string
+	// Tree is the environment's tree, the one the binaries are built
+	// from but for those of Trees.
+	Tree
+	// Trees are the trees of the components built from a source of their
+	// own, by component.
+	Trees map[string]*Tree `json:",omitempty"`
 	// APIServerURL is where clients reach kube-apiserver.
 	APIServerURL string
 	Etcd         Etcd
@@ -62,6 +62,33 @@ type Plan struct {
 	localHost  string
 	localURL   string
 	localHosts []string
+}
+
+// A Tree is a Kubernetes tree the plan builds from, with the toolchain
+// that builds it, the build and where the binaries go.
+type Tree struct {
+	Source    *source.Tree
+	Toolchain Toolchain
+	// Build builds the binaries into BinDir.
+	Build  build.Request
+	BinDir string
+}
+
+// TreeOf is the tree the component name is built from.
+func (p *Plan) TreeOf(name string) *Tree {
+	if t := p.Trees[name]; t != nil {
+		return t
+	}
+	return &p.Tree
+}
+
+// AllTrees are the environment's tree, then the components' own.
+func (p *Plan) AllTrees() []*Tree {
+	trees := []*Tree{&p.Tree}
+	for _, name := range slices.Sorted(maps.Keys(p.Trees)) {
+		trees = append(trees, p.Trees[name])
+	}
+	return trees
 }
 
 // Etcd is the embedded etcd's configuration.

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/kenv-dev/kenv/env/build"
+	"github.com/kenv-dev/kenv/env/delve"
 	"github.com/kenv-dev/kenv/env/kwok"
 	"github.com/kenv-dev/kenv/env/layout"
 	"github.com/kenv-dev/kenv/env/lock"
@@ -392,5 +393,62 @@ component "kwok" {
 	in.Spec = pinned
 	if p, err := plan.New(in, "/bin"); err != nil || p.Kwok.Module.Version != "v0.8.1" {
 		t.Errorf("pinned to kwok v0.8.1 with a lock of v0.7.0: %+v, %v", p.Kwok, err)
+	}
+}
+
+// TestOwnTree decides a scheduler built from a release of its own beside
+// the environment's tree: its binary, toolchain and Delve are its tree's,
+// and the environment's build leaves it out.
+func TestOwnTree(t *testing.T) {
+	s, diags := spec.Parse([]byte(`
+kubernetes {
+  version = "v1.34.4"
+}
+component "kube-apiserver" {
+  debug {}
+}
+component "kube-scheduler" {
+  kubernetes {
+    version = "v1.33.13"
+  }
+  debug {}
+}
+`), "/specs/skew.hcl", plan.Catalog())
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	cache := layout.Cache{Dir: "/cache"}
+	main := &source.Tree{Key: "kubernetes@v1.34.4", Dir: "/cache/src/kubernetes@v1.34.4", GoVersion: "1.24.12", Version: source.Version{GitVersion: "v1.34.4"}}
+	own := &source.Tree{Key: "kubernetes@v1.33.13", Dir: "/cache/src/kubernetes@v1.33.13", GoVersion: "1.27.1", Version: source.Version{GitVersion: "v1.33.13"}}
+	in := plan.Inputs{Spec: s, Env: layout.NewEnv("/state", s.Name), Cache: cache, Tree: main,
+		Trees: map[string]*source.Tree{"kube-scheduler": own}, Machine: plan.Machine{Dlv: delve.Dlv{Path: "/usr/bin/dlv", Release: "v1.26.2"}}}
+	p, err := plan.Decide(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Build.Components; slices.Contains(got, "kube-scheduler") || !slices.Contains(got, "kube-apiserver") {
+		t.Errorf("the environment's tree builds %v", got)
+	}
+	tree := p.TreeOf("kube-scheduler")
+	if tree.Source.Dir != own.Dir || tree.Toolchain.Go != "1.27.1" || !slices.Equal(tree.Build.Components, []string{"kube-scheduler"}) {
+		t.Errorf("the scheduler's tree: %+v", tree)
+	}
+	sched, _ := p.Component("kube-scheduler")
+	if want := "/cache/bin/kubernetes@v1.33.13/debug/kube-scheduler"; sched.Binary != want {
+		t.Errorf("the scheduler's binary is %s, want %s", sched.Binary, want)
+	}
+	// Go 1.27 needs Delve 1.27: not the dlv on PATH, which debugs the
+	// environment's Go 1.24 binaries.
+	api, _ := p.Component("kube-apiserver")
+	if sched.Debug.Release != "v1.27.2" || !sched.Debug.Install || api.Debug.Dlv != "/usr/bin/dlv" {
+		t.Errorf("Delve: the scheduler's %+v, kube-apiserver's %+v", sched.Debug, api.Debug)
+	}
+
+	// A tree whose version shows only once it is at hand is checked then,
+	// at the component's block.
+	own.Version.GitVersion = "v1.35.1"
+	if _, err := plan.Decide(in); err == nil || !strings.Contains(err.Error(), "/specs/skew.hcl:9,") ||
+		!strings.Contains(err.Error(), "kube-scheduler v1.35.1 is newer than kube-apiserver v1.34.4; the version skew policy") {
+		t.Errorf("a newer scheduler's tree: %v", err)
 	}
 }

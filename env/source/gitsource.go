@@ -123,5 +123,5 @@ func Peek(ctx context.Context, cache layout.Cache, loc Location) (tree *Tree, ca
 		return tree, true, nil
 	}
 	key := "kubernetes@" + loc.Version
-	return &Tree{Key: key, Dir: cache.SourceDir(key)}, false, nil
+	return &Tree{Key: key, Dir: cache.SourceDir(key), Version: Version{GitVersion: loc.Version}}, false, nil
 }

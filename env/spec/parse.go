@@ -136,6 +136,7 @@ type componentSchema struct {
 	VersionAt    hcl.Range         `hcl:"version,attr_value_range"`
 	VersionRange hcl.Range         `hcl:"version,attr_range"`
 	Images       *hcl.Attribute    `hcl:"images,optional"`
+	Kubernetes   *kubernetesSchema `hcl:"kubernetes,block"`
 	DefRange     hcl.Range         `hcl:",def_range"`
 }
 
@@ -303,7 +304,7 @@ func (d *decoder) spec(raw *fileSchema, filename string, body hcl.Body) *Spec {
 		d.errorf(body.MissingItemRange(), "Missing kubernetes block",
 			"The spec must say which Kubernetes to build, for example:\n  kubernetes {\n    version = \"v1.34.4\"\n  }")
 	} else {
-		s.Kubernetes = d.kubernetes(raw.Kubernetes)
+		s.Kubernetes = d.kubernetes(raw.Kubernetes, "kubernetes")
 	}
 	s.Build = d.build(raw.Build)
 	s.Network = d.network(raw.Network)
@@ -353,16 +354,19 @@ func (d *decoder) spec(raw *fileSchema, filename string, body hcl.Body) *Spec {
 		}
 	}
 	d.checkPorts(raw, s)
+	d.checkSkew(s)
 	return s
 }
 
-func (d *decoder) kubernetes(raw *kubernetesSchema) Kubernetes {
-	d.note("kubernetes", raw.DefRange, raw.Body)
+// kubernetes decodes a source block: the environment's, at prefix
+// "kubernetes", or a component's own, at "component.NAME.kubernetes".
+func (d *decoder) kubernetes(raw *kubernetesSchema, prefix string) Kubernetes {
+	d.note(prefix, raw.DefRange, raw.Body)
 	k := Kubernetes{Version: or(raw.Version, ""), Git: or(raw.Git, ""), Ref: or(raw.Ref, ""), Path: or(raw.Path, ""), Go: or(raw.Go, "")}
 	if raw.Go != nil && !goVersionRE.MatchString(k.Go) {
 		d.errorf(raw.GoAt, "Invalid Go version", "%q is not a Go release; write it like \"1.24.12\" (without \"go\").", k.Go)
 	}
-	set := func(name string) bool { _, ok := d.ranges["kubernetes."+name]; return ok }
+	set := func(name string) bool { _, ok := d.ranges[prefix+"."+name]; return ok }
 	var sources []string
 	for _, name := range []string{"version", "git", "path"} {
 		if set(name) {
@@ -375,17 +379,17 @@ func (d *decoder) kubernetes(raw *kubernetesSchema) Kubernetes {
 			"Set one of version = \"v1.34.4\" (a release from the Go module proxy), git = \"<url or path>\" with ref = \"<tag, branch or commit>\", or path = \"../kubernetes\" (a local checkout).")
 		return k
 	case len(sources) > 1:
-		d.errorf(d.ranges["kubernetes."+sources[1]], "More than one Kubernetes source",
-			"Set one of version, git and path; %s is set at %s.", sources[0], d.ranges["kubernetes."+sources[0]])
+		d.errorf(d.ranges[prefix+"."+sources[1]], "More than one Kubernetes source",
+			"Set one of version, git and path; %s is set at %s.", sources[0], d.ranges[prefix+"."+sources[0]])
 		return k
 	}
 	if set("ref") && !set("git") {
-		d.errorf(d.ranges["kubernetes.ref"], "ref without git", "ref names a tag, branch or commit of the git repository that git = \"...\" names.")
+		d.errorf(d.ranges[prefix+".ref"], "ref without git", "ref names a tag, branch or commit of the git repository that git = \"...\" names.")
 	}
 	switch {
 	case set("git"):
 		if !set("ref") {
-			d.errorf(d.ranges["kubernetes.git"], "Missing ref", "Say which tag, branch or commit of %s to build: ref = \"v1.34.4\".", k.Git)
+			d.errorf(d.ranges[prefix+".git"], "Missing ref", "Say which tag, branch or commit of %s to build: ref = \"v1.34.4\".", k.Git)
 			return k
 		}
 		if strings.TrimSpace(k.Git) == "" {
@@ -439,6 +443,9 @@ func (d *decoder) component(raw *componentSchema) (Component, bool) {
 	}
 	d.nodes(raw, kind, &c)
 	d.images(raw, kind, &c)
+	if raw.Kubernetes != nil {
+		d.ownSource(raw, kind, &c)
+	}
 	return c, true
 }
 
@@ -492,6 +499,66 @@ func (d *decoder) nodes(raw *componentSchema, kind Kind, c *Component) {
 	if c.Version != "" && !versionRE.MatchString(c.Version) {
 		d.errorf(raw.VersionAt, "Invalid "+kind.Name+" version", "%q is not a %s release; write it like \"v0.8.0\".", c.Version, kind.Name)
 	}
+}
+
+// ownSource decodes the source a component is built from instead of the
+// environment's (version skew).
+func (d *decoder) ownSource(raw *componentSchema, kind Kind, c *Component) {
+	prefix := "component." + raw.Name + ".kubernetes"
+	if kind.Origin != FromTree {
+		d.errorf(raw.Kubernetes.DefRange, "Unsupported block",
+			"%s is not built from the Kubernetes tree, so it has no kubernetes block of its own.", raw.Name)
+		return
+	}
+	k := d.kubernetes(raw.Kubernetes, prefix)
+	c.Kubernetes = &k
+}
+
+// checkSkew refuses a component whose own release the Kubernetes version
+// skew policy does not allow beside the environment's kube-apiserver, when
+// both are released versions; other sources are checked once their trees
+// are at hand (CheckSkew).
+func (d *decoder) checkSkew(s *Spec) {
+	api := s.Kubernetes.Version
+	for _, c := range s.Components {
+		if c.Kubernetes == nil || c.Kubernetes.Version == "" || api == "" {
+			continue
+		}
+		k, _ := d.kinds.Find(c.Name)
+		if err := CheckSkew(k, api, c.Kubernetes.Version); err != nil {
+			d.errorf(s.Range("component."+c.Name+".kubernetes.version"), "Version skew not supported", "%v", err)
+		}
+	}
+}
+
+// CheckSkew says why the Kubernetes version skew policy
+// (https://kubernetes.io/releases/version-skew-policy/) does not allow a
+// component of kind k at version beside kube-apiserver at apiVersion; nil
+// when it does, or when either version is not a release's.
+func CheckSkew(k Kind, apiVersion, version string) error {
+	api, okAPI := minorOf(apiVersion)
+	own, ok := minorOf(version)
+	switch {
+	case !okAPI || !ok:
+		return nil
+	case own > api:
+		return fmt.Errorf("%s %s is newer than kube-apiserver %s; the version skew policy allows no %s newer than kube-apiserver. Build it from kube-apiserver's release or an older one.",
+			k.Name, version, apiVersion, k.Name)
+	case api-own > k.Skew:
+		return fmt.Errorf("%s %s is %d minor versions older than kube-apiserver %s; the version skew policy allows %s at most %d older.",
+			k.Name, version, api-own, apiVersion, k.Name, k.Skew)
+	}
+	return nil
+}
+
+// minorOf is the minor version of a Kubernetes release such as "v1.34.4".
+func minorOf(version string) (int, bool) {
+	m := versionRE.FindStringSubmatch(version)
+	if m == nil || m[1] != "1" {
+		return 0, false
+	}
+	minor, err := strconv.Atoi(m[2])
+	return minor, err == nil
 }
 
 // unsupported reports an attribute at a component of a kind that does not

@@ -4,6 +4,7 @@
 package spec
 
 import (
+	"maps"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -24,6 +25,10 @@ type Kind struct {
 	Takes []string
 	// Required says every environment runs it.
 	Required bool
+	// Skew is how many minor versions older than kube-apiserver a
+	// component of this kind may be, when it is built from its own source
+	// (the Kubernetes version skew policy); none may be newer.
+	Skew int
 }
 
 // Origin is where a kind's binary comes from.
@@ -231,6 +236,10 @@ type Component struct {
 	// Images are image tarballs (docker-archive or OCI) the kubelet's
 	// runtime imports at up, absolute; the kubelet's only.
 	Images []string
+	// Kubernetes, when set, is the source this component is built from
+	// instead of the environment's: a release or checkout of its own, to
+	// debug version skew.
+	Kubernetes *Kubernetes
 
 	// DeclRange is where the component's block starts, for later messages.
 	DeclRange hcl.Range
@@ -276,15 +285,44 @@ func (s *Spec) Component(name string) *Component {
 }
 
 // TreeComponents lists, in spec order, the components built from the
-// Kubernetes tree.
+// spec's Kubernetes tree: not those installed otherwise, nor those built
+// from a source of their own.
 func (s *Spec) TreeComponents() []string {
 	var names []string
 	for _, c := range s.Components {
-		if k, _ := s.Kinds.Find(c.Name); k.Origin == FromTree {
+		if k, _ := s.Kinds.Find(c.Name); k.Origin == FromTree && c.Kubernetes == nil {
 			names = append(names, c.Name)
 		}
 	}
 	return names
+}
+
+// OwnTrees are the specs of the components built from a source of their
+// own, one each: s as it is but for its source, the component's, and its
+// components, that one alone. They are locked, got and built as a spec of
+// their own is.
+func (s *Spec) OwnTrees() []*Spec {
+	var trees []*Spec
+	for _, c := range s.Components {
+		if c.Kubernetes == nil {
+			continue
+		}
+		t := *s
+		t.Kubernetes = *c.Kubernetes
+		c.Kubernetes = nil
+		t.Components = []Component{c}
+		t.Build.Binaries = nil
+		t.Ranges = maps.Clone(s.Ranges)
+		maps.DeleteFunc(t.Ranges, func(name string, _ hcl.Range) bool { return strings.HasPrefix(name, "kubernetes") })
+		prefix := "component." + c.Name + ".kubernetes"
+		for name, r := range s.Ranges {
+			if rest, ok := strings.CutPrefix(name, prefix); ok {
+				t.Ranges["kubernetes"+rest] = r
+			}
+		}
+		trees = append(trees, &t)
+	}
+	return trees
 }
 
 // WithoutDelve runs every component of s without Delve, whatever s says.

@@ -173,6 +173,12 @@ func TestInvalidSpecs(t *testing.T) {
 		{"go-language-version.hcl", []string{`3:13 Invalid Go version: "1.24" is not a Go release`}},
 		{"etcd-last-port.hcl", []string{`5:10 Invalid port: The peer port defaults to port + 1, 65536`}},
 		{"self-local.hcl", []string{`2:7 Local refers to itself: local.a depends`}},
+		{"bad-skew.hcl", []string{
+			`15:3 Unsupported block: kwok is not built from the Kubernetes tree`,
+			`6:16 Version skew not supported: kube-scheduler v1.35.0 is newer than kube-apiserver v1.34.4; the version skew policy allows no kube-scheduler newer than kube-apiserver.`,
+			`9:16 Version skew not supported: kube-controller-manager v1.32.9 is 2 minor versions older than kube-apiserver v1.34.4; the version skew policy allows kube-controller-manager at most 1 older.`,
+			`12:16 Version skew not supported: kubelet v1.30.0 is 4 minor versions older than kube-apiserver v1.34.4; the version skew policy allows kubelet at most 3 older.`,
+		}},
 		{"bad-debug.hcl", []string{
 			`7:5 Conflicting Delve address: either port or listen`,
 			`8:14 Invalid Delve version: "1.27" is not a Delve release`,
@@ -394,5 +400,51 @@ func writeFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestOwnSource(t *testing.T) {
+	s, diags := spec.Parse([]byte(`
+kubernetes {
+  version = "v1.34.4"
+}
+component "kube-apiserver" {}
+component "kube-scheduler" {
+  kubernetes {
+    version = "v1.33.13"
+    go      = "1.25.11"
+  }
+}
+component "kubelet" {
+  kubernetes { version = "v1.31.14" }
+}
+`), "/specs/skew.hcl", plan.Catalog())
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if got := s.TreeComponents(); len(got) != 1 || got[0] != "kube-apiserver" {
+		t.Errorf("TreeComponents = %v, want kube-apiserver alone: the others have sources of their own", got)
+	}
+	trees := s.OwnTrees()
+	if len(trees) != 2 {
+		t.Fatalf("%d own trees, want 2", len(trees))
+	}
+	sched := trees[0]
+	if sched.Kubernetes.Version != "v1.33.13" || sched.Kubernetes.Go != "1.25.11" || len(sched.Components) != 1 ||
+		sched.Components[0].Name != "kube-scheduler" || sched.Components[0].Kubernetes != nil || len(sched.Build.Binaries) != 0 {
+		t.Errorf("the scheduler's tree: %+v", sched)
+	}
+	if got := sched.TreeComponents(); len(got) != 1 || got[0] != "kube-scheduler" {
+		t.Errorf("the scheduler's tree builds %v", got)
+	}
+	// The lock's messages point at the component's own block.
+	if r := sched.Range("kubernetes.version"); r.Start.Line != 8 {
+		t.Errorf("kubernetes.version of the scheduler's tree is at line %d, want 8", r.Start.Line)
+	}
+	if r := trees[1].Range("kubernetes.go"); r.Start.Line != 13 {
+		t.Errorf("the kubelet's tree sets no go: its range is the block's, line 13; got %d", r.Start.Line)
+	}
+	if s.Kubernetes.Version != "v1.34.4" {
+		t.Errorf("OwnTrees changed the spec")
 	}
 }

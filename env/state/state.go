@@ -84,6 +84,13 @@ type ComponentState struct {
 	// Rebuilt is when its binary was last built again while the
 	// environment ran, and for which change; nil until it is.
 	Rebuilt *Rebuild `json:",omitempty"`
+	// SourceDir, SourceMap and DelveInit are set for a component built
+	// from a source of its own: its tree, the map of its binary's file
+	// names, and the commands Delve's terminal runs first for it; the
+	// environment's serve the others.
+	SourceDir string        `json:",omitempty"`
+	SourceMap sourcemap.Map `json:",omitempty"`
+	DelveInit string        `json:",omitempty"`
 }
 
 // Rebuild is a build of a component's binary while its environment runs.

@@ -135,6 +135,9 @@ func (r *Running) launch(u *unit, c plan.Component) error {
 	if c.Debug != nil {
 		cs.DebugAddress, cs.Dlv = c.Debug.Listen, c.Debug.Dlv
 	}
+	if m, own := r.ownSources[c.Name]; own {
+		cs.SourceDir, cs.SourceMap, cs.DelveInit = r.currentPlan().TreeOf(c.Name).Source.Dir, m, r.opts.Env.DelveInitOf(c.Name)
+	}
 	r.updateState(func(s *state.State) {
 		for i := range s.Components {
 			if s.Components[i].Name == cs.Name {
@@ -290,7 +293,7 @@ func (r *Running) Restart(ctx context.Context, name string, debug *bool, out io.
 		}
 	}
 	sw := swap{restart: []plan.Component{c}, change: "kenv restart"}
-	if slices.Contains(p.Build.Components, name) {
+	if slices.Contains(p.TreeOf(name).Build.Components, name) {
 		sw.rebuild = []string{name}
 	}
 	_, err := r.swap(ctx, sw, steps.NewProgress(out))
@@ -343,7 +346,7 @@ func (r *Running) armDebugger(ctx context.Context, pr *steps.Progress, c plan.Co
 	if c.Debug == nil || len(c.Debug.Breakpoints) == 0 {
 		return nil
 	}
-	if err := setBreakpoints(ctx, pr, c, r.sources); err != nil {
+	if err := setBreakpoints(ctx, pr, c, r.sourcesOf(c.Name)); err != nil {
 		return err
 	}
 	for _, b := range c.Debug.Breakpoints {

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/kenv-dev/kenv/env/lock"
+	"github.com/kenv-dev/kenv/env/plan"
+	"github.com/kenv-dev/kenv/env/spec"
 	"github.com/kenv-dev/kenv/env/steps"
 )
 
@@ -31,6 +33,23 @@ func Lock(ctx context.Context, o Options) error {
 	return nil
 }
 
+// lockOf is the lock of what the plan builds from tree t for s, the
+// spec of that tree, with the releases of what it installs for s's
+// components.
+func (r *Running) lockOf(ctx context.Context, s *spec.Spec, t *plan.Tree) (*lock.Lock, error) {
+	releases := lock.Releases{Delve: map[string]string{}}
+	for _, sc := range s.Components {
+		c, _ := r.plan.Component(sc.Name)
+		if c.Debug != nil {
+			releases.Delve[c.Name] = c.Debug.Release
+		}
+	}
+	if k := r.plan.Kwok; k != nil && s == r.opts.Spec { // kwok is the environment's
+		releases.Kwok = k.Module.Version
+	}
+	return lock.Of(ctx, s, t.Source, t.Build, releases, r.opts.WriteLock)
+}
+
 // settleLock writes the spec's lock from what was built, or compares the
 // binaries with those the lock records. When lenient, as up is, a lock
 // that cannot be written is reported, and written by the next up.
@@ -40,16 +59,19 @@ func (r *Running) settleLock(lenient bool) steps.Step {
 		if o.Lock == nil && !o.WriteLock {
 			return nil
 		}
-		releases := lock.Releases{Delve: map[string]string{}}
-		for _, c := range p.Components {
-			if c.Debug != nil {
-				releases.Delve[c.Name] = c.Debug.Release
+		built, err := r.lockOf(ctx, o.Spec, &p.Tree)
+		for _, own := range plan.Owns(o.Spec, nil) {
+			if err != nil {
+				break
+			}
+			var sub *lock.Lock
+			if sub, err = r.lockOf(ctx, own.Spec, p.Trees[own.Name]); err == nil {
+				if built.Components == nil {
+					built.Components = map[string]*lock.Lock{}
+				}
+				built.Components[own.Name] = sub
 			}
 		}
-		if p.Kwok != nil {
-			releases.Kwok = p.Kwok.Module.Version
-		}
-		built, err := lock.Of(ctx, o.Spec, p.Source, p.Build, releases, o.WriteLock)
 		if err != nil {
 			err = fmt.Errorf("lock: %w", err)
 		} else if o.WriteLock {

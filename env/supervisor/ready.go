@@ -163,7 +163,7 @@ func (r *Running) waitHealthy(ctx context.Context, pr *steps.Progress, c plan.Co
 				return false, fmt.Errorf("%s exited under Delve: %s", c.Name, st.How)
 			case waitsForUser(c.Debug, st):
 				deadline = time.Now().Add(timeout)
-				st.File = r.sources.Local(st.File)
+				st.File = r.sourcesOf(c.Name).Local(st.File)
 				if stop := stopDescription(st); stop != lastStop {
 					lastStop = stop
 					pr.Printf(" • %s is stopped %s; attach with `kenv attach %s` (or dlv connect %s) and continue\n",

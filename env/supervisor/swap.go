@@ -72,7 +72,7 @@ func (r *Running) swap(ctx context.Context, sw swap, pr *steps.Progress) (swappe
 	}
 	// A released version's binaries are built once; a checkout's are
 	// built again.
-	if len(sw.rebuild) > 0 && r.currentPlan().Source.Mutable {
+	if slices.ContainsFunc(sw.rebuild, func(name string) bool { return r.currentPlan().TreeOf(name).Source.Mutable }) {
 		r.updateState(func(s *state.State) {
 			for i, c := range s.Components {
 				if slices.ContainsFunc(sw.restart, func(pc plan.Component) bool { return pc.Name == c.Name }) {
@@ -117,7 +117,14 @@ func (r *Running) swap(ctx context.Context, sw swap, pr *steps.Progress) (swappe
 		if err := run.Run(ctx, r.mapSources()); err != nil {
 			return took, err
 		}
-		r.updateState(func(s *state.State) { s.SourceMap = r.sources })
+		r.updateState(func(s *state.State) {
+			s.SourceMap = r.sources
+			for i, c := range s.Components {
+				if m, own := r.ownSources[c.Name]; own {
+					s.Components[i].SourceMap = m
+				}
+			}
+		})
 	}
 	return took, nil
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -78,8 +79,10 @@ type Running struct {
 	units   []*unit
 	unitsMu sync.Mutex
 	// sources maps the file names in the binaries to the tree, the
-	// toolchain and the module cache.
-	sources sourcemap.Map
+	// toolchain and the module cache; ownSources those of the components
+	// built from a source of their own (sourcesOf).
+	sources    sourcemap.Map
+	ownSources map[string]sourcemap.Map
 	// stopTracing ends the tracers of components with tracepoints.
 	stopTracing []context.CancelFunc
 	// watchers follow the component processes, to record how they end
@@ -209,42 +212,64 @@ func (r *Running) check() steps.Step {
 	}}
 }
 
-// getSource gets the tree of the spec, at the commit its lock records,
-// checks it against the lock, and decides the plan.
+// getSource gets the trees of the spec, the environment's and those of
+// the components built from a source of their own, at the commits the
+// lock records, checks them against the lock, and decides the plan.
 func (r *Running) getSource() steps.Step {
 	o := r.opts
 	return steps.Step{Title: "source " + o.Spec.Kubernetes.Source(), Do: func(ctx context.Context, pr *steps.Progress) error {
-		tree, err := source.Get(ctx, o.Cache, plan.Where(o.Spec, o.Lock), func(msg string) { pr.Printf("   %s\n", msg) })
+		say := func(msg string) { pr.Printf("   %s\n", msg) }
+		tree, err := source.Get(ctx, o.Cache, plan.Where(o.Spec, o.Lock), say)
 		if err == nil && o.Lock != nil {
 			err = lock.CheckSource(ctx, o.Spec, o.Lock, tree)
 		}
 		if err != nil {
 			return fmt.Errorf("get the Kubernetes source: %w", err)
 		}
-		r.plan, err = plan.Decide(plan.Inputs{Spec: o.Spec, Lock: o.Lock, Env: o.Env, Cache: o.Cache, Tree: tree, Machine: plan.Survey()})
+		trees := map[string]*source.Tree{}
+		for _, own := range plan.Owns(o.Spec, o.Lock) {
+			pr.Printf("   %s from %s\n", own.Name, own.Spec.Kubernetes.Source())
+			t, err := source.Get(ctx, o.Cache, own.Where, say)
+			if err == nil && own.Lock != nil {
+				err = lock.CheckSource(ctx, own.Spec, own.Lock, t)
+			}
+			if err != nil {
+				return fmt.Errorf("get the source of %s: %w", own.Name, err)
+			}
+			trees[own.Name] = t
+		}
+		r.plan, err = plan.Decide(plan.Inputs{Spec: o.Spec, Lock: o.Lock, Env: o.Env, Cache: o.Cache, Tree: tree, Trees: trees, Machine: plan.Survey()})
 		return err
 	}}
 }
 
-// build builds the named commands that are not up to date; all the plan
-// builds when names is nil.
+// build builds the named commands that are not up to date, each in its
+// tree; all the plan builds when names is nil.
 func (r *Running) build(names []string) steps.Step {
 	return steps.Step{Do: func(ctx context.Context, pr *steps.Progress) error {
-		req := r.plan.Build
-		if names != nil {
-			req.Components = names
-		}
-		var built []string
-		title := "build " + strings.Join(req.Components, ", ") + " with Go " + r.plan.Toolchain.Go
-		err := r.logged(pr, title, "build", false, func(log io.Writer) (err error) {
-			built, err = build.Run(ctx, req, log)
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("build: %w", err)
-		}
-		if len(built) == 0 {
-			pr.Result("   binaries are up to date\n")
+		for _, t := range r.plan.AllTrees() {
+			req := t.Build
+			if names != nil {
+				req.Components = slices.DeleteFunc(slices.Clone(req.Components), func(name string) bool { return !slices.Contains(names, name) })
+			}
+			if len(req.Components) == 0 {
+				continue
+			}
+			var built []string
+			title := "build " + strings.Join(req.Components, ", ") + " with Go " + t.Toolchain.Go
+			if t != &r.plan.Tree {
+				title += " from " + t.Source.Version.GitVersion
+			}
+			err := r.logged(pr, title, "build", false, func(log io.Writer) (err error) {
+				built, err = build.Run(ctx, req, log)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("build: %w", err)
+			}
+			if len(built) == 0 {
+				pr.Result("   binaries are up to date\n")
+			}
 		}
 		return nil
 	}}
@@ -273,9 +298,10 @@ func (r *Running) ensureDelve(ctx context.Context, pr *steps.Progress, c plan.Co
 	if _, err := os.Stat(d.Dlv); err == nil || !d.Install {
 		return nil
 	}
-	title := "Delve " + d.Release + " for " + c.Name + " (Go " + r.plan.Toolchain.Go + ")"
+	toolchain := r.currentPlan().TreeOf(c.Name).Toolchain.Go
+	title := "Delve " + d.Release + " for " + c.Name + " (Go " + toolchain + ")"
 	err := r.logged(pr, title, "delve-install", true, func(log io.Writer) error {
-		_, err := delve.Ensure(ctx, r.opts.Cache, d.Release, r.plan.Toolchain.Go, log)
+		_, err := delve.Ensure(ctx, r.opts.Cache, d.Release, toolchain, log)
 		return err
 	})
 	if err != nil {
@@ -487,22 +513,53 @@ func (r *Running) writeKubeconfigs() error {
 // terminal client.
 func (r *Running) mapSources() steps.Step {
 	return steps.Step{Do: func(ctx context.Context, _ *steps.Progress) error {
-		req := r.plan.Build
-		goroot, modcache, err := build.Toolchain(ctx, req)
-		if err != nil {
-			return err
+		p := r.currentPlan()
+		own := map[string]sourcemap.Map{}
+		for _, t := range p.AllTrees() {
+			m, err := mapTree(ctx, t)
+			if err != nil {
+				return err
+			}
+			init := r.opts.Env.DelveInit()
+			if t != &p.Tree {
+				name := t.Build.Components[0]
+				own[name], init = m, r.opts.Env.DelveInitOf(name)
+			} else {
+				r.sources = m
+			}
+			if err := renameio.WriteFile(init, []byte(m.InitScript()), 0o600); err != nil {
+				return err
+			}
 		}
-		in := sourcemap.Inputs{Workspace: r.plan.Source.Dir, GOROOT: goroot, GOMODCACHE: modcache}
-		for _, name := range req.Components {
-			in.Binaries = append(in.Binaries, filepath.Join(req.OutDir, name))
-		}
-		sources, err := sourcemap.For(in)
-		if err != nil {
-			return fmt.Errorf("map the binaries' source files: %w", err)
-		}
-		r.sources = sources
-		return renameio.WriteFile(r.opts.Env.DelveInit(), []byte(sources.InitScript()), 0o600)
+		r.ownSources = own
+		return nil
 	}}
+}
+
+// mapTree maps the file names in the binaries built from t.
+func mapTree(ctx context.Context, t *plan.Tree) (sourcemap.Map, error) {
+	req := t.Build
+	goroot, modcache, err := build.Toolchain(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	in := sourcemap.Inputs{Workspace: t.Source.Dir, GOROOT: goroot, GOMODCACHE: modcache}
+	for _, name := range req.Components {
+		in.Binaries = append(in.Binaries, filepath.Join(req.OutDir, name))
+	}
+	m, err := sourcemap.For(in)
+	if err != nil {
+		return nil, fmt.Errorf("map the binaries' source files: %w", err)
+	}
+	return m, nil
+}
+
+// sourcesOf maps the file names in the component name's binary.
+func (r *Running) sourcesOf(name string) sourcemap.Map {
+	if m, ok := r.ownSources[name]; ok {
+		return m
+	}
+	return r.sources
 }
 
 // recordState writes the state file other kenv commands find the

@@ -127,7 +127,11 @@ another machine, tunnel Delve's loopback port instead of exposing it:
 				return fmt.Errorf("%s does not run under Delve; add a debug {} block to its component in %s and run `kenv up` again",
 					c.Name, st.Spec)
 			}
-			argv := []string{c.Dlv, "connect", c.DebugAddress, "--init", env.DelveInit()}
+			init := env.DelveInit()
+			if c.DelveInit != "" { // built from a source of its own
+				init = c.DelveInit
+			}
+			argv := []string{c.Dlv, "connect", c.DebugAddress, "--init", init}
 			fmt.Fprintf(streams.Err, "%s\n", strings.Join(argv, " "))
 			return syscall.Exec(c.Dlv, argv, os.Environ())
 		},

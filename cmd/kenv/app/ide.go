@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kenv-dev/kenv/env/ide"
+	"github.com/kenv-dev/kenv/env/sourcemap"
 	"github.com/kenv-dev/kenv/env/state"
 )
 
@@ -66,9 +67,16 @@ when it is a Kubernetes checkout, and to the toolchain and the module cache.`,
 func debugTargets(st *state.State) []ide.Target {
 	var targets []ide.Target
 	for _, c := range st.Components {
-		if c.DebugAddress != "" {
-			targets = append(targets, ide.Target{Env: st.Name, Component: c.Name, Address: c.DebugAddress})
+		if c.DebugAddress == "" {
+			continue
 		}
+		t := ide.Target{Env: st.Name, Component: c.Name, Address: c.DebugAddress}
+		if c.SourceMap != nil {
+			// Built from a source of its own: its files are that tree's,
+			// not the workspace's.
+			t.Mappings = vscodeMappings(c.SourceMap, c.SourceDir, "")
+		}
+		targets = append(targets, t)
 	}
 	return targets
 }
@@ -79,7 +87,7 @@ func writeVSCode(st *state.State, targets []ide.Target, workspace string, print 
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	out, err := ide.VSCodeLaunch(existing, targets, vscodeMappings(st, workspace))
+	out, err := ide.VSCodeLaunch(existing, targets, vscodeMappings(st.SourceMap, st.SourceDir, workspace))
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
@@ -120,15 +128,16 @@ func writeGoLand(targets []ide.Target, workspace string, print bool, streams Str
 	return nil
 }
 
-// vscodeMappings turns the binaries' source map into VS Code's
-// substitutePath. When the workspace is a Kubernetes checkout, files of the
-// tree kenv built are looked for there instead.
-func vscodeMappings(st *state.State, workspace string) []ide.PathMapping {
-	inWorkspace := isKubernetesTree(workspace)
+// vscodeMappings turns a source map of binaries built from the tree at
+// sourceDir into VS Code's substitutePath. When the workspace is a
+// Kubernetes checkout, files of the tree kenv built are looked for there
+// instead.
+func vscodeMappings(sources sourcemap.Map, sourceDir, workspace string) []ide.PathMapping {
+	inWorkspace := workspace != "" && isKubernetesTree(workspace)
 	var mappings []ide.PathMapping
-	for _, r := range st.SourceMap {
+	for _, r := range sources {
 		local := r.To
-		if rel, err := filepath.Rel(st.SourceDir, local); inWorkspace && err == nil && filepath.IsLocal(rel) {
+		if rel, err := filepath.Rel(sourceDir, local); inWorkspace && err == nil && filepath.IsLocal(rel) {
 			local = filepath.Join("${workspaceFolder}", rel)
 		}
 		mappings = append(mappings, ide.PathMapping{From: local, To: r.From})

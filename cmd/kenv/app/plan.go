@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -56,7 +58,13 @@ With -o json, the plan itself, as up carries it out.`,
 			if err != nil {
 				return err
 			}
-			p, err := plan.Decide(plan.Inputs{Spec: s, Lock: locked, Env: env, Cache: cache, Tree: tree, Machine: survey()})
+			trees := map[string]*source.Tree{}
+			for _, own := range plan.Owns(s, locked) {
+				if trees[own.Name], _, err = source.Peek(cmd.Context(), cache, own.Where); err != nil {
+					return fmt.Errorf("%s: %w", own.Name, err)
+				}
+			}
+			p, err := plan.Decide(plan.Inputs{Spec: s, Lock: locked, Env: env, Cache: cache, Tree: tree, Trees: trees, Machine: survey()})
 			if err != nil {
 				return err
 			}
@@ -109,12 +117,19 @@ func writePlan(w io.Writer, p *plan.Plan, s *spec.Spec, cached bool, lockStatus 
 		fmt.Fprintf(w, "  k8s.io/kubernetes@%s and its staging modules from the Go module proxy\n  tree: %s (to download)\n", k.Version, tree.Dir)
 	}
 	fmt.Fprintf(w, "  toolchain: %s\n", toolchainText(p.Toolchain))
+	for _, name := range slices.Sorted(maps.Keys(p.Trees)) {
+		t := p.Trees[name]
+		fmt.Fprintf(w, "  %s from its own source, %s: tree %s, toolchain %s\n", name, t.Source.Version.GitVersion, t.Source.Dir, toolchainText(t.Toolchain))
+	}
 	fmt.Fprintf(w, "  lock: %s\n", lockStatus)
 
-	fmt.Fprintf(w, "\nBuild (skipped for binaries that are up to date)\n  cd %s\n", shellQuote(tree.Dir))
-	for _, b := range build.Split(p.Build) {
-		argv, buildEnv := build.Command(b)
-		fmt.Fprintf(w, "  %s\n", indent(shellCommand(buildEnv, argv), "  "))
+	fmt.Fprintf(w, "\nBuild (skipped for binaries that are up to date)\n")
+	for _, t := range p.AllTrees() {
+		fmt.Fprintf(w, "  cd %s\n", shellQuote(t.Source.Dir))
+		for _, b := range build.Split(t.Build) {
+			argv, buildEnv := build.Command(b)
+			fmt.Fprintf(w, "  %s\n", indent(shellCommand(buildEnv, argv), "  "))
+		}
 	}
 	if kw := p.Kwok; kw != nil {
 		m := kw.Module
@@ -166,6 +181,9 @@ func writePlan(w io.Writer, p *plan.Plan, s *spec.Spec, cached bool, lockStatus 
 	for _, c := range p.Components {
 		fmt.Fprintf(w, "\n  %s, ready when %s answers 200, log %s\n", c.Name, c.HealthURL, c.LogPath)
 		fmt.Fprintf(w, "  starts %s\n", c.Start)
+		if t, own := p.Trees[c.Name]; own {
+			fmt.Fprintf(w, "  built from its own source, %s, in %s\n", t.Source.Version.GitVersion, t.Source.Dir)
+		}
 		if c.Debug != nil {
 			fmt.Fprintf(w, "  under Delve at %s", c.Debug.Listen)
 			for _, b := range c.Debug.Breakpoints {
