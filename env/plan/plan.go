@@ -1,7 +1,9 @@
-// Package plan computes, without side effects, everything `kenv up` will do
-// for a spec: the files it writes, the certificates it makes, and each
-// component's command line and health check. The flags follow
-// hack/local-up-cluster.sh, bound to loopback.
+// Package plan decides everything `kenv up` will do for a spec: the trees
+// it builds, the files it writes, the certificates it makes, and each
+// component's command line, health check and start stage. Decide looks at
+// nothing: what it needs of the machine Survey finds first. The component
+// kinds are this package's, one file each, registered in Kinds. The flags
+// follow hack/local-up-cluster.sh, bound to loopback.
 package plan
 
 import (
@@ -155,7 +157,8 @@ const (
 	// WhenServing starts a client of kube-apiserver once kube-apiserver
 	// accepts connections, while it bootstraps. One that gives up before
 	// kube-apiserver is ready (the controller-manager exits when it cannot
-	// read its authentication configuration) is started again, once.
+	// read its authentication configuration) is started again at once, up
+	// to EarlyExits times.
 	WhenServing
 	// WhenImages starts the node's components, the kubelet and
 	// kube-proxy, once the runtime is ready and holds the images, the
@@ -164,11 +167,15 @@ const (
 	WhenImages
 )
 
+// EarlyExits bounds the starts again of a client of kube-apiserver that
+// exits before kube-apiserver is ready.
+const EarlyExits = 10
+
 // String says when, for kenv plan.
 func (s Start) String() string {
 	switch s {
 	case WhenServing:
-		return "once kube-apiserver accepts connections; again, once, if it exits before kube-apiserver is ready"
+		return fmt.Sprintf("once kube-apiserver accepts connections; again at once, up to %d times, if it exits before kube-apiserver is ready", EarlyExits)
 	case WhenImages:
 		return "with the node, once containerd is ready and holds the images"
 	default:

@@ -78,19 +78,15 @@ func (r *Running) inStages(cs []plan.Component, start func([]plan.Component) ste
 	}
 }
 
-// earlyExits bounds the starts again of a client of kube-apiserver that
-// exits before kube-apiserver is ready.
-const earlyExits = 10
-
 // waitUnit waits until u is ready and records its status. A client of
 // kube-apiserver that exits before kube-apiserver is ready, as the
 // controller-manager does while the RBAC roles are not there yet, is
-// started again at once, as often as earlyExits; its own errors show once
+// started again at once, as often as plan.EarlyExits; its own errors show once
 // kube-apiserver is ready.
 func (r *Running) waitUnit(ctx context.Context, pr *steps.Progress, u *unit) error {
 	c, p, started := u.running()
 	err := r.waitHealthy(ctx, pr, c, p)
-	for tries := 1; err != nil && p.Exit() != "" && c.Start == plan.WhenServing && r.beforeAPIReady(started) && tries <= earlyExits; tries++ {
+	for tries := 1; err != nil && p.Exit() != "" && c.Start == plan.WhenServing && r.beforeAPIReady(started) && tries <= plan.EarlyExits; tries++ {
 		if tries == 1 {
 			pr.Result(" • %s %s before kube-apiserver was ready; starting it again\n", c.Name, p.Exit())
 		}
