@@ -202,7 +202,7 @@ func TestPlanWithoutTheSource(t *testing.T) {
 	t.Setenv("KENV_HOME", "/kenv-home")
 	t.Setenv("KENV_CACHE", t.TempDir())
 	copies := copyExamples(t, t.TempDir())
-	out, err := run(t, "plan", copies[slices.IndexFunc(copies, func(p string) bool { return strings.HasSuffix(p, "/debug.hcl") })])
+	out, err := runPlan(t, fixedMachine, copies[slices.IndexFunc(copies, func(p string) bool { return strings.HasSuffix(p, "/debug.hcl") })])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +212,7 @@ func TestPlanWithoutTheSource(t *testing.T) {
 		}
 	}
 	// With its lock, the toolchain and Delve are known before the source is.
-	out, err = run(t, "plan", "../../../examples/debug.hcl")
+	out, err = runPlan(t, fixedMachine, "../../../examples/debug.hcl")
 	if err != nil {
 		t.Fatal(err)
 	}
