@@ -282,6 +282,10 @@ func (r *Running) Restart(ctx context.Context, name string, debug *bool, out io.
 	if u == nil {
 		return fmt.Errorf("no component %q runs here", name)
 	}
+	// Decided once the swap before is done: an edited spec it applied
+	// changes the plan and how u runs.
+	r.restartMu.Lock()
+	defer r.restartMu.Unlock()
 	c, p := u.component(), r.currentPlan()
 	if debug != nil {
 		var err error
@@ -293,7 +297,7 @@ func (r *Running) Restart(ctx context.Context, name string, debug *bool, out io.
 	if slices.Contains(p.Build.Components, name) {
 		sw.rebuild = []string{name}
 	}
-	_, err := r.swap(ctx, sw, steps.NewProgress(out))
+	_, err := r.swapLocked(ctx, sw, steps.NewProgress(out))
 	return err
 }
 

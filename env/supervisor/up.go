@@ -339,7 +339,7 @@ func (r *Running) holdHost() steps.Step {
 			return host.MakeCgroup(n.CgroupRoot)
 		},
 		Undo: func() error {
-			if n := r.plan.Node; n != nil {
+			if n := r.currentPlan().Node; n != nil {
 				return host.Sweep(n.Host())
 			}
 			return nil
@@ -371,7 +371,7 @@ func (r *Running) loadImages() steps.Step {
 			})
 		},
 		Undo: func() error {
-			n := r.plan.Node
+			n := r.currentPlan().Node
 			if n == nil {
 				return nil
 			}
