@@ -96,6 +96,9 @@ type Running struct {
 	// apiReady is when kube-apiserver became ready, in Unix nanoseconds;
 	// 0 until it is.
 	apiReady atomic.Int64
+	// treeRead is when up's build started reading the tree: what was
+	// saved after it, before Watch ran, is Watch's first round.
+	treeRead time.Time
 }
 
 func newRunning(o Options) *Running {
@@ -233,6 +236,8 @@ func (r *Running) build(names []string) steps.Step {
 		req := r.plan.Build
 		if names != nil {
 			req.Components = names
+		} else {
+			r.treeRead = time.Now()
 		}
 		var built []string
 		title := "build " + strings.Join(req.Components, ", ") + " with Go " + r.plan.Toolchain.Go
