@@ -33,6 +33,9 @@ const (
 // doubles with each failure in a row.
 var firstBackoff = time.Second
 
+// backoffAfter is time.After for the back-off; tests hold it and end it.
+var backoffAfter = time.After
+
 // unit is one component under supervision: what runs it and its current
 // process.
 type unit struct {
@@ -208,7 +211,7 @@ func (r *Running) watch(u *unit, p *process.Process) {
 	select {
 	case <-r.stopped.Done():
 		return
-	case <-time.After(backoff):
+	case <-backoffAfter(backoff):
 	}
 	if !r.stillExited(u, p) {
 		return
