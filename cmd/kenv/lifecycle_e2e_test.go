@@ -45,7 +45,23 @@ func TestEndToEndLifecycle(t *testing.T) {
 		return s.byComponent()
 	}
 	before := pidsOf()
-	faults, recovered := 0, 0
+	// A fault subtest counts its fault in faults once it has injected it;
+	// the environment recovered from it when the subtest passed, every
+	// check of it, as t.Run reports. tried counts the fault subtests run.
+	faults, recovered, tried := 0, 0, 0
+	fault := func(name string, f func(t *testing.T)) {
+		injected, ran := faults, false
+		passed := t.Run(name, func(t *testing.T) {
+			ran = true
+			f(t)
+		})
+		if ran {
+			tried++
+		}
+		if passed && faults == injected+1 {
+			recovered++
+		}
+	}
 
 	t.Run("a second environment side by side", func(t *testing.T) {
 		p := freePorts(t, 5)
@@ -115,23 +131,19 @@ component "kube-scheduler" {
 		assertStatus(t, k, "kube-controller-manager", "ready")
 	})
 
-	t.Run("kill -9 of a component with restart on-failure", func(t *testing.T) {
-		faults++
+	fault("kill -9 of a component with restart on-failure", func(t *testing.T) {
 		old := pidsOf()["kube-scheduler"].pid
 		if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
+		faults++
 		waitFor(t, time.Minute, "the scheduler to be restarted", func() bool {
 			now := pidsOf()["kube-scheduler"].pid
 			return now != old && statusOf(t, k, "kube-scheduler") == "ready"
 		})
-		if !t.Failed() {
-			recovered++
-		}
 	})
 
-	t.Run("kill -9 of Delve", func(t *testing.T) {
-		faults++
+	fault("kill -9 of Delve", func(t *testing.T) {
 		api := pidsOf()["kube-apiserver"]
 		if len(api.children) == 0 {
 			t.Fatal("no program recorded under Delve")
@@ -139,6 +151,7 @@ component "kube-scheduler" {
 		if err := syscall.Kill(api.pid, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
+		faults++
 		waitFor(t, 30*time.Second, "the program Delve ran to be stopped", func() bool {
 			return !alive(api.children[0])
 		})
@@ -151,18 +164,15 @@ component "kube-scheduler" {
 		if out := k.mustRun("flags", "--name", "life", "kube-apiserver"); strings.Contains(out, "dlv") {
 			t.Errorf("kube-apiserver still runs under Delve after restart --no-debug:\n%s", out)
 		}
-		if !t.Failed() {
-			recovered++
-		}
 	})
 
-	t.Run("kill -9 of the supervisor", func(t *testing.T) {
-		faults++
+	fault("kill -9 of the supervisor", func(t *testing.T) {
 		s := pidsOf()
 		sup := readState(t, k, "life").Supervisor.Pid
 		if err := syscall.Kill(sup, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
+		faults++
 		waitFor(t, 30*time.Second, "the components to die with the supervisor", func() bool {
 			for _, c := range s {
 				if alive(c.pid) {
@@ -177,18 +187,15 @@ component "kube-scheduler" {
 		// A new up cleans up what is left and comes up without help.
 		k.mustRun("up", "-d", specPath)
 		pidsOf()
-		if !t.Failed() {
-			recovered++
-		}
 	})
 
-	t.Run("a port taken by another program", func(t *testing.T) {
-		faults++
+	fault("a port taken by another program", func(t *testing.T) {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer l.Close()
+		faults++
 		taken := l.Addr().(*net.TCPAddr).Port
 		other := filepath.Join(t.TempDir(), "other.hcl")
 		writeFile(t, other, fmt.Sprintf("kubernetes {\n  version = %q\n}\netcd {\n  port = %d\n}\ncomponent \"kube-apiserver\" {\n  port = %d\n}\n",
@@ -202,9 +209,6 @@ component "kube-scheduler" {
 		}
 		if _, err := os.Stat(filepath.Join(k.home, "other", "state.json")); err == nil {
 			t.Errorf("a refused up left state behind")
-		}
-		if !t.Failed() {
-			recovered++
 		}
 	})
 
@@ -221,6 +225,9 @@ component "kube-scheduler" {
 	t.Logf("FIGURE faults injected %d, recovered %d, objects lost %d of %d, processes leaked %d", faults, recovered, lost, objects, leaked)
 	if lost != 0 {
 		t.Errorf("%d objects lost", lost)
+	}
+	if faults != tried || recovered != faults {
+		t.Errorf("%d fault subtests ran, %d injected their fault, and the environment recovered from %d", tried, faults, recovered)
 	}
 }
 

@@ -96,8 +96,12 @@ func TestServeAndAsk(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stop()
-	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
-		t.Errorf("socket mode: %v %v", fi.Mode(), err)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("socket mode %v, want 0600", fi.Mode().Perm())
 	}
 	on := true
 	var out strings.Builder

@@ -33,6 +33,9 @@ const (
 // doubles with each failure in a row.
 var firstBackoff = time.Second
 
+// backoffAfter is time.After for the back-off; tests hold it and end it.
+var backoffAfter = time.After
+
 // unit is one component under supervision: what runs it and its current
 // process.
 type unit struct {
@@ -211,7 +214,7 @@ func (r *Running) watch(u *unit, p *process.Process) {
 	select {
 	case <-r.stopped.Done():
 		return
-	case <-time.After(backoff):
+	case <-backoffAfter(backoff):
 	}
 	if !r.stillExited(u, p) {
 		return
@@ -285,6 +288,10 @@ func (r *Running) Restart(ctx context.Context, name string, debug *bool, out io.
 	if u == nil {
 		return fmt.Errorf("no component %q runs here", name)
 	}
+	// Decided once the swap before is done: an edited spec it applied
+	// changes the plan and how u runs.
+	r.restartMu.Lock()
+	defer r.restartMu.Unlock()
 	c, p := u.component(), r.currentPlan()
 	if debug != nil {
 		var err error
@@ -296,7 +303,7 @@ func (r *Running) Restart(ctx context.Context, name string, debug *bool, out io.
 	if slices.Contains(p.TreeOf(name).Build.Components, name) {
 		sw.rebuild = []string{name}
 	}
-	_, err := r.swap(ctx, sw, steps.NewProgress(out))
+	_, err := r.swapLocked(ctx, sw, steps.NewProgress(out))
 	return err
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -103,6 +104,23 @@ func TestBackoffRestartsAFailedComponent(t *testing.T) {
 	}
 }
 
+// watchersDone waits until the watchers of the component processes have
+// returned: each exit is recorded and whether to restart decided, and
+// nothing starts again unless asked.
+func watchersDone(t *testing.T, r *Running) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		r.watchers.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("timed out waiting until the exits are handled")
+	}
+}
+
 func TestBackoffGivesUp(t *testing.T) {
 	firstBackoff = 5 * time.Millisecond
 	t.Cleanup(func() { firstBackoff = time.Second })
@@ -111,13 +129,9 @@ func TestBackoffGivesUp(t *testing.T) {
 	if err := r.run.Run(context.Background(), r.startComponents(r.plan.Components)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "it is given up", func() bool {
-		raw, _ := os.ReadFile(starts)
-		return strings.Count(string(raw), "run") == maxRestarts+1 && r.statusOf("broken") == "exited with code 3"
-	})
-	time.Sleep(300 * time.Millisecond)
-	if raw, _ := os.ReadFile(starts); strings.Count(string(raw), "run") != maxRestarts+1 {
-		t.Errorf("restarted beyond %d restarts: %q", maxRestarts, raw)
+	watchersDone(t, r)
+	if raw, _ := os.ReadFile(starts); strings.Count(string(raw), "run") != maxRestarts+1 || r.statusOf("broken") != "exited with code 3" {
+		t.Errorf("given up, it ran %d times, want %d, and is %q", strings.Count(string(raw), "run"), maxRestarts+1, r.statusOf("broken"))
 	}
 }
 
@@ -141,18 +155,36 @@ func TestStopInterruptsTheBackoff(t *testing.T) {
 // TestStopDuringTheBackoffHolds: `kenv stop` while a restart is due
 // cancels the restart.
 func TestStopDuringTheBackoffHolds(t *testing.T) {
-	firstBackoff = 300 * time.Millisecond
-	t.Cleanup(func() { firstBackoff = time.Second })
+	// The test ends the back-off, once it has stopped the component; any
+	// after it, of a restart that should not have been, end at once.
+	began := make(chan chan time.Time, 1)
+	var held atomic.Bool
+	backoffAfter = func(time.Duration) <-chan time.Time {
+		end := make(chan time.Time, 1)
+		if held.CompareAndSwap(false, true) {
+			began <- end
+		} else {
+			end <- time.Now()
+		}
+		return end
+	}
+	t.Cleanup(func() { backoffAfter = time.After })
 	starts := filepath.Join(t.TempDir(), "starts")
 	r := newTestRunning(t, healthy, map[string]string{"broken": `echo run >> ` + starts + `; exit 1`})
 	if err := r.run.Run(context.Background(), r.startComponents(r.plan.Components)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "a restart is due", func() bool { return strings.HasPrefix(string(r.statusOf("broken")), "restarting in") })
+	var end chan time.Time
+	select {
+	case end = <-began:
+	case <-time.After(10 * time.Second):
+		t.Fatal("timed out waiting for the back-off")
+	}
 	if err := r.Handle(context.Background(), control.Request{Component: "broken", Action: control.Stop}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(3 * firstBackoff)
+	end <- time.Now()
+	watchersDone(t, r)
 	if raw, _ := os.ReadFile(starts); strings.Count(string(raw), "run") != 1 || r.statusOf("broken") != state.Stopped {
 		t.Errorf("stopped during its back-off, it ran %d times and is %q", strings.Count(string(raw), "run"), r.statusOf("broken"))
 	}

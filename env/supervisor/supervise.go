@@ -29,7 +29,7 @@ func (r *Running) Supervise(ctx context.Context) error {
 	case <-ctx.Done():
 		return nil
 	case err := <-etcdErr:
-		return fmt.Errorf("etcd failed: %w; see %s", err, r.plan.Etcd.LogPath)
+		return fmt.Errorf("etcd failed: %w; see %s", err, r.currentPlan().Etcd.LogPath)
 	}
 }
 

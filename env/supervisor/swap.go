@@ -47,6 +47,11 @@ type swapped struct {
 func (r *Running) swap(ctx context.Context, sw swap, pr *steps.Progress) (swapped, error) {
 	r.restartMu.Lock()
 	defer r.restartMu.Unlock()
+	return r.swapLocked(ctx, sw, pr)
+}
+
+// swapLocked is swap for a caller that holds restartMu.
+func (r *Running) swapLocked(ctx context.Context, sw swap, pr *steps.Progress) (swapped, error) {
 	var took swapped
 	run := &steps.Runner{Progress: pr}
 	start := time.Now()

@@ -99,6 +99,9 @@ type Running struct {
 	// apiReady is when kube-apiserver became ready, in Unix nanoseconds;
 	// 0 until it is.
 	apiReady atomic.Int64
+	// treeRead is when up's build started reading the tree: what was
+	// saved after it, before Watch ran, is Watch's first round.
+	treeRead time.Time
 }
 
 func newRunning(o Options) *Running {
@@ -247,6 +250,11 @@ func (r *Running) getSource() steps.Step {
 // tree; all the plan builds when names is nil.
 func (r *Running) build(names []string) steps.Step {
 	return steps.Step{Do: func(ctx context.Context, pr *steps.Progress) error {
+		if names == nil {
+			// What is saved in a checkout from now on, the watch loop
+			// builds first (Watch).
+			r.treeRead = time.Now()
+		}
 		for _, t := range r.plan.AllTrees() {
 			req := t.Build
 			if names != nil {
@@ -365,7 +373,7 @@ func (r *Running) holdHost() steps.Step {
 			return host.MakeCgroup(n.CgroupRoot)
 		},
 		Undo: func() error {
-			if n := r.plan.Node; n != nil {
+			if n := r.currentPlan().Node; n != nil {
 				return host.Sweep(n.Host())
 			}
 			return nil
@@ -397,7 +405,7 @@ func (r *Running) loadImages() steps.Step {
 			})
 		},
 		Undo: func() error {
-			n := r.plan.Node
+			n := r.currentPlan().Node
 			if n == nil {
 				return nil
 			}

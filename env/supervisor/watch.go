@@ -50,10 +50,20 @@ func (r *Running) Watch(ctx context.Context, out io.Writer, loadSpec func() (*sp
 	} else {
 		fmt.Fprintf(out, "Watching %s; the source, %s, is not a checkout (`kubernetes { path }`), so only the spec is watched.\n", specFile, r.plan.Source.Dir)
 	}
+	// Saves made while up built, after the build read the tree and
+	// before the watcher ran, go first.
+	var missed []string
+	if !r.treeRead.IsZero() {
+		missed = watch.ChangedSince(dirs, files, r.treeRead)
+	}
 	// pending are the commands a failed build left to build.
 	var pending []string
 	for {
-		changed, err := w.Next(ctx, quiet)
+		changed, err := missed, error(nil)
+		if len(missed) == 0 {
+			changed, err = w.Next(ctx, quiet)
+		}
+		missed = nil
 		if ctx.Err() != nil {
 			return nil
 		}

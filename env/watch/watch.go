@@ -9,6 +9,7 @@ import (
 	"context"
 	"go/parser"
 	"go/token"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -135,6 +136,46 @@ func Compiled(name string) bool {
 		return true
 	}
 	return false
+}
+
+// clockLag is how far behind the clock a file's modification time may
+// be: the kernel stamps files with a clock read at its last tick.
+const clockLag = 50 * time.Millisecond
+
+// ChangedSince returns, sorted, what New would watch (the compiled files
+// of dirs, and files) that was modified after since: the saves made
+// before a watcher ran, such as those during the build it follows. A
+// directory or file that cannot be read is left out; its next save is
+// seen.
+func ChangedSince(dirs, files []string, since time.Time) []string {
+	since = since.Add(-clockLag)
+	var changed []string
+	note := func(path string, fi os.FileInfo) {
+		if fi.Mode().IsRegular() && fi.ModTime().After(since) {
+			changed = append(changed, path)
+		}
+	}
+	for _, d := range dirs {
+		entries, err := os.ReadDir(d)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			if !Compiled(e.Name()) {
+				continue
+			}
+			if fi, err := e.Info(); err == nil {
+				note(filepath.Join(d, e.Name()), fi)
+			}
+		}
+	}
+	for _, f := range files {
+		if fi, err := os.Stat(f); err == nil {
+			note(f, fi)
+		}
+	}
+	slices.Sort(changed)
+	return slices.Compact(changed)
 }
 
 func within(root, path string) bool {

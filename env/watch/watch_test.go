@@ -134,3 +134,53 @@ func TestImports(t *testing.T) {
 		}
 	}
 }
+
+// TestChangedSince: of what a watcher would watch, the files saved after
+// a time, such as during a build before the watcher ran.
+func TestChangedSince(t *testing.T) {
+	dir := t.TempDir()
+	pkg := filepath.Join(dir, "pkg")
+	other := filepath.Join(dir, "other")
+	// A directory named like a Go file is not one.
+	for _, d := range []string{pkg, other, filepath.Join(pkg, "sub.go")} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	built := time.Now().Add(-time.Hour)
+	var want []string
+	for _, tc := range []struct {
+		path  string
+		saved time.Duration
+		want  bool
+	}{
+		{filepath.Join(pkg, "a.go"), time.Minute, true},
+		{filepath.Join(pkg, "asm_amd64.s"), time.Second, true},
+		{filepath.Join(pkg, "b.go"), -time.Minute, false},
+		{filepath.Join(pkg, "a_test.go"), time.Minute, false},
+		{filepath.Join(pkg, ".a.go.swp"), time.Minute, false},
+		{filepath.Join(pkg, "_gen.go"), time.Minute, false},
+		{filepath.Join(pkg, "README.md"), time.Minute, false},
+		{filepath.Join(other, "c.go"), time.Minute, false},
+		{filepath.Join(dir, "go.mod"), time.Minute, true},
+		{filepath.Join(dir, "go.sum"), -time.Minute, false},
+		{filepath.Join(dir, "debug.hcl"), time.Minute, false},
+	} {
+		if err := os.WriteFile(tc.path, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(tc.path, built.Add(tc.saved), built.Add(tc.saved)); err != nil {
+			t.Fatal(err)
+		}
+		if tc.want {
+			want = append(want, tc.path)
+		}
+	}
+	slices.Sort(want)
+	// A package directory and a module file that are not there are left out.
+	dirs := []string{pkg, filepath.Join(dir, "gone")}
+	files := []string{filepath.Join(dir, "go.mod"), filepath.Join(dir, "go.sum"), filepath.Join(dir, "go.work")}
+	if got := ChangedSince(dirs, files, built); !slices.Equal(got, want) {
+		t.Errorf("ChangedSince = %v, want %v", got, want)
+	}
+}
