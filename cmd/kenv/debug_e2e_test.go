@@ -51,7 +51,7 @@ func TestEndToEndBreakpoints(t *testing.T) {
 		t.Fatalf("first stop is not the start-up breakpoint: %+v", st.CurrentThread)
 	}
 	status := k.mustRun("status", "--name", "breakpoints")
-	if !strings.Contains(status, "stopped at app.Run (server.go:") {
+	if !strings.Contains(status, "halted at app.Run (server.go:") {
 		t.Errorf("status does not say where kube-apiserver is stopped")
 	}
 	select {
@@ -83,7 +83,7 @@ func TestEndToEndBreakpoints(t *testing.T) {
 			t.Fatal("the environment did not come up after continuing")
 		}
 	}
-	if !strings.Contains(upOut.String(), "is stopped at breakpoint "+startupFunction) {
+	if !strings.Contains(upOut.String(), "is halted at breakpoint "+startupFunction) {
 		t.Errorf("up did not report the stop at the start-up breakpoint")
 	}
 
@@ -107,7 +107,7 @@ func TestEndToEndBreakpoints(t *testing.T) {
 			t.Errorf("the stop creates %q (%s), not our namespace", name, obj.Type)
 		}
 		// After up, status asks Delve where the component is.
-		if status := k.mustRun("status", "--name", "breakpoints"); !strings.Contains(status, "stopped at registry.(*Store).Create (store.go:") {
+		if status := k.mustRun("status", "--name", "breakpoints"); !strings.Contains(status, "halted at registry.(*Store).Create (store.go:") {
 			t.Errorf("status does not say kube-apiserver is stopped at Store.Create")
 		}
 	case err := <-created:

@@ -61,18 +61,19 @@ func Inspect(addr string) (State, error) {
 	return s, nil
 }
 
-// Summary fits a stop into a status column: "stopped at" the function
-// without its package path, the file without its directory.
+// Summary fits a stop into a status column: "halted at" the function
+// without its package path, the file without its directory. "Halted", not
+// "stopped", which is what `kenv stop` does.
 func (s State) Summary() string {
 	where := fmt.Sprintf("%s:%d", filepath.Base(s.File), s.Line)
 	if s.Breakpoint == "" {
-		return "stopped at " + where + ", waiting for a debugger"
+		return "halted at " + where + ", waiting for a debugger"
 	}
 	name := s.Breakpoint
 	if i := strings.LastIndex(name, "/"); i >= 0 {
 		name = name[i+1:]
 	}
-	return fmt.Sprintf("stopped at %s (%s)", name, where)
+	return fmt.Sprintf("halted at %s (%s)", name, where)
 }
 
 func breakpointName(bp *api.Breakpoint) string {

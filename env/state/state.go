@@ -145,7 +145,7 @@ func Observe(s *State) *State {
 		case !alive && c.Status.Running():
 			out.Components[i].Status = NotRunning
 		case alive && c.DebugAddress != "":
-			// It may have stopped at a breakpoint since it was recorded.
+			// It may have halted at a breakpoint since it was recorded.
 			if st, err := delve.Inspect(c.DebugAddress); err == nil && st.Halted {
 				out.Components[i].Status = Halted(st.Summary())
 			}
@@ -206,7 +206,7 @@ func (s Status) Running() bool {
 }
 
 // Halted reports whether Delve holds the component stopped.
-func (s Status) Halted() bool { return strings.HasPrefix(string(s), "stopped at ") }
+func (s Status) Halted() bool { return strings.HasPrefix(string(s), "halted at ") }
 
 // Settled reports whether s needs no explanation: ready, stopped on
 // purpose, or stopped in the debugger.

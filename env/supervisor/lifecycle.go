@@ -151,7 +151,7 @@ func (r *Running) launch(u *unit, c plan.Component) error {
 		}
 		s.Components = append(s.Components, cs)
 	})
-	r.watchers.Go(func() { r.watch(u, p) })
+	r.followers.Go(func() { r.follow(u, p) })
 	return nil
 }
 
@@ -176,10 +176,10 @@ func (r *Running) recordChildren(u *unit) {
 	})
 }
 
-// watch records how p ended and, when the spec asks for it, restarts a
-// component that failed, after a back-off that doubles with each failure
-// in a row.
-func (r *Running) watch(u *unit, p *process.Process) {
+// follow waits until p ends, records how, and, when the spec asks for
+// it, restarts a component that failed, after a back-off that doubles
+// with each failure in a row.
+func (r *Running) follow(u *unit, p *process.Process) {
 	start := time.Now()
 	<-p.Done()
 	u.mu.Lock()

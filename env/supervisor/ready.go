@@ -162,7 +162,7 @@ func (r *Running) waitHealthy(ctx context.Context, pr *steps.Progress, c plan.Co
 				st.File = r.sourcesOf(c.Name).Local(st.File)
 				if stop := stopDescription(st); stop != lastStop {
 					lastStop = stop
-					pr.Printf(" • %s is stopped %s; attach with `kenv attach %s` (or dlv connect %s) and continue\n",
+					pr.Printf(" • %s is halted %s; attach with `kenv attach %s` (or dlv connect %s) and continue\n",
 						c.Name, stop, c.Name, c.Debug.Listen)
 					r.setStatus(c.Name, state.Halted(st.Summary()))
 				}

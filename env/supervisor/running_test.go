@@ -104,14 +104,14 @@ func TestBackoffRestartsAFailedComponent(t *testing.T) {
 	}
 }
 
-// watchersDone waits until the watchers of the component processes have
+// followersDone waits until the followers of the component processes have
 // returned: each exit is recorded and whether to restart decided, and
 // nothing starts again unless asked.
-func watchersDone(t *testing.T, r *Running) {
+func followersDone(t *testing.T, r *Running) {
 	t.Helper()
 	done := make(chan struct{})
 	go func() {
-		r.watchers.Wait()
+		r.followers.Wait()
 		close(done)
 	}()
 	select {
@@ -129,7 +129,7 @@ func TestBackoffGivesUp(t *testing.T) {
 	if err := r.run.Run(context.Background(), r.startComponents(r.plan.Components)); err != nil {
 		t.Fatal(err)
 	}
-	watchersDone(t, r)
+	followersDone(t, r)
 	if raw, _ := os.ReadFile(starts); strings.Count(string(raw), "run") != maxRestarts+1 || r.statusOf("broken") != "exited with code 3" {
 		t.Errorf("given up, it ran %d times, want %d, and is %q", strings.Count(string(raw), "run"), maxRestarts+1, r.statusOf("broken"))
 	}
@@ -184,7 +184,7 @@ func TestStopDuringTheBackoffHolds(t *testing.T) {
 		t.Fatal(err)
 	}
 	end <- time.Now()
-	watchersDone(t, r)
+	followersDone(t, r)
 	if raw, _ := os.ReadFile(starts); strings.Count(string(raw), "run") != 1 || r.statusOf("broken") != state.Stopped {
 		t.Errorf("stopped during its back-off, it ran %d times and is %q", strings.Count(string(raw), "run"), r.statusOf("broken"))
 	}

@@ -85,9 +85,9 @@ type Running struct {
 	ownSources map[string]sourcemap.Map
 	// stopTracing ends the tracers of components with tracepoints.
 	stopTracing []context.CancelFunc
-	// watchers follow the component processes, to record how they end
+	// followers follow the component processes, to record how they end
 	// and restart them.
-	watchers sync.WaitGroup
+	followers sync.WaitGroup
 	// restartMu keeps restarts, which build, one at a time.
 	restartMu sync.Mutex
 	// stopped ends restart back-offs once the environment is stopping.
@@ -719,10 +719,10 @@ func (r *Running) Stop() error {
 	}
 	err := r.run.Rollback()
 	if err == nil {
-		// Every process has ended: the watchers are done, or in a
+		// Every process has ended: the followers are done, or in a
 		// back-off Stop ended. One that would not stop leaves its
-		// watcher waiting.
-		r.watchers.Wait()
+		// follower waiting.
+		r.followers.Wait()
 	}
 	if r.claim != nil {
 		r.claim.Release()
