@@ -241,7 +241,7 @@ func (b *bench) decide(ctx context.Context) error {
 func (b *bench) buildUnoptimised(ctx context.Context) error {
 	s := *b.o.Spec
 	s.Build.Optimize = nil
-	if !s.Build.Debug {
+	if !s.Build.Unoptimized {
 		return nil // an optimised build has no unoptimised floor
 	}
 	p := *b.debugged

@@ -29,15 +29,15 @@ type Request struct {
 	Components []string
 	// OutDir receives one binary per component.
 	OutDir string
-	// Debug disables optimisation and inlining; symbols and DWARF are always
+	// Unoptimized disables optimisation and inlining; symbols and DWARF are always
 	// kept.
-	Debug bool
+	Unoptimized bool
 	// Tags, GCFlags and LDFlags are added to kenv's own; GCFlags and LDFlags
 	// apply to every package.
 	Tags    []string
 	GCFlags []string
 	LDFlags []string
-	// Optimize are package patterns a Debug build compiles optimised, with
+	// Optimize are package patterns an Unoptimized build compiles optimised, with
 	// GCFlags alone.
 	Optimize []string
 	// Cgo builds with cgo, as upstream builds the commands that are not
@@ -80,7 +80,7 @@ func Split(r Request) []Request {
 // pure function of r so that it can be shown before anything runs.
 func Command(r Request) (argv []string, env []string) {
 	var gcflags []string
-	if r.Debug {
+	if r.Unoptimized {
 		gcflags = []string{"-N", "-l"}
 	}
 	gcflags = append(gcflags, r.GCFlags...)
@@ -98,7 +98,7 @@ func Command(r Request) (argv []string, env []string) {
 		"-trimpath",
 		"-gcflags=all=" + strings.Join(gcflags, " "),
 	}
-	if r.Debug {
+	if r.Unoptimized {
 		// The last pattern a package matches decides its flags.
 		for _, pattern := range r.Optimize {
 			argv = append(argv, "-gcflags="+pattern+"="+strings.Join(r.GCFlags, " "))

@@ -12,7 +12,7 @@ import (
 func TestCommand(t *testing.T) {
 	tree := &source.Tree{Dir: "/cache/src/kubernetes@v1.35.1", Key: "kubernetes@v1.35.1", GoVersion: "1.25.7",
 		Version: source.Version{GitVersion: "v1.35.1", GitMajor: "1", GitMinor: "35", BuildDate: "2026-01-02T03:04:05Z"}}
-	argv, env := build.Command(build.Request{Tree: tree, Components: []string{"kube-apiserver", "kube-scheduler"}, OutDir: "/out", Debug: true})
+	argv, env := build.Command(build.Request{Tree: tree, Components: []string{"kube-apiserver", "kube-scheduler"}, OutDir: "/out", Unoptimized: true})
 	// -trimpath keeps the binaries free of this machine's paths; the
 	// symbols and DWARF stay.
 	for _, want := range []string{"-trimpath", "-gcflags=all=-N -l", "./cmd/kube-apiserver", "./cmd/kube-scheduler", "-o=/out/"} {

@@ -56,11 +56,11 @@ type Lock struct {
 	// Kwok is the kwok release of the simulated nodes.
 	Kwok string
 
-	Debug    bool
-	Tags     []string
-	GCFlags  []string
-	LDFlags  []string
-	Optimize []string
+	Unoptimized bool
+	Tags        []string
+	GCFlags     []string
+	LDFlags     []string
+	Optimize    []string
 	// Built is what the binaries record of how they were built: the
 	// toolchain and the build settings, which are the same for all of
 	// them. When a binary's hash differs, it tells which input changed.
@@ -187,8 +187,8 @@ func decode(path string, k kubernetesBlock, b buildBlock, delve map[string]strin
 	l := &Lock{
 		File:    path,
 		Version: k.Version, Git: k.Git, Ref: k.Ref, Path: k.Path, Commit: k.Commit, Go: k.Go, BuildDate: k.BuildDate,
-		Delve: delve,
-		Debug: b.Debug, Tags: b.Tags, GCFlags: b.GCFlags, LDFlags: b.LDFlags, Optimize: b.Optimize,
+		Delve:       delve,
+		Unoptimized: b.Debug, Tags: b.Tags, GCFlags: b.GCFlags, LDFlags: b.LDFlags, Optimize: b.Optimize,
 		Built:    build.Provenance{GoVersion: b.GoVersion, Settings: b.Settings},
 		Binaries: map[string]Binary{},
 	}
@@ -243,7 +243,7 @@ func (l *Lock) writeTree(root *hclwrite.Body) {
 	root.AppendNewline()
 
 	b := root.AppendNewBlock("build", nil).Body()
-	b.SetAttributeValue("debug", cty.BoolVal(l.Debug))
+	b.SetAttributeValue("debug", cty.BoolVal(l.Unoptimized))
 	setStrings(b, "tags", l.Tags)
 	setStrings(b, "gcflags", l.GCFlags)
 	setStrings(b, "ldflags", l.LDFlags)
@@ -381,11 +381,11 @@ func Check(s *spec.Spec, l *Lock) hcl.Diagnostics {
 		value("kubernetes.go", strconv.Quote(pin), strconv.Quote(l.Go))
 	}
 	b := s.Build
-	value("build.debug", strconv.FormatBool(b.Debug), strconv.FormatBool(l.Debug))
+	value("build.debug", strconv.FormatBool(b.Unoptimized), strconv.FormatBool(l.Unoptimized))
 	value("build.tags", listOrNone(b.Tags), listOrNone(l.Tags))
 	value("build.gcflags", listOrNone(b.GCFlags), listOrNone(l.GCFlags))
 	value("build.ldflags", listOrNone(b.LDFlags), listOrNone(l.LDFlags))
-	if b.Debug && l.Debug { // an optimised build optimises every package
+	if b.Unoptimized && l.Unoptimized { // an optimised build optimises every package
 		value("build.optimize", listOrNone(b.Optimize), listOrNone(l.Optimize))
 	}
 	// A checkout built as it is has no binary hashes to compare.

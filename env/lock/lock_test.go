@@ -37,13 +37,13 @@ func locked(file string) *lock.Lock {
 			{Path: "k8s.io/kubernetes", Version: "v1.34.4", Sum: "h1:a="},
 			{Path: "k8s.io/api", Version: "v0.34.4", Sum: "h1:b="},
 		},
-		Go:        "1.24.12",
-		BuildDate: "2026-02-10T12:53:36Z",
-		Delve:     map[string]string{"kube-apiserver": "v1.26.2"},
-		Kwok:      "v0.8.0",
-		Debug:     true,
-		Tags:      []string{"providerless"},
-		Optimize:  []string{"std"},
+		Go:          "1.24.12",
+		BuildDate:   "2026-02-10T12:53:36Z",
+		Delve:       map[string]string{"kube-apiserver": "v1.26.2"},
+		Kwok:        "v0.8.0",
+		Unoptimized: true,
+		Tags:        []string{"providerless"},
+		Optimize:    []string{"std"},
 		Built: build.Provenance{GoVersion: "go1.24.12",
 			Settings: map[string]string{"-trimpath": "true", "-tags": "selinux,notest", "CGO_ENABLED": "0"}},
 		Binaries: map[string]lock.Binary{"kube-apiserver": {SHA256: "aa", Modules: "m1"}, "kubectl": {SHA256: "bb", Modules: "m2"}},
@@ -61,7 +61,7 @@ func TestWriteRead(t *testing.T) {
 		t.Fatal(diags)
 	}
 	if got.Version != want.Version || got.Go != want.Go || got.Delve["kube-apiserver"] != "v1.26.2" || got.BuildDate != want.BuildDate ||
-		!got.Debug || strings.Join(got.Tags, ",") != "providerless" || strings.Join(got.Optimize, ",") != "std" {
+		!got.Unoptimized || strings.Join(got.Tags, ",") != "providerless" || strings.Join(got.Optimize, ",") != "std" {
 		t.Errorf("read back %+v", got)
 	}
 	if len(got.Modules) != 2 || got.Modules[1] != want.Modules[1] {

@@ -58,14 +58,14 @@ func Of(ctx context.Context, s *spec.Spec, tree *source.Tree, req build.Request,
 		Commit: tree.Version.GitCommit,
 		Go:     tree.GoVersion,
 		// A checkout's date is its commit's, recorded by the commit.
-		BuildDate: tree.Version.BuildDate,
-		Delve:     releases.Delve,
-		Kwok:      releases.Kwok,
-		Debug:     s.Build.Debug,
-		Tags:      s.Build.Tags,
-		GCFlags:   s.Build.GCFlags,
-		LDFlags:   s.Build.LDFlags,
-		Optimize:  s.Build.Optimize,
+		BuildDate:   tree.Version.BuildDate,
+		Delve:       releases.Delve,
+		Kwok:        releases.Kwok,
+		Unoptimized: s.Build.Unoptimized,
+		Tags:        s.Build.Tags,
+		GCFlags:     s.Build.GCFlags,
+		LDFlags:     s.Build.LDFlags,
+		Optimize:    s.Build.Optimize,
 	}
 	l.Version, l.Git, l.Ref, l.Path = SourceOf(s)
 	if s.Kubernetes.Version != "" && withModules {

@@ -427,7 +427,7 @@ func (p *Plan) has(name string) bool {
 func Build(s *spec.Spec, tree *source.Tree, binDir string) build.Request {
 	b := s.Build
 	return build.Request{Tree: tree, Components: append(s.TreeComponents(), b.Binaries...), OutDir: binDir,
-		Debug: b.Debug, Tags: b.Tags, GCFlags: b.GCFlags, LDFlags: b.LDFlags, Optimize: b.Optimize}
+		Unoptimized: b.Unoptimized, Tags: b.Tags, GCFlags: b.GCFlags, LDFlags: b.LDFlags, Optimize: b.Optimize}
 }
 
 // BinDir is where the binaries s asks for from tree are built. Builds with
@@ -436,8 +436,8 @@ func Build(s *spec.Spec, tree *source.Tree, binDir string) build.Request {
 func BinDir(cache layout.Cache, s *spec.Spec, tree *source.Tree) string {
 	b := s.Build
 	variant := "debug"
-	if !b.Debug || len(b.Tags)+len(b.GCFlags)+len(b.LDFlags) > 0 || !slices.Equal(b.Optimize, spec.DefaultOptimize) {
-		sum := sha256.Sum256([]byte(fmt.Sprintf("%t %q %q %q %q", b.Debug, b.Tags, b.GCFlags, b.LDFlags, b.Optimize)))
+	if !b.Unoptimized || len(b.Tags)+len(b.GCFlags)+len(b.LDFlags) > 0 || !slices.Equal(b.Optimize, spec.DefaultOptimize) {
+		sum := sha256.Sum256([]byte(fmt.Sprintf("%t %q %q %q %q", b.Unoptimized, b.Tags, b.GCFlags, b.LDFlags, b.Optimize)))
 		variant = "custom-" + hex.EncodeToString(sum[:4])
 	}
 	return cache.BinDir(filepath.Join(tree.Key, variant))

@@ -149,7 +149,7 @@ func TestFromModuleRefusedModules(t *testing.T) {
 	// The workspace resolves kube-apiserver's imports beside the stub:
 	// k8s.io/api from the tree's staging copy, nothing from the stub.
 	out := t.TempDir()
-	apiserver := build.Request{Tree: tree, Components: []string{"kube-apiserver"}, OutDir: out, Debug: true}
+	apiserver := build.Request{Tree: tree, Components: []string{"kube-apiserver"}, OutDir: out, Unoptimized: true}
 	deps, err := build.Packages(ctx, apiserver)
 	if err != nil {
 		t.Fatalf("the packages of kube-apiserver beside the stub: %v", err)
@@ -167,7 +167,7 @@ func TestFromModuleRefusedModules(t *testing.T) {
 
 	// Refused before go build runs: build.Run lists the packages first.
 	var log bytes.Buffer
-	_, err = build.Run(ctx, build.Request{Tree: tree, Components: []string{"sample-apiserver"}, OutDir: out, Debug: true}, &log)
+	_, err = build.Run(ctx, build.Request{Tree: tree, Components: []string{"sample-apiserver"}, OutDir: out, Unoptimized: true}, &log)
 	if err == nil || !strings.Contains(err.Error(), "sample-apiserver imports k8s.io/sample-apiserver/pkg/server, but the Go module proxy does not serve the source of k8s.io/sample-apiserver@v0.99.0") {
 		t.Errorf("a component that imports the stub: %v", err)
 	}

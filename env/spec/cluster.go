@@ -41,13 +41,13 @@ var (
 )
 
 func (d *decoder) build(raw *buildSchema) Build {
-	b := Build{Debug: true, Binaries: []string{"kubectl"}, Optimize: DefaultOptimize}
+	b := Build{Unoptimized: true, Binaries: []string{"kubectl"}, Optimize: DefaultOptimize}
 	if raw == nil {
 		return b
 	}
 	d.note("build", raw.DefRange, raw.Body)
-	b.Debug, b.GCFlags, b.LDFlags = or(raw.Debug, true), raw.GCFlags, raw.LDFlags
-	if !b.Debug {
+	b.Unoptimized, b.GCFlags, b.LDFlags = or(raw.Debug, true), raw.GCFlags, raw.LDFlags
+	if !b.Unoptimized {
 		b.Optimize = nil // every package is
 	}
 	tags, ranges := d.list(raw.Tags)
@@ -65,7 +65,7 @@ func (d *decoder) build(raw *buildSchema) Build {
 					"%q is not a package pattern: one per element, such as \"std\" or \"golang.org/x/net/...\".", pattern)
 			}
 		}
-		if !b.Debug && len(b.Optimize) > 0 {
+		if !b.Unoptimized && len(b.Optimize) > 0 {
 			d.errorf(raw.Optimize.Range, "Optimize without debug",
 				"optimize names the packages a debug build compiles optimised; with debug = false every package is. Remove optimize, or set debug = true.")
 		}

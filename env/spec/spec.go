@@ -147,8 +147,9 @@ func (k Kubernetes) Source() string {
 
 // Build says how the components are compiled.
 type Build struct {
-	// Debug compiles without optimisation and inlining (-N -l).
-	Debug bool
+	// Unoptimized compiles without optimisation and inlining (-N -l):
+	// build { debug }, not a component's debug {}, which is Delve.
+	Unoptimized bool
 	// Tags, GCFlags and LDFlags are added to kenv's own.
 	Tags    []string
 	GCFlags []string

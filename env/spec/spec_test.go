@@ -62,8 +62,8 @@ component "kube-scheduler" {
 	if s.Name != "my-env" {
 		t.Errorf("name %q, want the file name my-env", s.Name)
 	}
-	if !s.Build.Debug || strings.Join(s.Build.Optimize, ",") != "std" {
-		t.Errorf("build debug %t, optimize %q; want a debug build with the standard library optimised", s.Build.Debug, s.Build.Optimize)
+	if !s.Build.Unoptimized || strings.Join(s.Build.Optimize, ",") != "std" {
+		t.Errorf("build debug %t, optimize %q; want a debug build with the standard library optimised", s.Build.Unoptimized, s.Build.Optimize)
 	}
 	// Each component has its own default Delve port, so two debugged
 	// components need no port in the spec.
@@ -360,7 +360,7 @@ component "kube-scheduler" {
 	if s.Kubernetes.Go != "1.24.12" {
 		t.Errorf("go pin %q", s.Kubernetes.Go)
 	}
-	if b := s.Build; b.Debug || fmt.Sprint(b.Tags, b.GCFlags, b.LDFlags) != "[providerless] [-d=checkptr] [-X main.x=1]" || len(b.Binaries) != 0 {
+	if b := s.Build; b.Unoptimized || fmt.Sprint(b.Tags, b.GCFlags, b.LDFlags) != "[providerless] [-d=checkptr] [-X main.x=1]" || len(b.Binaries) != 0 {
 		t.Errorf("build %+v", b)
 	}
 	if n := s.Network; n.BindAddress != "0.0.0.0" || n.APIHost != "127.0.0.1" || n.ServiceCIDR != "10.96.0.0/16" {
