@@ -53,42 +53,31 @@ type Leaf struct {
 // CAs are the control plane's certificate authorities.
 var CAs = []string{ServerCA, ClientCA, RequestHeaderCA}
 
-// ControlPlaneLeaves lists the certificates kube-apiserver,
-// kube-controller-manager and kube-scheduler need. apiServerHosts are the
-// apiserver serving certificate's SANs, localHosts those of the others.
-//
-// Unlike local-up-cluster, the controller-manager and scheduler get serving
-// certificates from the server CA: clients can verify them, and a debug
-// build no longer spends seconds making a self-signed RSA key at each start.
-func ControlPlaneLeaves(apiServerHosts, localHosts []string) []Leaf {
+// ControlPlaneLeaves lists the certificates of kube-apiserver and its
+// admin: its serving certificate for apiServerHosts, the admin's client
+// certificate, its client certificate to the kubelets and its front
+// proxy's. The other components add their own (ServingLeaf, ClientLeaf).
+func ControlPlaneLeaves(apiServerHosts []string) []Leaf {
 	return []Leaf{
 		{APIServerServing, ServerCA, Request{CommonName: "kubernetes.default", Hosts: apiServerHosts, Usage: ServerAuth}},
-		{ControllerServing, ServerCA, Request{CommonName: "kube-controller-manager", Hosts: localHosts, Usage: ServerAuth}},
-		{SchedulerServing, ServerCA, Request{CommonName: "kube-scheduler", Hosts: localHosts, Usage: ServerAuth}},
-		{AdminClient, ClientCA, Request{CommonName: "system:admin", Organization: []string{"system:masters"}, Usage: ClientAuth}},
-		{ControllerClient, ClientCA, Request{CommonName: "system:kube-controller-manager", Usage: ClientAuth}},
-		{SchedulerClient, ClientCA, Request{CommonName: "system:kube-scheduler", Usage: ClientAuth}},
+		ClientLeaf(AdminClient, "system:admin", "system:masters"),
 		{KubeletClient, ClientCA, Request{CommonName: "kube-apiserver", Usage: ClientAuth}},
 		{AuthProxyClient, RequestHeaderCA, Request{CommonName: "system:auth-proxy", Usage: ClientAuth}},
 	}
 }
 
-// ServingLeaf is the serving certificate name of a node's endpoint
-// (kwok's, a kubelet's), from the server CA, for hosts.
+// ServingLeaf is the serving certificate name, from the server CA, for
+// hosts. Unlike local-up-cluster, the controller-manager and scheduler get
+// theirs from it too: clients can verify them, and a debug build no longer
+// spends seconds making a self-signed RSA key at each start.
 func ServingLeaf(name, commonName string, hosts []string) Leaf {
 	return Leaf{name, ServerCA, Request{CommonName: commonName, Hosts: hosts, Usage: ServerAuth}}
 }
 
-// NodeLeaves are the certificates of this machine's node: the kubelet's
-// client certificate as node nodeName, its serving certificate for hosts,
-// and kube-proxy's client certificate, named as local-up-cluster names
-// them.
-func NodeLeaves(nodeName string, hosts []string) []Leaf {
-	return []Leaf{
-		{NodeClient, ClientCA, Request{CommonName: "system:node:" + nodeName, Organization: []string{"system:nodes"}, Usage: ClientAuth}},
-		ServingLeaf(KubeletServing, "kubelet", hosts),
-		{ProxyClient, ClientCA, Request{CommonName: "system:kube-proxy", Organization: []string{"system:nodes"}, Usage: ClientAuth}},
-	}
+// ClientLeaf is the client certificate name, from the client CA, of the
+// user commonName in the groups organizations.
+func ClientLeaf(name, commonName string, organizations ...string) Leaf {
+	return Leaf{name, ClientCA, Request{CommonName: commonName, Organization: organizations, Usage: ClientAuth}}
 }
 
 // Report says which files Ensure made anew and which it kept.

@@ -18,9 +18,19 @@ var apiHosts = []string{"localhost", "127.0.0.1", "10.0.0.1", "kubernetes", "kub
 
 var localHosts = []string{"localhost", "127.0.0.1"}
 
+// controlPlane is the certificates of kube-apiserver, the
+// controller-manager and the scheduler, as their kinds ask for them.
+func controlPlane(apiHosts []string) []pki.Leaf {
+	return append(pki.ControlPlaneLeaves(apiHosts),
+		pki.ServingLeaf(pki.ControllerServing, "kube-controller-manager", localHosts),
+		pki.ClientLeaf(pki.ControllerClient, "system:kube-controller-manager"),
+		pki.ServingLeaf(pki.SchedulerServing, "kube-scheduler", localHosts),
+		pki.ClientLeaf(pki.SchedulerClient, "system:kube-scheduler"))
+}
+
 func TestControlPlaneSet(t *testing.T) {
 	dir := t.TempDir()
-	leaves := pki.ControlPlaneLeaves(apiHosts, localHosts)
+	leaves := controlPlane(apiHosts)
 	report, err := pki.Ensure(dir, leaves)
 	if err != nil {
 		t.Fatal(err)
@@ -104,11 +114,11 @@ func TestControlPlaneSet(t *testing.T) {
 
 func TestEnsureReusesAndRenews(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := pki.Ensure(dir, pki.ControlPlaneLeaves(apiHosts, localHosts)); err != nil {
+	if _, err := pki.Ensure(dir, controlPlane(apiHosts)); err != nil {
 		t.Fatal(err)
 	}
 	before, _ := os.ReadFile(pki.CertPath(dir, pki.AdminClient))
-	report, err := pki.Ensure(dir, pki.ControlPlaneLeaves(apiHosts, localHosts))
+	report, err := pki.Ensure(dir, controlPlane(apiHosts))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +127,7 @@ func TestEnsureReusesAndRenews(t *testing.T) {
 	}
 
 	// New SANs make the serving certificate anew, and nothing else.
-	report, err = pki.Ensure(dir, pki.ControlPlaneLeaves(append(slices.Clone(apiHosts), "192.0.2.10"), localHosts))
+	report, err = pki.Ensure(dir, controlPlane(append(slices.Clone(apiHosts), "192.0.2.10")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +137,7 @@ func TestEnsureReusesAndRenews(t *testing.T) {
 
 	// A lost CA makes its leaves anew.
 	os.Remove(pki.CertPath(dir, pki.ClientCA))
-	report, err = pki.Ensure(dir, pki.ControlPlaneLeaves(apiHosts, localHosts))
+	report, err = pki.Ensure(dir, controlPlane(apiHosts))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +154,7 @@ func TestEnsureReusesAndRenews(t *testing.T) {
 
 func TestKubeconfig(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := pki.Ensure(dir, pki.ControlPlaneLeaves(apiHosts, localHosts)); err != nil {
+	if _, err := pki.Ensure(dir, controlPlane(apiHosts)); err != nil {
 		t.Fatal(err)
 	}
 	admin, _ := pki.Load(dir, pki.AdminClient)

@@ -106,10 +106,12 @@ func (p *Plan) node() *Node {
 func (p *Plan) kubelet(c spec.Component) Component {
 	n := p.node()
 	kubeconfig := p.Env.Kubeconfig("kubelet")
-	p.Kubeconfigs = append(p.Kubeconfigs,
-		Kubeconfig{Path: kubeconfig, Client: pki.NodeClient, Server: p.localURL},
-		Kubeconfig{Path: p.Env.Kubeconfig("kube-proxy"), Client: pki.ProxyClient, Server: p.localURL})
-	p.Certificates = append(p.Certificates, pki.NodeLeaves(n.Name, p.localHosts)...)
+	p.Kubeconfigs = append(p.Kubeconfigs, Kubeconfig{Path: kubeconfig, Client: pki.NodeClient, Server: p.localURL})
+	// local-up-cluster's: the node's client certificate, and its serving
+	// certificate for where kube-apiserver reaches it.
+	p.Certificates = append(p.Certificates,
+		pki.ClientLeaf(pki.NodeClient, "system:node:"+n.Name, "system:nodes"),
+		pki.ServingLeaf(pki.KubeletServing, kubeletName, p.localHosts))
 	config := filepath.Join(p.Env.ConfigDir(), "kubelet.yaml")
 	cniConf := filepath.Join(p.cniConfDir(), "10-kenv.conflist")
 	p.Files = append(p.Files,

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"github.com/kenv-dev/kenv/env/spec"
+	"github.com/kenv-dev/kenv/pki"
 )
 
 const kubeProxyName = "kube-proxy"
@@ -21,12 +22,15 @@ const metricsPort = 10249
 // kubeProxy is kube-proxy in iptables mode for the node's pod range, its
 // health check on c's port.
 func (p *Plan) kubeProxy(c spec.Component) Component {
+	kubeconfig := p.Env.Kubeconfig("kube-proxy")
+	p.Kubeconfigs = append(p.Kubeconfigs, Kubeconfig{Path: kubeconfig, Client: pki.ProxyClient, Server: p.localURL})
+	p.Certificates = append(p.Certificates, pki.ClientLeaf(pki.ProxyClient, "system:kube-proxy", "system:nodes"))
 	return Component{
 		Also:      []string{hostPort(Loopback, metricsPort)},
 		Endpoint:  "http://" + hostPort(p.spec.Network.BindAddress, c.Port),
 		HealthURL: "http://" + hostPort(p.localHost, c.Port) + "/healthz",
 		Flags: []Flag{
-			{"kubeconfig", p.Env.Kubeconfig("kube-proxy")},
+			{"kubeconfig", kubeconfig},
 			{"hostname-override", p.localHost},
 			{"proxy-mode", "iptables"},
 			{"cluster-cidr", p.spec.Network.PodCIDR},

@@ -299,8 +299,6 @@ func New(in Inputs, binDir string) (*Plan, error) {
 		},
 		Kubeconfigs: []Kubeconfig{
 			{Path: env.Kubeconfig("admin"), Client: pki.AdminClient, Server: apiURL},
-			{Path: env.Kubeconfig("controller"), Client: pki.ControllerClient, Server: localURL},
-			{Path: env.Kubeconfig("scheduler"), Client: pki.SchedulerClient, Server: localURL},
 		},
 		spec:      s,
 		inputs:    in,
@@ -314,7 +312,7 @@ func New(in Inputs, binDir string) (*Plan, error) {
 	apiHosts := appendNew(p.localHosts, nw.APIHost, firstServiceIP.String(),
 		"kubernetes", "kubernetes.default", "kubernetes.default.svc",
 		"kubernetes.default.svc.cluster", "kubernetes.default.svc.cluster.local")
-	p.Certificates = pki.ControlPlaneLeaves(apiHosts, p.localHosts)
+	p.Certificates = pki.ControlPlaneLeaves(apiHosts)
 
 	for _, c := range s.Components {
 		k, ok := KindOf(c.Name)
