@@ -62,6 +62,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if k, ok := plan.KindOf(c.Name); !ok || !k.ControlPlane() {
 			return nil, fmt.Errorf("kenv bench measures a control plane; %s runs %s: bench a spec without it", o.Spec.File, c.Name)
 		}
+		if c.Kubernetes != nil {
+			return nil, fmt.Errorf("kenv bench measures one tree; %s builds %s from a source of its own: bench a spec without it", o.Spec.File, c.Name)
+		}
 	}
 	// The bench's environments are its own: they share nothing with
 	// the user's.
