@@ -671,8 +671,8 @@ func checkPorts(p *plan.Plan) error {
 					holder = " by " + h
 				}
 			}
-			errs = multierror.Append(errs, fmt.Errorf("port %s of %s is in use%s; stop what holds it (another environment: `kenv down`), or set %s in %s",
-				number, port.Of, holder, port.SetBy, p.SpecFile()))
+			errs = multierror.Append(errs, fmt.Errorf("port %s is in use%s, and %s needs it; stop what holds it (another environment: `kenv down`), or set %s in %s",
+				number, holder, port.Of, port.SetBy, p.SpecFile()))
 			continue
 		}
 		l.Close()
