@@ -42,8 +42,9 @@ var sysctls = []string{
 // fixedDirs are directories the runtime, CNI and the kubelet use whatever
 // they are told: containerd's shim sockets, libcni's result cache, the
 // kubelet's container log links and the paths it keeps under
-// /var/lib/kubelet.
-var fixedDirs = []string{"/run/containerd", "/var/lib/cni", "/var/log/containers", "/var/log/pods", "/var/lib/kubelet"}
+// /var/lib/kubelet, and /run/mount, where util-linux's mount, which the
+// kubelet runs for a pod's tmpfs and bind volumes, keeps its table.
+var fixedDirs = []string{"/run/containerd", "/var/lib/cni", "/var/log/containers", "/var/log/pods", "/var/lib/kubelet", "/run/mount"}
 
 // Take records the machine in file, unless file holds a record already:
 // one an earlier node took and did not restore, which is the machine as
