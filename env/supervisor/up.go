@@ -161,7 +161,9 @@ func Up(ctx context.Context, o Options) (retained *Running, err error) {
 			return nil, err
 		}
 	}
-	for _, row := range append(r.inStages(r.plan.Components, r.startComponents, []steps.Step{r.startEtcd()}, []steps.Step{r.loadImages()}), []steps.Step{r.registerNodes()}) {
+	// The components' rows follow from the plan the source step decided.
+	components := r.inStages(r.plan.Components, r.startComponents, []steps.Step{r.startEtcd()}, []steps.Step{r.loadImages()})
+	for _, row := range append(components, []steps.Step{r.registerNodes()}) {
 		if err := r.run.Run(ctx, row...); err != nil {
 			return nil, err
 		}
