@@ -19,11 +19,8 @@ var kubeControllerManager = Kind{
 }
 
 func (p *Plan) controllerManager(c spec.Component) Component {
-	kubeconfig := p.Env.Kubeconfig("controller")
-	p.Kubeconfigs = append(p.Kubeconfigs, Kubeconfig{Path: kubeconfig, Client: pki.ControllerClient, Server: p.localURL})
-	p.Certificates = append(p.Certificates,
-		pki.ServingLeaf(pki.ControllerServing, controllerManagerName, p.localHosts),
-		pki.ClientLeaf(pki.ControllerClient, "system:kube-controller-manager"))
+	kubeconfig := p.apiClient("controller", pki.ControllerClient, "system:kube-controller-manager")
+	p.Certificates = append(p.Certificates, pki.ServingLeaf(pki.ControllerServing, controllerManagerName, p.localHosts))
 	return Component{
 		HealthURL: p.healthURL(c.Port, "/healthz"),
 		Flags: []Flag{

@@ -105,13 +105,10 @@ func (p *Plan) node() *Node {
 // cgroup and its files under the node's directory.
 func (p *Plan) kubelet(c spec.Component) Component {
 	n := p.node()
-	kubeconfig := p.Env.Kubeconfig("kubelet")
-	p.Kubeconfigs = append(p.Kubeconfigs, Kubeconfig{Path: kubeconfig, Client: pki.NodeClient, Server: p.localURL})
 	// local-up-cluster's: the node's client certificate, and its serving
 	// certificate for where kube-apiserver reaches it.
-	p.Certificates = append(p.Certificates,
-		pki.ClientLeaf(pki.NodeClient, "system:node:"+n.Name, "system:nodes"),
-		pki.ServingLeaf(pki.KubeletServing, kubeletName, p.localHosts))
+	kubeconfig := p.apiClient("kubelet", pki.NodeClient, "system:node:"+n.Name, "system:nodes")
+	p.Certificates = append(p.Certificates, pki.ServingLeaf(pki.KubeletServing, kubeletName, p.localHosts))
 	config := filepath.Join(p.Env.ConfigDir(), "kubelet.yaml")
 	cniConf := filepath.Join(p.cniConfDir(), "10-kenv.conflist")
 	p.Files = append(p.Files,

@@ -22,9 +22,7 @@ const metricsPort = 10249
 // kubeProxy is kube-proxy in iptables mode for the node's pod range, its
 // health check on c's port.
 func (p *Plan) kubeProxy(c spec.Component) Component {
-	kubeconfig := p.Env.Kubeconfig("kube-proxy")
-	p.Kubeconfigs = append(p.Kubeconfigs, Kubeconfig{Path: kubeconfig, Client: pki.ProxyClient, Server: p.localURL})
-	p.Certificates = append(p.Certificates, pki.ClientLeaf(pki.ProxyClient, "system:kube-proxy", "system:nodes"))
+	kubeconfig := p.apiClient("kube-proxy", pki.ProxyClient, "system:kube-proxy", "system:nodes")
 	return Component{
 		Also:      []string{hostPort(Loopback, metricsPort)},
 		Endpoint:  "http://" + hostPort(p.spec.Network.BindAddress, c.Port),

@@ -414,6 +414,16 @@ func urlHost(raw string) string {
 	return u.Host
 }
 
+// apiClient adds the kubeconfig called name, with which a component
+// reaches kube-apiserver as user, in groups, through the client
+// certificate client, and returns its path.
+func (p *Plan) apiClient(name, client, user string, groups ...string) string {
+	path := p.Env.Kubeconfig(name)
+	p.Kubeconfigs = append(p.Kubeconfigs, Kubeconfig{Path: path, Client: client, Server: p.localURL})
+	p.Certificates = append(p.Certificates, pki.ClientLeaf(client, user, groups...))
+	return path
+}
+
 // has reports whether the plan runs a component called name.
 func (p *Plan) has(name string) bool {
 	_, ok := p.Component(name)

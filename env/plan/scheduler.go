@@ -20,11 +20,8 @@ var kubeScheduler = Kind{
 }
 
 func (p *Plan) scheduler(c spec.Component) Component {
-	kubeconfig := p.Env.Kubeconfig("scheduler")
-	p.Kubeconfigs = append(p.Kubeconfigs, Kubeconfig{Path: kubeconfig, Client: pki.SchedulerClient, Server: p.localURL})
-	p.Certificates = append(p.Certificates,
-		pki.ServingLeaf(pki.SchedulerServing, schedulerName, p.localHosts),
-		pki.ClientLeaf(pki.SchedulerClient, "system:kube-scheduler"))
+	kubeconfig := p.apiClient("scheduler", pki.SchedulerClient, "system:kube-scheduler")
+	p.Certificates = append(p.Certificates, pki.ServingLeaf(pki.SchedulerServing, schedulerName, p.localHosts))
 	config := filepath.Join(p.Env.ConfigDir(), "kube-scheduler.yaml")
 	p.Files = append(p.Files, File{Path: config, Content: fmt.Sprintf(schedulerConfigYAML, kubeconfig)})
 	return Component{
