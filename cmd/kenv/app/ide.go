@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kenv-dev/kenv/env/ide"
+	"github.com/kenv-dev/kenv/env/source"
 	"github.com/kenv-dev/kenv/env/sourcemap"
 	"github.com/kenv-dev/kenv/env/state"
 )
@@ -133,7 +134,7 @@ func writeGoLand(targets []ide.Target, workspace string, print bool, streams Str
 // Kubernetes checkout, files of the tree kenv built are looked for there
 // instead.
 func vscodeMappings(sources sourcemap.Map, sourceDir, workspace string) []ide.PathMapping {
-	inWorkspace := workspace != "" && isKubernetesTree(workspace)
+	inWorkspace := workspace != "" && source.IsCheckout(workspace) == nil
 	var mappings []ide.PathMapping
 	for _, r := range sources {
 		local := r.To
@@ -146,10 +147,4 @@ func vscodeMappings(sources sourcemap.Map, sourceDir, workspace string) []ide.Pa
 	// it: a staging module's directory before the tree's.
 	slices.SortStableFunc(mappings, func(a, b ide.PathMapping) int { return cmp.Compare(len(b.From), len(a.From)) })
 	return mappings
-}
-
-// isKubernetesTree reports whether dir holds a Kubernetes source tree.
-func isKubernetesTree(dir string) bool {
-	_, err := os.Stat(filepath.Join(dir, "cmd", "kube-apiserver"))
-	return err == nil
 }
