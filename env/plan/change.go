@@ -30,6 +30,7 @@ func Compare(old, next *Plan) Change {
 		{"the environment's name", old.Name, next.Name},
 		{"the source", []any{old.spec.Kubernetes, old.Source}, []any{next.spec.Kubernetes, next.Source}},
 		{"the build", []any{old.Toolchain, old.Build, old.BinDir}, []any{next.Toolchain, next.Build, next.BinDir}},
+		{"the components' own sources", old.Trees, next.Trees},
 		{"etcd or the network", []any{old.APIServerURL, old.Etcd, old.Certificates, old.Kubeconfigs}, []any{next.APIServerURL, next.Etcd, next.Certificates, next.Kubeconfigs}},
 		{"the configuration files", old.Files, next.Files},
 		{"the simulated nodes", old.Kwok, next.Kwok},

@@ -93,6 +93,7 @@ func Owns(s *spec.Spec, l *lock.Lock) []Own {
 // nothing: what it needs of the machine is in in.Machine.
 func Decide(in Inputs) (*Plan, error) {
 	main := decideTree(in.Spec, in.Lock, in.Tree, in.Cache)
+	main.Where = Where(in.Spec, in.Lock)
 	p, err := New(in, main.BinDir)
 	if err != nil {
 		return nil, err
@@ -104,6 +105,7 @@ func Decide(in Inputs) (*Plan, error) {
 			return nil, fmt.Errorf("%s: its own source is not at hand", own.Name)
 		}
 		t := decideTree(own.Spec, own.Lock, src, in.Cache)
+		t.Where = own.Where
 		if err := checkSkew(in.Spec, own.Name, main.Source, t.Source); err != nil {
 			return nil, err
 		}

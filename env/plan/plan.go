@@ -69,6 +69,9 @@ type Plan struct {
 // A Tree is a Kubernetes tree the plan builds from, with the toolchain
 // that builds it, the build and where the binaries go.
 type Tree struct {
+	// Where is the source as the spec and lock name it; Source the tree
+	// got from there.
+	Where     source.Location `json:"-"`
 	Source    *source.Tree
 	Toolchain Toolchain
 	// Build builds the binaries into BinDir.

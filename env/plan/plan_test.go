@@ -400,7 +400,7 @@ component "kwok" {
 // the environment's tree: its binary, toolchain and Delve are its tree's,
 // and the environment's build leaves it out.
 func TestOwnTree(t *testing.T) {
-	s, diags := spec.Parse([]byte(`
+	const src = `
 kubernetes {
   version = "v1.34.4"
 }
@@ -413,7 +413,8 @@ component "kube-scheduler" {
   }
   debug {}
 }
-`), "/specs/skew.hcl", plan.Catalog())
+`
+	s, diags := spec.Parse([]byte(src), "/specs/skew.hcl", plan.Catalog())
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
@@ -442,6 +443,32 @@ component "kube-scheduler" {
 	api, _ := p.Component("kube-apiserver")
 	if sched.Debug.Release != "v1.27.2" || !sched.Debug.Install || api.Debug.Dlv != "/usr/bin/dlv" {
 		t.Errorf("Delve: the scheduler's %+v, kube-apiserver's %+v", sched.Debug, api.Debug)
+	}
+
+	// A spec edit that keeps the trees restarts the component with its
+	// new flags; another tree for it takes a new environment.
+	decide := func(src string, trees map[string]*source.Tree) *plan.Plan {
+		t.Helper()
+		s, diags := spec.Parse([]byte(src), "/specs/skew.hcl", plan.Catalog())
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		next := in
+		next.Spec, next.Trees = s, trees
+		p, err := plan.Decide(next)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	flagged := decide(strings.Replace(src, "  }\n  debug {}\n", "  }\n  debug {}\n  flags = { v = 6 }\n", 1), in.Trees)
+	if ch := plan.Compare(p, flagged); len(ch.Anew) > 0 || len(ch.Restart) != 1 || ch.Restart[0].Name != "kube-scheduler" {
+		t.Errorf("a flag of the scheduler: %+v", ch)
+	}
+	other := &source.Tree{Key: "kubernetes@v1.33.12", Dir: "/cache/src/kubernetes@v1.33.12", GoVersion: "1.27.1", Version: source.Version{GitVersion: "v1.33.12"}}
+	moved := decide(strings.Replace(src, "v1.33.13", "v1.33.12", 1), map[string]*source.Tree{"kube-scheduler": other})
+	if ch := plan.Compare(p, moved); !slices.Contains(ch.Anew, "the components' own sources") {
+		t.Errorf("another release of the scheduler: %+v", ch)
 	}
 
 	// A tree whose version shows only once it is at hand is checked then,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kenv-dev/kenv/env/build"
 	"github.com/kenv-dev/kenv/env/plan"
+	"github.com/kenv-dev/kenv/env/source"
 	"github.com/kenv-dev/kenv/env/spec"
 	"github.com/kenv-dev/kenv/env/steps"
 	"github.com/kenv-dev/kenv/env/watch"
@@ -222,7 +223,19 @@ func (r *Running) specChanged(ctx context.Context, out io.Writer, loadSpec func(
 		fmt.Fprintf(out, "✗ %s: %v; the environment runs as before.\n", name, err)
 		return
 	}
-	next, err := plan.Decide(plan.Inputs{Spec: s, Lock: r.opts.Lock, Env: r.opts.Env, Cache: r.opts.Cache, Tree: r.plan.Source, Machine: r.plan.Machine()})
+	// The trees at hand are those the environment runs; a component whose
+	// own source the save changed needs another.
+	trees := map[string]*source.Tree{}
+	for _, own := range plan.Owns(s, r.opts.Lock) {
+		t := r.plan.Trees[own.Name]
+		if t == nil || t.Where != own.Where {
+			fmt.Fprintf(out, "• %s: the source of %s changed, which takes a new environment: `kenv down --name %s` and `kenv up %s`. Nothing was changed.\n",
+				name, own.Name, r.opts.Spec.Name, r.opts.Spec.File)
+			return
+		}
+		trees[own.Name] = t.Source
+	}
+	next, err := plan.Decide(plan.Inputs{Spec: s, Lock: r.opts.Lock, Env: r.opts.Env, Cache: r.opts.Cache, Tree: r.plan.Source, Trees: trees, Machine: r.plan.Machine()})
 	if err != nil {
 		fmt.Fprintf(out, "✗ %s: %v; the environment runs as before.\n", name, err)
 		return
