@@ -39,6 +39,9 @@ func Lock(ctx context.Context, o Options) error {
 func (r *Running) lockOf(ctx context.Context, s *spec.Spec, t *plan.Tree) (*lock.Lock, error) {
 	releases := lock.Releases{Delve: map[string]string{}}
 	for _, sc := range s.Components {
+		if sc.Kubernetes != nil {
+			continue // in the lock of its own source
+		}
 		c, _ := r.plan.Component(sc.Name)
 		if c.Debug != nil {
 			releases.Delve[c.Name] = c.Debug.Release
