@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -108,19 +109,30 @@ component "kwok" {
 	}
 
 	// The scheduler says its release in its metrics (it serves no
-	// /version), asked with the admin certificate.
+	// /version), asked with the admin certificate. Its client CA comes
+	// from a ConfigMap it may have been refused before kube-apiserver's
+	// RBAC was in place; until its informer lists it again (a back-off of
+	// up to half a minute) it takes every caller for system:anonymous, so
+	// a 403 is asked again, for a minute at most.
 	health, err := access.HealthClient(filepath.Join(k.home, "skew", "pki"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := health.Get(fmt.Sprintf("https://127.0.0.1:%d/metrics", p[4]))
-	if err != nil {
-		t.Fatal(err)
+	var metrics []byte
+	var code int
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Second) {
+		resp, err := health.Get(fmt.Sprintf("https://127.0.0.1:%d/metrics", p[4]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		metrics, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if code = resp.StatusCode; code != http.StatusForbidden || time.Now().After(deadline) {
+			break
+		}
 	}
-	metrics, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	if want := `git_version="` + schedVersion + `"`; !strings.Contains(string(metrics), want) {
-		t.Errorf("the scheduler's kubernetes_build_info lacks %s", want)
+		t.Errorf("the scheduler's kubernetes_build_info lacks %s (HTTP %d):\n%.2000s", want, code, metrics)
 	}
 	cs := clientset(t, filepath.Join(k.home, "skew", "admin.kubeconfig"))
 	if v, err := cs.Discovery().ServerVersion(); err != nil || v.GitVersion != apiVersion {
