@@ -5,6 +5,7 @@ package main_test
 import (
 	"context"
 	"debug/elf"
+	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -15,12 +16,14 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/go-delve/delve/service/api"
 	"github.com/go-delve/delve/service/rpc2"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -31,12 +34,16 @@ import (
 
 const syncPod = "k8s.io/kubernetes/pkg/kubelet.(*Kubelet).SyncPod"
 
-// TestEndToEndNode makes this machine a node, offline: the kubelet under
-// Delve and kube-proxy on kenv's containerd. A pod from an image built here
-// (busybox as one layer) serves HTTP; logs, exec and a ClusterIP Service
-// work; the kubelet stops at a breakpoint in its pod sync for that pod; and
-// down leaves the machine as it was.
-func TestEndToEndNode(t *testing.T) {
+// TestEndToEndNodes runs real nodes in namespaces of their own, offline:
+// environment A with three nodes, node-2's kubelet under Delve, beside
+// environment B with two. In A a pod bound to node-2 stops the kubelet at
+// a breakpoint in its pod sync; a DaemonSet runs a pod from an image built
+// here (busybox as one layer) on every node; the pod on node-0 reaches the
+// one on node-2 by its IP and through a ClusterIP Service, which this
+// machine reaches too; logs and exec work. Then A's supervisor is killed
+// with SIGKILL and `kenv down` sweeps what it left, B goes down as usual,
+// and the machine is as it was.
+func TestEndToEndNodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs Kubernetes, as root")
 	}
@@ -54,7 +61,7 @@ func TestEndToEndNode(t *testing.T) {
 		}
 	}
 	if err != nil {
-		t.Fatalf("a static busybox for the pod's image: %v (Debian: apt-get install busybox-static)", err)
+		t.Fatalf("a static busybox for the pods' image: %v (Debian: apt-get install busybox-static)", err)
 	}
 	work := t.TempDir()
 	image := filepath.Join(work, "busybox.tar")
@@ -62,14 +69,195 @@ func TestEndToEndNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	k := kenvCLI{t: t, bin: kenvBinary, home: filepath.Join(work, "state")}
-	p := freePorts(t, 9)
-	specPath := filepath.Join(work, "node.hcl")
-	writeFile(t, specPath, fmt.Sprintf(`
+	before := takeHost(t)
+
+	// Ranges of their own, apart from anything this machine routes.
+	a := nodesSpec(t, work, "nodes-a", "10.231", image, []string{"node-0", "node-1", "node-2"})
+	b := nodesSpec(t, work, "nodes-b", "10.232", image, []string{"node-0", "node-1"})
+	t.Cleanup(func() {
+		_, _ = k.run("down", "--name", "nodes-a")
+		_, _ = k.run("down", "--name", "nodes-b")
+	})
+	start := time.Now()
+	out := k.mustRun("up", "-d", a.path)
+	upA := time.Since(start)
+	if !strings.Contains(out, "✓ 3 nodes Ready: node-0, node-1, node-2") {
+		t.Fatal("up does not report the three nodes Ready")
+	}
+	start = time.Now()
+	k.mustRun("up", "-d", b.path)
+	upB := time.Since(start)
+	t.Logf("FIGURES up -d of three nodes %s, of two beside them %s", upA.Round(100*time.Millisecond), upB.Round(100*time.Millisecond))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cs := clientset(t, filepath.Join(k.home, "nodes-a", "admin.kubeconfig"))
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes.Items {
+		if n.Name == "node-1" && n.Labels["topology.kubernetes.io/zone"] != "b" {
+			t.Errorf("node-1's labels %v lack the spec's zone", n.Labels)
+		}
+		if n.Spec.PodCIDR == "" || n.Status.Addresses[0].Address == "127.0.0.1" {
+			t.Errorf("node %s: pod range %q, addresses %v", n.Name, n.Spec.PodCIDR, n.Status.Addresses)
+		}
+	}
+
+	// node-2's kubelet stops in SyncPod for a pod bound to node-2. Its
+	// Delve listens in the node, reached through this machine's loopback.
+	dlv := rpc2.NewClient(fmt.Sprintf("127.0.0.1:%d", a.delve))
+	if _, err := dlv.Halt(); err != nil {
+		t.Fatalf("halt node-2's kubelet: %v", err)
+	}
+	bp, err := dlv.CreateBreakpoint(&api.Breakpoint{FunctionName: syncPod})
+	if err != nil {
+		t.Fatalf("breakpoint in node-2's kubelet: %v", err)
+	}
+	bound := webPod()
+	bound.Spec.NodeName = "node-2"
+	if _, err := cs.CoreV1().Pods("default").Create(ctx, bound, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	stoppedAtPod(t, dlv, bp.ID, "web")
+	if _, err := dlv.ClearBreakpoint(bp.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := dlv.Disconnect(true); err != nil {
+		t.Fatal(err)
+	}
+	waitPodRunning(ctx, t, cs, "web")
+
+	// A DaemonSet's pod Running on each node.
+	labels := map[string]string{"app": "everywhere"}
+	ds := &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "everywhere"},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: webPod().Spec},
+		},
+	}
+	if _, err := cs.AppsV1().DaemonSets("default").Create(ctx, ds, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	onNode := map[string]corev1.Pod{}
+	for ctx.Err() == nil && len(onNode) < 3 {
+		time.Sleep(time.Second)
+		pods, err := cs.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=everywhere"})
+		if err != nil {
+			continue
+		}
+		clear(onNode)
+		for _, p := range pods.Items {
+			if p.Status.Phase == corev1.PodRunning && p.Status.PodIP != "" {
+				onNode[p.Spec.NodeName] = p
+			}
+		}
+	}
+	if len(onNode) < 3 {
+		t.Fatalf("the DaemonSet runs on %d nodes, want 3", len(onNode))
+	}
+
+	// The pod on node-0 reaches the pod on node-2 by its IP, and the
+	// Service by its ClusterIP; this machine reaches the Service too.
+	from, to := onNode["node-0"], onNode["node-2"]
+	wget := func(url string) string {
+		out, err := k.run("kubectl", "--name", "nodes-a", "--", "exec", from.Name, "--", "/busybox", "wget", "-q", "-T", "5", "-O", "-", url)
+		if err != nil {
+			t.Errorf("from %s on node-0, %s: %v\n%s", from.Name, url, err, out)
+		}
+		return out
+	}
+	if out := wget("http://" + net.JoinHostPort(to.Status.PodIP, "8080") + "/"); !strings.Contains(out, "hello from a kenv pod") {
+		t.Errorf("the pod on node-2 answered %q", out)
+	}
+	svc, err := cs.CoreV1().Services("default").Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "everywhere"},
+		Spec: corev1.ServiceSpec{Selector: labels,
+			Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svcCtx, svcCancel := context.WithTimeout(ctx, time.Minute)
+	defer svcCancel()
+	if body := getUntil(svcCtx, t, "http://"+net.JoinHostPort(svc.Spec.ClusterIP, "80")+"/"); !strings.Contains(body, "hello from a kenv pod") {
+		t.Errorf("the Service's ClusterIP answered this machine %q", body)
+	}
+	if out := wget("http://" + net.JoinHostPort(svc.Spec.ClusterIP, "80") + "/"); !strings.Contains(out, "hello from a kenv pod") {
+		t.Errorf("the Service's ClusterIP answered the pod on node-0 %q", out)
+	}
+	if out := k.mustRun("kubectl", "--name", "nodes-a", "--", "logs", "web"); !strings.Contains(out, "serving") {
+		t.Errorf("kubectl logs: no line of the pod's")
+	}
+	if out := k.mustRun("logs", "--name", "nodes-a", "--node", "node-2", "kubelet"); !strings.Contains(out, "kubelet") {
+		t.Errorf("kenv logs --node node-2 kubelet printed no kubelet log")
+	}
+
+	// B's nodes are its own.
+	csB := clientset(t, filepath.Join(k.home, "nodes-b", "admin.kubeconfig"))
+	if nodes, err := csB.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err != nil || len(nodes.Items) != 2 {
+		t.Errorf("environment B's nodes: %v, %v", nodes, err)
+	}
+
+	// A's supervisor dies; down sweeps what it left. B goes down as usual.
+	var st state
+	if err := json.Unmarshal([]byte(k.mustRun("status", "--name", "nodes-a", "-o", "json")), &st); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(st.Supervisor.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	k.mustRun("down", "--name", "nodes-a")
+	k.mustRun("down", "--name", "nodes-b")
+	after := takeHost(t)
+	for _, what := range slices.Sorted(maps.Keys(before)) {
+		if added := addedTo(before[what], after[what]); len(added) > 0 {
+			t.Errorf("down left %s: %s", what, strings.Join(added, "; "))
+		}
+		if gone := addedTo(after[what], before[what]); len(gone) > 0 {
+			t.Errorf("down took %s away: %s", what, strings.Join(gone, "; "))
+		}
+	}
+	if stays, err := os.Stat(filepath.Join(k.home, "nodes-a", "etcd")); err != nil || !stays.IsDir() {
+		t.Errorf("etcd's data did not survive down: %v", err)
+	}
+}
+
+// nodesSpec is a spec of nodes called names, in ranges under prefix
+// ("10.231": nodes in 10.231.0.0/24, pods in 10.231.128.0/17, Services
+// 10.231.1.0/24), the last node's kubelet under Delve, every node holding
+// image, each node but the first labelled with its zone.
+type nodesSpecFile struct {
+	path  string
+	delve int
+}
+
+func nodesSpec(t *testing.T, dir, name, prefix, image string, names []string) nodesSpecFile {
+	t.Helper()
+	p := freePorts(t, 6)
+	var nodes strings.Builder
+	for i, n := range names {
+		fmt.Fprintf(&nodes, "node %q {\n", n)
+		if i > 0 {
+			fmt.Fprintf(&nodes, "  labels = { \"topology.kubernetes.io/zone\" = %q }\n", string(rune('a'+i)))
+		}
+		if i == len(names)-1 {
+			fmt.Fprintf(&nodes, "  component \"kubelet\" {\n    debug {\n      port = %d\n    }\n  }\n", p[5])
+		}
+		nodes.WriteString("}\n")
+	}
+	path := filepath.Join(dir, name+".hcl")
+	writeFile(t, path, fmt.Sprintf(`
+name = %q
 kubernetes {
   version = %q
 }
 network {
-  pod_cidr = "10.244.0.0/16"
+  node_cidr    = "%[3]s.0.0/24"
+  pod_cidr     = "%[3]s.128.0/17"
+  service_cidr = "%[3]s.1.0/24"
 }
 etcd {
   port      = %d
@@ -85,85 +273,11 @@ component "kube-scheduler" {
   port = %d
 }
 component "kubelet" {
-  port = %d
-  debug {
-    port = %d
-  }
+  images = [%q]
 }
-component "kube-proxy" {
-  port  = %d
-  flags = { metrics-bind-address = "127.0.0.1:%d" }
-}
-`, e2eVersion(), p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8]))
-	before := takeHost(t)
-	t.Cleanup(func() { _, _ = k.run("down", "--name", "node") })
-
-	start := time.Now()
-	out := k.mustRun("up", "-d", specPath)
-	upTook := time.Since(start)
-	if !strings.Contains(out, "✓ node 127.0.0.1 Ready") {
-		t.Fatal("up does not report the node Ready")
-	}
-	k.mustRun("image", "load", "--name", "node", image)
-
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cs := clientset(t, filepath.Join(k.home, "node", "admin.kubeconfig"))
-	dlv := rpc2.NewClient(fmt.Sprintf("127.0.0.1:%d", p[6]))
-	if _, err := dlv.Halt(); err != nil {
-		t.Fatalf("halt the kubelet: %v", err)
-	}
-	bp, err := dlv.CreateBreakpoint(&api.Breakpoint{FunctionName: syncPod})
-	if err != nil {
-		t.Fatalf("breakpoint in the kubelet: %v", err)
-	}
-	created := time.Now()
-	if _, err := cs.CoreV1().Pods("default").Create(ctx, webPod(), metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	stoppedAtPod(t, dlv, bp.ID, "web")
-	if _, err := dlv.ClearBreakpoint(bp.ID); err != nil {
-		t.Fatal(err)
-	}
-	if err := dlv.Disconnect(true); err != nil {
-		t.Fatal(err)
-	}
-	running := waitPodRunning(ctx, t, cs, "web")
-	t.Logf("figures: up -d %s (node Ready); pod Running %s after its creation, a breakpoint stop included",
-		upTook.Round(100*time.Millisecond), running.Sub(created).Round(100*time.Millisecond))
-
-	if out := k.mustRun("kubectl", "--name", "node", "--", "logs", "web"); !strings.Contains(out, "serving") {
-		t.Errorf("kubectl logs: no line of the pod's")
-	}
-	if out := k.mustRun("kubectl", "--name", "node", "--", "exec", "web", "--", "/busybox", "cat", "/index.html"); !strings.Contains(out, "hello from a kenv pod") {
-		t.Errorf("kubectl exec: got %q", out)
-	}
-	svc, err := cs.CoreV1().Services("default").Create(ctx, &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "web"},
-		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "web"},
-			Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// kube-proxy writes the Service's rules within a second or two.
-	svcCtx, svcCancel := context.WithTimeout(ctx, time.Minute)
-	defer svcCancel()
-	body := getUntil(svcCtx, t, "http://"+net.JoinHostPort(svc.Spec.ClusterIP, "80")+"/")
-	if !strings.Contains(body, "hello from a kenv pod") {
-		t.Errorf("the Service's ClusterIP answered %q", body)
-	}
-
-	k.mustRun("down", "--name", "node")
-	after := takeHost(t)
-	for _, what := range slices.Sorted(maps.Keys(before)) {
-		if added := addedTo(before[what], after[what]); len(added) > 0 {
-			t.Errorf("down left %s: %s", what, strings.Join(added, "; "))
-		}
-	}
-	if stays, err := os.Stat(filepath.Join(k.home, "node", "etcd")); err != nil || !stays.IsDir() {
-		t.Errorf("etcd's data did not survive down: %v", err)
-	}
+component "kube-proxy" {}
+%s`, name, e2eVersion(), prefix, p[0], p[1], p[2], p[3], p[4], image, nodes.String()))
+	return nodesSpecFile{path: path, delve: p[5]}
 }
 
 func webPod() *corev1.Pod {
@@ -242,9 +356,10 @@ func getUntil(ctx context.Context, t *testing.T, url string) string {
 }
 
 // takeHost lists what a node may leave on the machine: iptables chains and
-// rules (v4 and v6), network interfaces, mounts, the processes of
-// containerd's shims, cgroups named after kenv, and the directories
-// beside the system's /run, /var/lib and /var/log.
+// rules (v4 and v6), network interfaces, routes, network namespaces,
+// mounts, the processes of containerd's shims, cgroups named after kenv,
+// the kernel settings the kubelets and kube-proxies write, and the
+// directories beside the system's /run, /var/lib and /var/log.
 func takeHost(t *testing.T) map[string][]string {
 	t.Helper()
 	h := map[string][]string{}
@@ -279,6 +394,19 @@ func takeHost(t *testing.T) map[string][]string {
 	}
 	if out, err := exec.Command("pgrep", "-a", "containerd-shim").Output(); err == nil {
 		h["shims"] = strings.Split(strings.TrimSpace(string(out)), "\n")
+	}
+	if out, err := exec.Command("ip", "-4", "route", "show", "table", "all").Output(); err == nil {
+		h["routes"] = strings.Split(strings.TrimSpace(string(out)), "\n")
+	}
+	netns, _ := os.ReadDir("/run/netns")
+	for _, e := range netns {
+		h["network namespaces"] = append(h["network namespaces"], e.Name())
+	}
+	for _, name := range []string{"vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops",
+		"kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes", "net/ipv4/ip_forward", "net/bridge/bridge-nf-call-iptables"} {
+		if v, err := os.ReadFile(filepath.Join("/proc/sys", name)); err == nil {
+			h["kernel settings"] = append(h["kernel settings"], name+"="+strings.TrimSpace(string(v)))
+		}
 	}
 	cgroups, _ := filepath.Glob("/sys/fs/cgroup/*/kenv-*")
 	more, _ := filepath.Glob("/sys/fs/cgroup/kenv-*")

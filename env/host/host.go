@@ -1,117 +1,176 @@
-// Package host keeps what a node of kenv changes on the machine, so that
-// `kenv down` leaves it as it found it: the iptables chains and rules the
-// kubelet, kube-proxy and the CNI plugins add, the kernel settings they
-// write, the directories the runtime and the kubelet make where their
-// authors fixed the path, and the environment's cgroups, mounts, bridge
-// and leftover processes.
+// Package host keeps what an environment's nodes hold on this machine, so
+// that `kenv down` leaves it as it found it. Everything a node changes in
+// the network (iptables chains and rules, routes, interfaces, per-network
+// kernel settings) and every mount it makes are in the node's own
+// namespaces, which go with it; what remains on the machine is the
+// environment's bridge, the nodes' cgroups and the kernel settings that
+// are not per network namespace, which the kubelets write.
 package host
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/google/renameio/v2"
 	"github.com/hashicorp/go-multierror"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
-// Record is the machine as it was before the node started: what Restore
-// puts back.
-type Record struct {
-	// Iptables holds iptables-save's output of each family ("iptables",
-	// "ip6tables").
-	Iptables map[string]string
-	// Sysctls maps a file under /proc/sys to its value.
-	Sysctls map[string]string
-	// Absent are directories that did not exist.
-	Absent []string
-}
-
-// sysctls are the kernel settings the kubelet (its kernel tunables), kube-proxy
-// and the bridge plugin write.
+// sysctls are the kernel settings a kubelet writes that no network
+// namespace holds: its kernel tunables.
 var sysctls = []string{
 	"vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops",
 	"kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes",
-	"net/ipv4/ip_forward", "net/ipv4/conf/all/route_localnet", "net/bridge/bridge-nf-call-iptables",
-	"net/bridge/bridge-nf-call-ip6tables", "net/netfilter/nf_conntrack_max",
 }
 
-// fixedDirs are directories the runtime, CNI and the kubelet use whatever
-// they are told: containerd's shim sockets, libcni's result cache, the
-// kubelet's container log links and the paths it keeps under
-// /var/lib/kubelet, and /run/mount, where util-linux's mount, which the
-// kubelet runs for a pod's tmpfs and bind volumes, keeps its table.
-var fixedDirs = []string{"/run/containerd", "/var/lib/cni", "/var/log/containers", "/var/log/pods", "/var/lib/kubelet", "/run/mount"}
+// machineDir holds the record of the machine's kernel settings as they
+// were before the first environment with nodes, shared by every
+// environment that runs nodes at the time; a variable for the tests.
+var machineDir = "/run/kenv"
 
-// Take records the machine in file, unless file holds a record already:
-// one an earlier node took and did not restore, which is the machine as
-// it was before kenv.
-func Take(file string) error {
-	if _, err := os.Stat(file); err == nil {
-		return nil
-	}
-	rec := Record{Iptables: map[string]string{}, Sysctls: map[string]string{}}
-	for _, family := range families() {
-		out, err := save(family)
-		if err != nil {
+// machineRecord is what machineDir/record.json holds.
+type machineRecord struct {
+	// Sysctls maps a file under /proc/sys to its value.
+	Sysctls map[string]string
+	// Holders are the records of the environments whose nodes run; the
+	// last to go puts the settings back.
+	Holders []string
+}
+
+// Take records the machine's kernel settings for the environment whose
+// record file is record, unless another environment that runs nodes
+// recorded them first: the machine as it was before kenv.
+func Take(record string) error {
+	return withMachine(func(m *machineRecord) error {
+		if m.Sysctls == nil {
+			m.Sysctls = map[string]string{}
+			for _, name := range sysctls {
+				if v, err := os.ReadFile(filepath.Join("/proc/sys", name)); err == nil {
+					m.Sysctls[name] = strings.TrimSpace(string(v))
+				}
+			}
+		}
+		if !slices.Contains(m.Holders, record) {
+			m.Holders = append(m.Holders, record)
+		}
+		if err := os.MkdirAll(filepath.Dir(record), 0o700); err != nil {
 			return err
 		}
-		rec.Iptables[family] = out
+		return renameio.WriteFile(record, []byte(machineDir+"\n"), 0o600)
+	})
+}
+
+// Restore lets go of the machine for the environment whose record file is
+// record; the last environment to go writes the kernel settings back. No
+// record, nothing to do.
+func Restore(record string) error {
+	if _, err := os.Stat(record); errors.Is(err, os.ErrNotExist) {
+		return nil
 	}
-	for _, name := range sysctls {
-		if v, err := os.ReadFile(filepath.Join("/proc/sys", name)); err == nil {
-			rec.Sysctls[name] = strings.TrimSpace(string(v))
+	err := withMachine(func(m *machineRecord) error {
+		// A holder whose record is gone was swept by hand.
+		m.Holders = slices.DeleteFunc(m.Holders, func(h string) bool {
+			_, err := os.Stat(h)
+			return h == record || err != nil
+		})
+		if len(m.Holders) > 0 {
+			return nil
 		}
-	}
-	for _, dir := range fixedDirs {
-		if _, err := os.Lstat(dir); errors.Is(err, os.ErrNotExist) {
-			rec.Absent = append(rec.Absent, dir)
+		var errs *multierror.Error
+		for name, v := range m.Sysctls {
+			path := filepath.Join("/proc/sys", name)
+			if now, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(now)) != v {
+				errs = multierror.Append(errs, os.WriteFile(path, []byte(v), 0o644))
+			}
 		}
+		m.Sysctls = nil
+		return errs.ErrorOrNil()
+	})
+	if err != nil {
+		return fmt.Errorf("put the machine's kernel settings back: %w", err)
 	}
-	raw, err := json.MarshalIndent(rec, "", "  ")
+	return os.Remove(record)
+}
+
+// withMachine runs change on the machine's record under a lock, and
+// writes it back; a record without holders is removed, and machineDir
+// with it.
+func withMachine(change func(*machineRecord) error) error {
+	if err := os.MkdirAll(machineDir, 0o700); err != nil {
+		return err
+	}
+	lock, err := os.OpenFile(filepath.Join(machineDir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+	defer lock.Close()
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+		return err
+	}
+	file := filepath.Join(machineDir, "record.json")
+	var m machineRecord
+	if raw, err := os.ReadFile(file); err == nil {
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return fmt.Errorf("%s: %w", file, err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if err := change(&m); err != nil {
+		return err
+	}
+	if len(m.Holders) == 0 {
+		// Removed under the lock; whoever takes it next makes both anew.
+		var errs []error
+		for _, path := range []string{file, lock.Name(), machineDir} {
+			if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, err)
+			}
+		}
+		return errors.Join(errs...)
+	}
+	raw, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
 		return err
 	}
 	return renameio.WriteFile(file, raw, 0o600)
 }
 
-// Restore puts back what file records: it deletes the iptables rules and
-// chains added since, writes the kernel settings back and removes the
-// directories that were absent; then the record. No record, nothing to
-// do.
-func Restore(file string) error {
-	raw, err := os.ReadFile(file)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
+// Clash names the route of this machine that overlaps prefix, if any,
+// other than through the bridge called own: a network of the machine's,
+// or another environment's nodes, that a node's range would shadow.
+func Clash(prefix netip.Prefix, own string) (string, error) {
+	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
 	if err != nil {
-		return err
+		return "", err
 	}
-	var rec Record
-	if err := json.Unmarshal(raw, &rec); err != nil {
-		return fmt.Errorf("%s: %w", file, err)
-	}
-	var errs *multierror.Error
-	for family, before := range rec.Iptables {
-		errs = multierror.Append(errs, restoreIptables(family, before))
-	}
-	for name, v := range rec.Sysctls {
-		path := filepath.Join("/proc/sys", name)
-		if now, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(now)) != v {
-			errs = multierror.Append(errs, os.WriteFile(path, []byte(v), 0o644))
+	for _, r := range routes {
+		if r.Dst == nil || r.Dst.IP.IsUnspecified() {
+			continue // the default route overlaps everything
 		}
+		dst, ok := netip.AddrFromSlice(r.Dst.IP.To4())
+		if !ok {
+			continue
+		}
+		ones, _ := r.Dst.Mask.Size()
+		if !netip.PrefixFrom(dst, ones).Overlaps(prefix) {
+			continue
+		}
+		dev := ""
+		if link, err := netlink.LinkByIndex(r.LinkIndex); err == nil {
+			dev = link.Attrs().Name
+		}
+		if dev == own {
+			continue
+		}
+		return fmt.Sprintf("the route to %s on %s", r.Dst, dev), nil
 	}
-	for _, dir := range rec.Absent {
-		errs = multierror.Append(errs, os.RemoveAll(dir))
-	}
-	if err := errs.ErrorOrNil(); err != nil {
-		return fmt.Errorf("restore the machine as %s records it: %w", file, err)
-	}
-	return os.Remove(file)
+	return "", nil
 }

@@ -2,61 +2,62 @@ package host
 
 import (
 	"bytes"
-	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
-	"strings"
 	"syscall"
 
 	"github.com/hashicorp/go-multierror"
-	"github.com/moby/sys/mountinfo"
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
+
+	"github.com/kenv-dev/kenv/env/ns"
 )
 
-// Node names what one environment's node holds on the machine.
-type Node struct {
-	// Dir holds the runtime's root and state, the kubelet's root and the
-	// pods' network namespaces; everything mounted under it is the node's.
-	Dir string
-	// Transient are directories under Dir emptied at every sweep: the
-	// runtime's state, the pod IPs handed out.
-	Transient []string
-	// Socket is the runtime's; its shims name it on their command line.
-	Socket string
-	// CgroupRoot is where the kubelet puts the pods, such as "/kenv-node".
-	CgroupRoot string
-	// Bridge is the pods' bridge.
+// Nodes names what an environment's nodes hold on the machine.
+type Nodes struct {
+	// Bridge is the environment's bridge.
 	Bridge string
 	// Record is the file Take wrote.
 	Record string
+	List   []Node
 }
 
-// Sweep removes what the node left once the kubelet and the runtime have
-// stopped, or died: the runtime's shims and the containers they ran, the
-// mounts under the node's directory (pod network namespaces, volumes,
-// root filesystems), the bridge, the cgroups, the transient directories;
-// then it restores the machine as recorded. It goes on past a failure
-// and reports them all.
-func Sweep(n Node) error {
+// Node names what one node holds on the machine.
+type Node struct {
+	Name string
+	// NS are the node's namespaces; everything mounted in them, and the
+	// pods' network namespaces, go with them.
+	NS ns.Node
+	// Transient are directories emptied at every sweep: the runtime's
+	// state, the node's pod network.
+	Transient []string
+	// Socket is the runtime's; its shims name it on their command line.
+	Socket string
+	// CgroupRoot is where the kubelet puts the pods, such as
+	// "/kenv-demo-node-0".
+	CgroupRoot string
+}
+
+// Sweep removes what the nodes left once their kubelets and runtimes have
+// stopped, or died: the runtimes' shims and the containers they ran, the
+// cgroups, the namespaces with all in them, the transient directories and
+// the bridge; then it lets go of the machine's kernel settings. It goes
+// on past a failure and reports them all.
+func Sweep(h Nodes) error {
 	var errs *multierror.Error
-	errs = multierror.Append(errs, killShims(n.Socket))
-	if n.CgroupRoot != "" {
-		errs = multierror.Append(errs, RemoveCgroup(n.CgroupRoot))
-	}
-	errs = multierror.Append(errs, unmountUnder(n.Dir))
-	if link, err := netlink.LinkByName(n.Bridge); err == nil {
-		if err := netlink.LinkDel(link); err != nil {
-			errs = multierror.Append(errs, fmt.Errorf("delete bridge %s: %w", n.Bridge, err))
+	for _, n := range h.List {
+		errs = multierror.Append(errs, killShims(n.Socket))
+		if n.CgroupRoot != "" {
+			errs = multierror.Append(errs, RemoveCgroup(n.CgroupRoot))
+		}
+		errs = multierror.Append(errs, ns.Remove(n.NS))
+		for _, dir := range n.Transient {
+			errs = multierror.Append(errs, os.RemoveAll(dir))
 		}
 	}
-	for _, dir := range n.Transient {
-		errs = multierror.Append(errs, os.RemoveAll(dir))
+	if h.Bridge != "" {
+		errs = multierror.Append(errs, ns.Bridge{Name: h.Bridge}.Down())
 	}
-	errs = multierror.Append(errs, Restore(n.Record))
+	errs = multierror.Append(errs, Restore(h.Record))
 	return errs.ErrorOrNil()
 }
 
@@ -79,27 +80,4 @@ func killShims(socket string) error {
 		}
 	}
 	return nil
-}
-
-// unmountUnder unmounts everything mounted under dir, deepest first.
-func unmountUnder(dir string) error {
-	// The kernel lists mount points with their links resolved.
-	if real, err := filepath.EvalSymlinks(dir); err == nil {
-		dir = real
-	}
-	mounts, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
-	if err != nil {
-		return err
-	}
-	slices.SortFunc(mounts, func(a, b *mountinfo.Info) int {
-		return strings.Count(b.Mountpoint, "/") - strings.Count(a.Mountpoint, "/")
-	})
-	var errs *multierror.Error
-	for _, m := range mounts {
-		err := unix.Unmount(m.Mountpoint, unix.MNT_DETACH)
-		if err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-			errs = multierror.Append(errs, fmt.Errorf("unmount %s: %w", m.Mountpoint, err))
-		}
-	}
-	return errs.ErrorOrNil()
 }

@@ -124,10 +124,10 @@ func (e Env) socket(name string) string {
 	return filepath.Join(os.TempDir(), fmt.Sprintf("kenv-%d", os.Getuid()), hex.EncodeToString(sum[:8])+"-"+name)
 }
 
-// NodeDir holds the node: containerd's root (its images, kept across
-// down) and state, the pods' network namespaces and IPs, the kubelet's
-// root. Whatever is mounted under it is the node's.
-func (e Env) NodeDir() string { return filepath.Join(e.Dir, "node") }
+// NodeDir holds the real nodes, a directory each: its namespaces,
+// containerd's root (its images, kept across down) and state, the
+// kubelet's root.
+func (e Env) NodeDir() string { return filepath.Join(e.Dir, "nodes") }
 
 // UseDirs makes the environment's log and etcd directories links to the
 // directories the spec names, or plain directories again when it names

@@ -29,9 +29,12 @@ type registration struct {
 	mu              sync.Mutex
 	bound           *rbacv1.ClusterRoleBinding
 	lists, saGets   int
-	fieldSelectors  []string
+	labelled        map[string]string
 	unknownRequests []string
 }
+
+// podCIDR is the pod range the controller-manager gave the node.
+const podCIDR = "10.88.3.0/24"
 
 func (a *registration) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
@@ -54,13 +57,27 @@ func (a *registration) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusCreated, a.bound)
 	case r.Method == http.MethodGet && r.URL.Path == "/api/v1/nodes":
 		a.lists++
-		a.fieldSelectors = append(a.fieldSelectors, r.URL.Query().Get("fieldSelector"))
 		n := corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "machine"}}
 		n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionFalse}}
 		if a.lists >= a.readyAt {
 			n.Status.Conditions[0].Status = corev1.ConditionTrue
 		}
 		writeJSON(w, http.StatusOK, corev1.NodeList{TypeMeta: metav1.TypeMeta{Kind: "NodeList", APIVersion: "v1"}, Items: []corev1.Node{n}})
+	case r.Method == http.MethodGet && r.URL.Path == "/api/v1/nodes/machine":
+		n := corev1.Node{TypeMeta: metav1.TypeMeta{Kind: "Node", APIVersion: "v1"}, ObjectMeta: metav1.ObjectMeta{Name: "machine"}}
+		n.Spec.PodCIDR = podCIDR
+		writeJSON(w, http.StatusOK, n)
+	case r.Method == http.MethodPatch && r.URL.Path == "/api/v1/nodes/machine":
+		var patch struct {
+			Metadata struct{ Labels map[string]string }
+		}
+		raw, _ := io.ReadAll(r.Body)
+		if err := json.Unmarshal(raw, &patch); err != nil || r.Header.Get("Content-Type") != "application/merge-patch+json" {
+			http.Error(w, "bad patch", http.StatusBadRequest)
+			return
+		}
+		a.labelled = patch.Metadata.Labels
+		writeJSON(w, http.StatusOK, corev1.Node{TypeMeta: metav1.TypeMeta{Kind: "Node", APIVersion: "v1"}, ObjectMeta: metav1.ObjectMeta{Name: "machine", Labels: a.labelled}})
 	case r.Method == http.MethodGet && r.URL.Path == "/api/v1/namespaces/default/serviceaccounts/default":
 		a.saGets++
 		if a.saGets < a.saAt {
@@ -111,7 +128,8 @@ func TestRegister(t *testing.T) {
 			defer srv.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			err := Register(ctx, kubeconfig(t, srv.URL), "machine")
+			labels := map[string]string{"topology.kubernetes.io/zone": "b"}
+			ranges, err := Register(ctx, kubeconfig(t, srv.URL), []Registration{{Name: "machine", Labels: labels}})
 			a := tt.api
 			a.mu.Lock()
 			defer a.mu.Unlock()
@@ -136,10 +154,11 @@ func TestRegister(t *testing.T) {
 			if a.lists < a.readyAt || a.saGets < a.saAt {
 				t.Errorf("returned after %d lists and %d gets of the service account; Ready at %d, account at %d", a.lists, a.saGets, a.readyAt, a.saAt)
 			}
-			for _, s := range a.fieldSelectors {
-				if s != "metadata.name=machine" {
-					t.Errorf("listed nodes with field selector %q", s)
-				}
+			if got := ranges["machine"]; got != podCIDR {
+				t.Errorf("the node's pod range %q, want %q", got, podCIDR)
+			}
+			if a.labelled["topology.kubernetes.io/zone"] != "b" {
+				t.Errorf("the node was labelled %v, want %v", a.labelled, labels)
 			}
 			if len(a.unknownRequests) > 0 {
 				t.Errorf("unexpected requests %v", a.unknownRequests)

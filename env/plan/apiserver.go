@@ -27,7 +27,7 @@ var admissionChain = []string{"NamespaceLifecycle", "LimitRanger", "ServiceAccou
 // corsOrigins is local-up-cluster's: this machine's browsers.
 const corsOrigins = `//127.0.0.1(:[0-9]+)?$,//localhost(:[0-9]+)?$`
 
-func (p *Plan) apiServer(c spec.Component) Component {
+func (p *Plan) apiServer(c spec.Component, _ *Node) Component {
 	s := p.spec
 	policy := s.Audit.Policy
 	if policy == "" {
@@ -61,7 +61,7 @@ func (p *Plan) apiServer(c spec.Component) Component {
 		{"service-account-jwks-uri", "https://kubernetes.default.svc/openid/v1/jwks"},
 		{"service-account-signing-key-file", saKey},
 		{"enable-admission-plugins", strings.Join(admission, ",")},
-		{"bind-address", s.Network.BindAddress},
+		{"bind-address", p.apiBind},
 		{"secure-port", strconv.Itoa(c.Port)},
 		{"tls-cert-file", p.cert(pki.APIServerServing)},
 		{"tls-private-key-file", p.key(pki.APIServerServing)},
@@ -83,17 +83,18 @@ func (p *Plan) apiServer(c spec.Component) Component {
 	if len(s.Admission.Disable) > 0 {
 		flags = append(flags, Flag{"disable-admission-plugins", strings.Join(s.Admission.Disable, ",")})
 	}
-	if s.Component(kubeletName) != nil {
+	if len(s.Nodes) > 0 {
 		// logs, exec and port-forward check the kubelet's certificate.
 		flags = append(flags, Flag{"kubelet-certificate-authority", p.cert(pki.ServerCA)})
 	}
 	// Loopback binding would otherwise make the apiserver look for a
 	// non-loopback interface to advertise; bound to every interface, it
-	// picks one as upstream does.
-	if !netip.MustParseAddr(s.Network.BindAddress).IsUnspecified() {
-		flags = append(flags, Flag{"advertise-address", s.Network.BindAddress})
+	// picks one as upstream does. The kubernetes Service's endpoint is
+	// this address: with real nodes, the bridge's, which pods reach.
+	if !netip.MustParseAddr(p.apiBind).IsUnspecified() {
+		flags = append(flags, Flag{"advertise-address", p.apiBind})
 	}
-	return Component{HealthURL: p.healthURL(c.Port, "/readyz"), Flags: flags}
+	return Component{HealthURL: strings.TrimSuffix(p.localURL, "/") + "/readyz", Flags: flags}
 }
 
 const auditPolicyYAML = `apiVersion: audit.k8s.io/v1

@@ -34,7 +34,7 @@ func Compare(old, next *Plan) Change {
 		{"etcd or the network", []any{old.APIServerURL, old.Etcd, old.Certificates, old.Kubeconfigs}, []any{next.APIServerURL, next.Etcd, next.Certificates, next.Kubeconfigs}},
 		{"the configuration files", old.Files, next.Files},
 		{"the simulated nodes", old.Kwok, next.Kwok},
-		{"the node", old.Node, next.Node},
+		{"the nodes", old.Nodes, next.Nodes},
 	}
 	for _, p := range parts {
 		if !reflect.DeepEqual(p.old, p.next) {

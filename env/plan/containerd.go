@@ -14,20 +14,19 @@ const containerdName = "containerd"
 // run with kenv's configuration; a spec does not list it: it runs with
 // the kubelet, which needs it.
 var containerd = Kind{
-	Kind: spec.Kind{Name: containerdName, Origin: spec.OnMachine},
+	Kind: spec.Kind{Name: containerdName, Origin: spec.OnMachine, OnNode: true},
 
 	Implied: true,
 	plan:    (*Plan).runtime,
 }
 
-// runtime is the node's containerd, its configuration written as a file
+// runtime is node n's containerd, its configuration written as a file
 // of the plan.
-func (p *Plan) runtime(spec.Component) Component {
-	n := p.node()
-	config := filepath.Join(p.Env.ConfigDir(), "containerd.toml")
+func (p *Plan) runtime(_ spec.Component, n *Node) Component {
+	config := filepath.Join(p.Env.ConfigDir(), n.Name, "containerd.toml")
 	p.Files = append(p.Files, File{Path: config, Content: fmt.Sprintf(containerdTOML,
 		n.Root, n.State, n.Socket, n.Socket+".ttrpc", filepath.Join(n.Root, "opt"), node.PauseImage,
-		filepath.Join(n.State, "runc"), n.CNIBinDir, p.cniConfDir())})
+		filepath.Join(n.State, "runc"), n.CNIBinDir, n.CNIConfDir, n.CNITemplate)})
 	return Component{
 		Binary:    "containerd",
 		Flags:     []Flag{{"config", config}},
@@ -37,7 +36,9 @@ func (p *Plan) runtime(spec.Component) Component {
 }
 
 // containerdTOML configures containerd (configuration version 2, read by
-// containerd 1.6 and later) with everything in the node's directory. The
+// containerd 1.6 and later) with everything in the node's directory; it
+// writes the node's pod network from the template once the kubelet says
+// the node's pod range. The
 // pods' network namespaces are mounted under its state, and it does not
 // lower its children's OOM score below its own (kenv may lack
 // CAP_SYS_RESOURCE in a container).
@@ -68,4 +69,5 @@ state = %q
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = %q
     conf_dir = %q
+    conf_template = %q
 `

@@ -18,10 +18,10 @@ var kubeControllerManager = Kind{
 	plan:  (*Plan).controllerManager,
 }
 
-func (p *Plan) controllerManager(c spec.Component) Component {
+func (p *Plan) controllerManager(c spec.Component, _ *Node) Component {
 	kubeconfig := p.apiClient("controller", pki.ControllerClient, "system:kube-controller-manager")
 	p.Certificates = append(p.Certificates, pki.ServingLeaf(pki.ControllerServing, controllerManagerName, p.localHosts))
-	return Component{
+	comp := Component{
 		HealthURL: p.healthURL(c.Port, "/healthz"),
 		Flags: []Flag{
 			{"service-account-private-key-file", p.key(pki.ServiceAccount)},
@@ -44,4 +44,13 @@ func (p *Plan) controllerManager(c spec.Component) Component {
 			{"bind-address", p.spec.Network.BindAddress},
 		},
 	}
+	if len(p.spec.Nodes) > 0 {
+		// Each real node gets a /24 of the pods' range, which its
+		// containerd's pod network hands out.
+		comp.Flags = append(comp.Flags,
+			Flag{"allocate-node-cidrs", "true"},
+			Flag{"cluster-cidr", p.spec.Network.PodCIDR},
+			Flag{"node-cidr-mask-size", "24"})
+	}
+	return comp
 }

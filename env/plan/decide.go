@@ -114,12 +114,12 @@ func Decide(in Inputs) (*Plan, error) {
 		}
 		p.Trees[own.Name] = &t
 		for i, c := range p.Components {
-			if c.Name == own.Name {
-				p.Components[i].Binary = filepath.Join(t.BinDir, c.Name)
+			if c.Kind == own.Name {
+				p.Components[i].Binary = filepath.Join(t.BinDir, c.Kind)
 			}
 		}
 	}
-	if n := p.Node; n != nil {
+	if n := p.Nodes; n != nil {
 		n.PauseSource = filepath.Join(main.Source.Dir, "build", "pause", "linux", "pause.c")
 		n.PauseDir = in.Cache.PauseDir(main.Source.Key)
 	}
@@ -172,11 +172,11 @@ func (p *Plan) delve(name string, d *Debug) (*Debug, error) {
 		out.Dlv, out.Release = "<dlv for the source's Go version>", ""
 		return &out, nil
 	}
-	l := p.inputs.Lock
-	if _, own := p.Trees[name]; own && l != nil {
-		l = l.Components[name]
+	l, kind := p.inputs.Lock, KindName(name)
+	if _, own := p.Trees[kind]; own && l != nil {
+		l = l.Components[kind]
 	}
-	dlv, err := delve.Choose(p.inputs.Cache, lock.DelvePin(l, name, d.Pin), toolchain, p.inputs.Machine.Dlv)
+	dlv, err := delve.Choose(p.inputs.Cache, lock.DelvePin(l, kind, d.Pin), toolchain, p.inputs.Machine.Dlv)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -198,7 +198,7 @@ func (p *Plan) WithDebug(name string, on bool) (Component, error) {
 	case !on:
 		c.Debug = nil
 	case c.Debug == nil:
-		k, _ := KindOf(name)
+		k, _ := KindOf(c.Kind)
 		listen := net.JoinHostPort(Loopback, strconv.Itoa(k.DebugPort))
 		d, err := p.delve(name, &Debug{Listen: listen})
 		if err != nil {

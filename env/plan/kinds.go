@@ -17,10 +17,11 @@ type Kind struct {
 	// Implied kinds are not listed by a spec: they run when a kind that
 	// needs them runs (the node's runtime).
 	Implied bool
-	// plan adds the component c of this kind to p and returns how it runs;
+	// plan adds the component c of this kind to p, on node n for a kind
+	// that runs on a node (nil for the others), and returns how it runs;
 	// New fills in what every component has (binary, log, address, Delve,
 	// the spec's flags).
-	plan func(p *Plan, c spec.Component) Component
+	plan func(p *Plan, c spec.Component, n *Node) Component
 	// logLevel renders the spec's verbosity as the -v of a kind that does
 	// not log with klog; nil for klog's.
 	logLevel func(v int) string

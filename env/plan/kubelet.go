@@ -1,8 +1,6 @@
 package plan
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"maps"
 	"path/filepath"
@@ -10,127 +8,62 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/kenv-dev/kenv/env/host"
 	"github.com/kenv-dev/kenv/env/spec"
 	"github.com/kenv-dev/kenv/pki"
 )
 
 const kubeletName = "kubelet"
 
-// kubelet makes this machine a node, on kenv's own containerd, whose
-// images it needs before it starts.
+// kubelet runs on every node, on the node's containerd, whose images it
+// needs before it starts.
 var kubelet = Kind{
-	Kind:  spec.Kind{Name: kubeletName, Port: 10250, DebugPort: 2348, Skew: 3, Takes: []string{"images"}},
+	Kind:  spec.Kind{Name: kubeletName, Port: 10250, DebugPort: 2348, Skew: 3, Takes: []string{"images"}, OnNode: true},
 	Needs: []Need{{apiServerName, Serving}, {containerdName, Stocked}},
 	plan:  (*Plan).kubelet,
 }
 
-// Node is this machine as a node: the kubelet and kube-proxy on kenv's own
-// containerd, whose root, state, configuration and socket are the
-// environment's.
-type Node struct {
-	// Name is the node's name, and where kube-apiserver reaches the
-	// kubelet: local-up-cluster's 127.0.0.1, or the bind address.
-	Name    string
-	PodCIDR string
-	// Socket is containerd's CRI socket.
-	Socket string
-	// Dir holds containerd's Root (images, kept across down) and State,
-	// the kubelet's root and the pod IPs the bridge hands out (IPAMDir);
-	// Host says what down removes.
-	Dir         string
-	Root        string
-	State       string
-	KubeletRoot string
-	IPAMDir     string
-	Bridge      string
-	CgroupRoot  string
-	CNIBinDir   string
-	// Record is where up records the machine as it was, for down.
-	Record string
-	// PauseSource is the tree's pause.c, built into PauseDir as the image
-	// every pod's sandbox runs.
-	PauseSource string
-	PauseDir    string
-	// Images are the spec's image tarballs, imported at every up.
-	Images []string
-	// KubeletLog is the kubelet's log, for a node that never gets Ready.
-	KubeletLog string
-	Kubeconfig string
-}
-
-// Host is what the node holds on the machine, for host.Sweep.
-func (n *Node) Host() host.Node {
-	return host.Node{Dir: n.Dir, Transient: []string{n.State, n.IPAMDir}, Socket: n.Socket,
-		CgroupRoot: n.CgroupRoot, Bridge: n.Bridge, Record: n.Record}
-}
-
-// node decides the node's names and directories, once: the kubelet,
-// kube-proxy and the runtime share them.
-func (p *Plan) node() *Node {
-	if p.Node != nil {
-		return p.Node
-	}
-	dir := p.Env.NodeDir()
-	name := p.spec.Name
-	bridge := "kenv-" + name
-	if len(bridge) > 15 { // IFNAMSIZ
-		sum := sha256.Sum256([]byte(name))
-		bridge = "kenv-" + hex.EncodeToString(sum[:5])
-	}
-	p.Node = &Node{
-		Name:        p.localHost,
-		PodCIDR:     p.spec.Network.PodCIDR,
-		Socket:      p.Env.RuntimeSocket(),
-		Dir:         dir,
-		Root:        filepath.Join(dir, "containerd"),
-		State:       filepath.Join(dir, "run"),
-		KubeletRoot: filepath.Join(dir, "kubelet"),
-		IPAMDir:     filepath.Join(dir, "ipam"),
-		Bridge:      bridge,
-		CgroupRoot:  "/kenv-" + name,
-		CNIBinDir:   p.inputs.Machine.CNIBinDir,
-		Record:      filepath.Join(dir, "host-record.json"),
-		Kubeconfig:  p.Env.Kubeconfig("admin"),
-		KubeletLog:  p.Log(kubeletName),
-	}
-	if c := p.spec.Component(kubeletName); c != nil {
-		p.Node.Images = c.Images
-	}
-	return p.Node
-}
-
-// kubelet is the kubelet of the node, configured as local-up-cluster
-// configures it, on kenv's containerd, with its pods under its own
+// kubelet is the kubelet of node n, configured as local-up-cluster
+// configures it, on the node's containerd, with its pods under the node's
 // cgroup and its files under the node's directory.
-func (p *Plan) kubelet(c spec.Component) Component {
-	n := p.node()
+func (p *Plan) kubelet(c spec.Component, n *Node) Component {
 	// local-up-cluster's: the node's client certificate, and its serving
 	// certificate for where kube-apiserver reaches it.
-	kubeconfig := p.apiClient("kubelet", pki.NodeClient, "system:node:"+n.Name, "system:nodes")
-	p.Certificates = append(p.Certificates, pki.ServingLeaf(pki.KubeletServing, kubeletName, p.localHosts))
-	config := filepath.Join(p.Env.ConfigDir(), "kubelet.yaml")
-	cniConf := filepath.Join(p.cniConfDir(), "10-kenv.conflist")
+	kubeconfig := p.apiClient("kubelet-"+n.Name, pki.NodeClient+"-"+n.Name, "system:node:"+n.Name, "system:nodes")
+	serving := pki.KubeletServing + "-" + n.Name
+	p.Certificates = append(p.Certificates, pki.ServingLeaf(serving, kubeletName, []string{n.Name, n.Addr.Addr().String()}))
+	config := filepath.Join(p.Env.ConfigDir(), n.Name, "kubelet.yaml")
+	resolv := filepath.Join(p.Env.ConfigDir(), n.Name, "resolv.conf")
 	p.Files = append(p.Files,
-		File{Path: config, Content: fmt.Sprintf(kubeletConfigYAML, p.spec.Network.BindAddress, c.Port,
-			p.cert(pki.KubeletServing), p.key(pki.KubeletServing), p.cert(pki.ClientCA), n.CgroupRoot, n.Socket,
-			filepath.Join(n.KubeletRoot, "manifests"), filepath.Join(n.KubeletRoot, "pod-logs"), p.featureGatesYAML())},
-		File{Path: cniConf, Content: fmt.Sprintf(cniConfJSON, n.Bridge, n.IPAMDir, n.PodCIDR)},
+		File{Path: config, Content: fmt.Sprintf(kubeletConfigYAML, n.Addr.Addr(), c.Port,
+			p.cert(serving), p.key(serving), p.cert(pki.ClientCA), n.CgroupRoot, n.Socket,
+			filepath.Join(n.KubeletRoot, "manifests"), filepath.Join(n.KubeletRoot, "pod-logs"), resolv,
+			p.featureGatesYAML(), taintsYAML(n.Taints))},
+		// The node reaches no name server beyond the cluster's.
+		File{Path: resolv, Content: "# kenv: the node " + n.Name + " has no name server of its own\n"},
 	)
 	return Component{
-		HealthURL: p.healthURL(c.Port, "/healthz"),
+		HealthURL: "https://" + hostPort(n.Addr.Addr().String(), c.Port) + "/healthz",
 		Flags: []Flag{
 			{"config", config},
 			{"kubeconfig", kubeconfig},
 			{"hostname-override", n.Name},
+			{"node-ip", n.Addr.Addr().String()},
 			{"root-dir", n.KubeletRoot},
 		},
 	}
 }
 
-// cniConfDir holds the node's network configuration, which the runtime
-// reads.
-func (p *Plan) cniConfDir() string { return filepath.Join(p.Env.ConfigDir(), "cni") }
+// taintsYAML renders taints as the kubelet configuration's
+// registerWithTaints.
+func taintsYAML(taints []string) string {
+	var items []string
+	for _, t := range taints {
+		kv, effect, _ := strings.Cut(t, ":")
+		key, value, _ := strings.Cut(kv, "=")
+		items = append(items, fmt.Sprintf("{key: %q, value: %q, effect: %s}", key, value, effect))
+	}
+	return "[" + strings.Join(items, ", ") + "]"
+}
 
 // featureGatesYAML renders the feature gates as a YAML flow mapping, for
 // a configuration file.
@@ -174,7 +107,7 @@ failSwapOn: false
 containerRuntimeEndpoint: unix://%s
 staticPodPath: %s
 podLogsDir: %s
-resolvConf: /etc/resolv.conf
+resolvConf: %s
 clusterDomain: cluster.local
 rotateCertificates: false
 runtimeRequestTimeout: 2m
@@ -186,32 +119,5 @@ evictionHard:
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 featureGates: %s
-`
-
-// cniConfJSON is local-up-cluster's network: a bridge with masquerade and
-// host ports, with the pod IPs kept in the node's directory.
-const cniConfJSON = `{
-  "cniVersion": "0.4.0",
-  "name": "kenv",
-  "plugins": [
-    {
-      "type": "bridge",
-      "bridge": %q,
-      "isGateway": true,
-      "ipMasq": true,
-      "hairpinMode": true,
-      "ipam": {
-        "type": "host-local",
-        "dataDir": %q,
-        "ranges": [[{"subnet": %q}]],
-        "routes": [{"dst": "0.0.0.0/0"}]
-      }
-    },
-    {
-      "type": "portmap",
-      "capabilities": {"portMappings": true},
-      "externalSetMarkChain": "KUBE-MARK-MASQ"
-    }
-  ]
-}
+registerWithTaints: %s
 `

@@ -46,7 +46,7 @@ var kwokKind = Kind{
 
 // kwokController is kwok's controller, serving the nodes' endpoint (logs, exec) on
 // c's port with a certificate of the server CA.
-func (p *Plan) kwokController(c spec.Component) Component {
+func (p *Plan) kwokController(c spec.Component, _ *Node) Component {
 	version := lock.KwokPin(p.inputs.Lock, c.Version)
 	if version == "" {
 		version = kwok.DefaultVersion

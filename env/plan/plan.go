@@ -52,18 +52,20 @@ type Plan struct {
 	Components   []Component
 	// Kwok is set when the spec runs simulated nodes.
 	Kwok *Kwok `json:",omitempty"`
-	// Node is set when the spec makes this machine a node.
-	Node *Node `json:",omitempty"`
+	// Nodes is set when the spec runs real nodes.
+	Nodes *Nodes `json:",omitempty"`
 
 	spec   *spec.Spec
 	inputs Inputs
 	logDir string
 	// localHost is where the components are reached on this machine,
-	// localURL the apiserver there, and localHosts the names the
-	// components' serving certificates hold.
+	// and localHosts the names the components' serving certificates hold;
+	// apiBind is where kube-apiserver listens, and localURL where the
+	// components, kenv and the nodes reach it.
 	localHost  string
-	localURL   string
 	localHosts []string
+	apiBind    string
+	localURL   string
 }
 
 // A Tree is a Kubernetes tree the plan builds from, with the toolchain
@@ -79,9 +81,10 @@ type Tree struct {
 	BinDir string
 }
 
-// TreeOf is the tree the component name is built from.
+// TreeOf is the tree the component name is built from: its kind's own,
+// or the environment's.
 func (p *Plan) TreeOf(name string) *Tree {
-	if t := p.Trees[name]; t != nil {
+	if t := p.Trees[KindName(name)]; t != nil {
 		return t
 	}
 	return &p.Tree
@@ -120,7 +123,12 @@ type File struct {
 
 // Component is one process to run.
 type Component struct {
-	Name   string
+	// Name is the kind's, or "node/kind" for a component of a node.
+	Name string
+	// Kind is the component's kind, and Node the node it runs on, if it
+	// runs on one: in the node's namespaces, not this machine's.
+	Kind   string
+	Node   string `json:",omitempty"`
 	Binary string
 	Flags  []Flag
 	// Env is added to kenv's own environment.
@@ -128,8 +136,8 @@ type Component struct {
 	// Args follow the flags as the spec gives them.
 	Args    []string
 	LogPath string
-	// Address is host:port of the component's port; empty for one that
-	// listens on no TCP port.
+	// Address is host:port of the component's port, in its node for a
+	// component of a node; empty for one that listens on no TCP port.
 	Address string
 	// Also are the other host:ports it listens on.
 	Also []string `json:",omitempty"`
@@ -282,13 +290,22 @@ func New(in Inputs, binDir string) (*Plan, error) {
 		logDir = s.Log.Dir
 	}
 	// The components and kenv's own checks reach the apiserver where it
-	// listens; api_host is for the people and tools that use the admin
-	// kubeconfig, and may be a name only they resolve.
+	// listens: where the spec binds it, or with real nodes the machine's
+	// address on their bridge, where the nodes reach it too. api_host is
+	// for the people and tools that use the admin kubeconfig, and may be a
+	// name only they resolve.
 	localHost := nw.BindAddress
 	if netip.MustParseAddr(localHost).IsUnspecified() {
 		localHost = Loopback
 	}
-	localURL := "https://" + hostPort(localHost, api.Port)
+	apiBind, apiLocal := nw.BindAddress, localHost
+	if len(s.Nodes) > 0 {
+		apiLocal = nw.BridgeAddress().Addr().String()
+		if !netip.MustParseAddr(apiBind).IsUnspecified() {
+			apiBind = apiLocal
+		}
+	}
+	localURL := "https://" + hostPort(apiLocal, api.Port)
 	apiURL := "https://" + hostPort(nw.APIHost, api.Port)
 	p := &Plan{
 		Name:         s.Name,
@@ -307,12 +324,13 @@ func New(in Inputs, binDir string) (*Plan, error) {
 		inputs:    in,
 		logDir:    logDir,
 		localHost: localHost,
+		apiBind:   apiBind,
 		localURL:  localURL,
 		// Where the components are reached on this machine must be in
 		// their serving certificates.
 		localHosts: appendNew([]string{"localhost", Loopback}, localHost),
 	}
-	apiHosts := appendNew(p.localHosts, nw.APIHost, firstServiceIP.String(),
+	apiHosts := appendNew(p.localHosts, apiLocal, nw.APIHost, firstServiceIP.String(),
 		"kubernetes", "kubernetes.default", "kubernetes.default.svc",
 		"kubernetes.default.svc.cluster", "kubernetes.default.svc.cluster.local")
 	p.Certificates = pki.ControlPlaneLeaves(apiHosts)
@@ -322,39 +340,59 @@ func New(in Inputs, binDir string) (*Plan, error) {
 		if !ok {
 			return nil, fmt.Errorf("kenv cannot run %s yet", c.Name)
 		}
-		// What it needs that no spec lists runs beside it, planned first.
-		for _, n := range k.Needs {
-			if implied, _ := KindOf(n.Kind); implied.Implied && !p.has(implied.Name) {
-				comp := implied.plan(p, spec.Component{Name: implied.Name})
-				comp.Name, comp.LogPath, comp.Start = implied.Name, p.Log(implied.Name), startOf(implied)
-				p.Components = append(p.Components, comp)
-			}
+		if !k.OnNode {
+			p.add(k, c, nil, binDir)
 		}
-		comp := k.plan(p, c)
-		comp.Name = c.Name
-		if k.Origin == spec.FromTree {
-			comp.Binary = filepath.Join(binDir, c.Name)
+	}
+	p.nodes()
+	for i, sn := range s.Nodes {
+		n := p.Nodes.Node(sn.Name)
+		for _, c := range nodeKinds(s, i) {
+			k, _ := KindOf(c.Name)
+			p.add(k, c, n, binDir)
 		}
-		comp.LogPath = p.Log(c.Name)
-		comp.Address = hostPort(nw.BindAddress, c.Port)
-		if comp.Endpoint == "" {
-			comp.Endpoint = "https://" + comp.Address
-		}
-		comp.Env = []string{"KUBE_CACHE_MUTATION_DETECTOR=false", "KUBE_PANIC_WATCH_DECODE_ERROR=true"}
-		for _, name := range slices.Sorted(maps.Keys(c.Env)) {
-			comp.Env = append(comp.Env, name+"="+c.Env[name])
-		}
-		if c.Debug != nil {
-			comp.Debug = &Debug{Listen: c.Debug.Listen, Wait: c.Debug.Wait, Pin: c.Debug.Dlv, Args: c.Debug.DlvArgs, Breakpoints: c.Debug.Breakpoints}
-		}
-		comp.Flags = override(append(p.logFlags(k, c), comp.Flags...), c)
-		comp.Args = c.Args
-		comp.RestartOnFailure = c.Restart == spec.RestartOnFailure
-		comp.Start = startOf(k)
-		comp.Serves = serves(c.Name)
-		p.Components = append(p.Components, comp)
 	}
 	return p, nil
+}
+
+// add plans the component c of kind k, on node n if it runs on one, with
+// what every component has: its binary, log, address, environment, Delve,
+// the spec's flags and when it starts.
+func (p *Plan) add(k *Kind, c spec.Component, n *Node, binDir string) {
+	comp := k.plan(p, c, n)
+	comp.Name, comp.Kind = c.Name, c.Name
+	host := p.spec.Network.BindAddress
+	if n != nil {
+		comp.Name, comp.Node = ComponentName(n.Name, c.Name), n.Name
+		host = n.Addr.Addr().String()
+	}
+	if k.Origin == spec.FromTree {
+		comp.Binary = filepath.Join(binDir, c.Name)
+	}
+	comp.LogPath = p.Log(comp.Name)
+	if c.Port != 0 {
+		comp.Address = hostPort(host, c.Port)
+	}
+	if comp.Endpoint == "" && comp.Address != "" {
+		comp.Endpoint = "https://" + comp.Address
+	}
+	if !k.Implied {
+		comp.Env = []string{"KUBE_CACHE_MUTATION_DETECTOR=false", "KUBE_PANIC_WATCH_DECODE_ERROR=true"}
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Env)) {
+		comp.Env = append(comp.Env, name+"="+c.Env[name])
+	}
+	if c.Debug != nil {
+		comp.Debug = &Debug{Listen: c.Debug.Listen, Wait: c.Debug.Wait, Pin: c.Debug.Dlv, Args: c.Debug.DlvArgs, Breakpoints: c.Debug.Breakpoints}
+	}
+	if !k.Implied {
+		comp.Flags = override(append(p.logFlags(k, c), comp.Flags...), c)
+	}
+	comp.Args = c.Args
+	comp.RestartOnFailure = c.Restart == spec.RestartOnFailure
+	comp.Start = startOf(k)
+	comp.Serves = serves(c.Name)
+	p.Components = append(p.Components, comp)
 }
 
 // A Port is a TCP address the environment listens on: whose it is, and
@@ -379,11 +417,12 @@ func (p *Plan) Ports() []Port {
 	return ports
 }
 
-// Ports are the addresses c listens on: its port, the others it has, and
-// its Delve's.
+// Ports are the addresses c listens on on this machine: its port, the
+// others it has, and its Delve's; of a component of a node, only its
+// Delve's, which kenv forwards from this machine's loopback.
 func (c Component) Ports() []Port {
 	var ports []Port
-	if c.Address != "" {
+	if c.Address != "" && c.Node == "" {
 		ports = append(ports, Port{c.Address, c.Name, fmt.Sprintf("component %q { port }", c.Name)})
 	}
 	for _, addr := range c.Also {
@@ -427,10 +466,9 @@ func (p *Plan) apiClient(name, client, user string, groups ...string) string {
 	return path
 }
 
-// has reports whether the plan runs a component called name.
-func (p *Plan) has(name string) bool {
-	_, ok := p.Component(name)
-	return ok
+// hasKubeconfig reports whether the plan writes the kubeconfig at path.
+func (p *Plan) hasKubeconfig(path string) bool {
+	return slices.ContainsFunc(p.Kubeconfigs, func(k Kubeconfig) bool { return k.Path == path })
 }
 
 // Build is the build of everything s asks for from tree into binDir: its

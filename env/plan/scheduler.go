@@ -19,7 +19,7 @@ var kubeScheduler = Kind{
 	plan:  (*Plan).scheduler,
 }
 
-func (p *Plan) scheduler(c spec.Component) Component {
+func (p *Plan) scheduler(c spec.Component, _ *Node) Component {
 	kubeconfig := p.apiClient("scheduler", pki.SchedulerClient, "system:kube-scheduler")
 	p.Certificates = append(p.Certificates, pki.ServingLeaf(pki.SchedulerServing, schedulerName, p.localHosts))
 	config := filepath.Join(p.Env.ConfigDir(), "kube-scheduler.yaml")

@@ -21,7 +21,9 @@ const (
 	DefaultBindAddress = "127.0.0.1"
 	DefaultServiceCIDR = "10.0.0.0/24"
 	// DefaultPodCIDR is local-up-cluster's CNI range.
-	DefaultPodCIDR   = "10.88.0.0/16"
+	DefaultPodCIDR = "10.88.0.0/16"
+	// DefaultNodeCIDR holds the nodes' addresses, beside the pods'.
+	DefaultNodeCIDR  = "10.89.0.0/24"
 	DefaultVerbosity = 3
 )
 
@@ -85,9 +87,11 @@ func (d *decoder) build(raw *buildSchema) Build {
 func (d *decoder) network(raw *networkSchema) Network {
 	if raw == nil {
 		raw = &networkSchema{}
+	} else {
+		d.note("network", raw.DefRange, raw.Body)
 	}
 	n := Network{BindAddress: or(raw.BindAddress, DefaultBindAddress), ServiceCIDR: or(raw.ServiceCIDR, DefaultServiceCIDR),
-		PodCIDR: or(raw.PodCIDR, DefaultPodCIDR)}
+		PodCIDR: or(raw.PodCIDR, DefaultPodCIDR), NodeCIDR: or(raw.NodeCIDR, DefaultNodeCIDR)}
 	if raw.BindAddress != nil {
 		ip := net.ParseIP(n.BindAddress)
 		switch {
@@ -119,7 +123,32 @@ func (d *decoder) network(raw *networkSchema) Network {
 			d.errorf(raw.PodCIDRAt, "Invalid pod CIDR", "%v", err)
 		}
 	}
+	if raw.NodeCIDR != nil {
+		if err := checkNodeCIDR(n.NodeCIDR, n.PodCIDR, n.ServiceCIDR); err != nil {
+			d.errorf(raw.NodeCIDRAt, "Invalid node CIDR", "%v", err)
+		}
+	}
 	return n
+}
+
+// checkNodeCIDR wants an IPv4 range for the host and the nodes, apart
+// from the pods' and the Services'.
+func checkNodeCIDR(cidr, podCIDR, serviceCIDR string) error {
+	prefix, err := netip.ParsePrefix(cidr)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%q is not a CIDR such as %q", cidr, DefaultNodeCIDR)
+	case prefix.Masked() != prefix:
+		return fmt.Errorf("%q has host bits set; write %q", cidr, prefix.Masked())
+	case !prefix.Addr().Is4() || prefix.Bits() > 28 || prefix.Bits() < 16:
+		return fmt.Errorf("%q: the node range is an IPv4 range from /16 to /28", cidr)
+	}
+	for _, other := range []struct{ what, cidr string }{{"pod", podCIDR}, {"service", serviceCIDR}} {
+		if o, err := netip.ParsePrefix(other.cidr); err == nil && o.Overlaps(prefix) {
+			return fmt.Errorf("%q overlaps the %s range %s; choose apart ranges", cidr, other.what, other.cidr)
+		}
+	}
+	return nil
 }
 
 // checkPodCIDR wants an IPv4 range the node's bridge can hand out, apart

@@ -40,6 +40,7 @@ type fileSchema struct {
 	Admission          *admissionSchema  `hcl:"admission,block"`
 	Audit              *auditSchema      `hcl:"audit,block"`
 	Components         []componentSchema `hcl:"component,block"`
+	Nodes              []nodeSchema      `hcl:"node,block"`
 }
 
 type localsSchema struct {
@@ -83,6 +84,10 @@ type networkSchema struct {
 	ServiceCIDRAt hcl.Range `hcl:"service_cidr,attr_value_range"`
 	PodCIDR       *string   `hcl:"pod_cidr,optional"`
 	PodCIDRAt     hcl.Range `hcl:"pod_cidr,attr_value_range"`
+	NodeCIDR      *string   `hcl:"node_cidr,optional"`
+	NodeCIDRAt    hcl.Range `hcl:"node_cidr,attr_value_range"`
+	Body          hcl.Body  `hcl:",body"`
+	DefRange      hcl.Range `hcl:",def_range"`
 }
 
 type etcdSchema struct {
@@ -353,6 +358,12 @@ func (d *decoder) spec(raw *fileSchema, filename string, body hcl.Body) *Spec {
 				"%s is a component of the spec and built as one; take it out of build.binaries.", b)
 		}
 	}
+	s.Nodes = d.nodes(raw, s, body)
+	if len(s.Nodes) > 0 && (raw.Network == nil || raw.Network.APIHost == nil) {
+		// The nodes reach kube-apiserver on the bridge, and so do its
+		// other clients.
+		s.Network.APIHost = s.Network.BridgeAddress().Addr().String()
+	}
 	d.checkPorts(raw, s)
 	d.checkSkew(s)
 	return s
@@ -441,7 +452,7 @@ func (d *decoder) component(raw *componentSchema) (Component, bool) {
 	if c.Restart != RestartNever && c.Restart != RestartOnFailure {
 		d.errorf(raw.RestartAt, "Invalid restart policy", "restart is %q or %q, not %q.", RestartNever, RestartOnFailure, c.Restart)
 	}
-	d.nodes(raw, kind, &c)
+	d.simulated(raw, kind, &c)
 	d.images(raw, kind, &c)
 	if raw.Kubernetes != nil {
 		d.ownSource(raw, kind, &c)
@@ -475,9 +486,9 @@ func isOCILayout(dir string) bool {
 	return err == nil
 }
 
-// nodes decodes the attributes of simulated nodes: how many, and the
+// simulated decodes the attributes of simulated nodes: how many, and the
 // release of what simulates them.
-func (d *decoder) nodes(raw *componentSchema, kind Kind, c *Component) {
+func (d *decoder) simulated(raw *componentSchema, kind Kind, c *Component) {
 	if raw.Nodes != nil && !slices.Contains(kind.Takes, "nodes") {
 		d.unsupported(raw.NodesRange, "nodes")
 		raw.Nodes = nil
@@ -793,22 +804,73 @@ func (d *decoder) checkPorts(raw *fileSchema, s *Spec) {
 	fileStart := hcl.Range{Filename: s.File, Start: hcl.InitialPos, End: hcl.InitialPos}
 	claim(s.Etcd.Port, "etcd", etcd.PortRange, fileStart)
 	claim(s.Etcd.PeerPort, "etcd's peer listener", etcd.PeerPortRange, fileStart)
+	delveAt := func(rc *componentSchema) hcl.Range {
+		if rc.Debug.Listen != nil {
+			return rc.Debug.ListenRange
+		}
+		return rc.Debug.PortRange
+	}
 	checked := map[string]bool{}
-	for _, rc := range raw.Components {
+	for i := range raw.Components {
+		rc := &raw.Components[i]
 		c := s.Component(rc.Name)
 		if c == nil || checked[rc.Name] {
 			continue // unknown or duplicate, reported already
 		}
 		checked[rc.Name] = true
+		if k, _ := d.kinds.Find(c.Name); k.OnNode {
+			continue // it listens in its node; its Delve is the node's, below
+		}
 		claim(c.Port, c.Name, rc.PortRange, rc.DefRange)
 		if c.Debug != nil {
-			at := rc.Debug.PortRange
-			if rc.Debug.Listen != nil {
-				at = rc.Debug.ListenRange
-			}
-			claim(c.Debug.Port, c.Name+"'s Delve", at, rc.DefRange)
+			claim(c.Debug.Port, c.Name+"'s Delve", delveAt(rc), rc.DefRange)
 		}
 	}
+	// A node's Delve is reached on this machine's loopback: each at a port
+	// of its own.
+	for i, n := range s.Nodes {
+		for _, c := range s.OnNode(i) {
+			if c.Debug == nil {
+				continue
+			}
+			what := fmt.Sprintf("the Delve of %s on node %s", c.Name, n.Name)
+			at, block := hcl.Range{}, n.DeclRange
+			if rc := ownBlock(raw, n.Name, c.Name); rc != nil {
+				at, block = delveAt(rc), rc.DefRange
+			} else if rc := topBlock(raw, c.Name); rc != nil && i == 0 {
+				at, block = delveAt(rc), rc.DefRange
+			} else if i > 0 {
+				what += fmt.Sprintf(" (component %q's Delve port + %d)", c.Name, i)
+				at = n.DeclRange
+			}
+			claim(c.Debug.Port, what, at, block)
+		}
+	}
+}
+
+// ownBlock is node's own block of the component name, if any.
+func ownBlock(raw *fileSchema, node, name string) *componentSchema {
+	for i := range raw.Nodes {
+		if raw.Nodes[i].Name != node {
+			continue
+		}
+		for j := range raw.Nodes[i].Components {
+			if rc := &raw.Nodes[i].Components[j]; rc.Name == name && rc.Debug != nil {
+				return rc
+			}
+		}
+	}
+	return nil
+}
+
+// topBlock is the spec's block of the component name, if it has Delve.
+func topBlock(raw *fileSchema, name string) *componentSchema {
+	for i := range raw.Components {
+		if rc := &raw.Components[i]; rc.Name == name && rc.Debug != nil {
+			return rc
+		}
+	}
+	return nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -25,6 +25,10 @@ type Kind struct {
 	Takes []string
 	// Required says every environment runs it.
 	Required bool
+	// OnNode says a component of this kind runs on every node, in the
+	// node's namespaces (the kubelet, kube-proxy); a node block may say
+	// how it runs there.
+	OnNode bool
 	// Skew is how many minor versions older than kube-apiserver a
 	// component of this kind may be, when it is built from its own source
 	// (the Kubernetes version skew policy); none may be newer.
@@ -94,6 +98,10 @@ type Spec struct {
 	// Components to run, in the order the spec lists them; those with
 	// enabled = false are left out.
 	Components []Component
+	// Nodes are the real nodes, each running the components of the kinds
+	// that run on a node; one, DefaultNode, when the spec lists a kubelet
+	// and no node block. None without a kubelet.
+	Nodes []Node
 	// Kinds are the kinds of component the spec was read with.
 	Kinds Kinds
 
@@ -174,8 +182,12 @@ type Network struct {
 	// ServiceCIDR is the range of Service IPs; its first address is the
 	// kubernetes Service's, and in the serving certificate.
 	ServiceCIDR string
-	// PodCIDR is the range the node's pods get their IPs from.
+	// PodCIDR is the range the nodes' pods get their IPs from; the
+	// controller-manager gives each node a /24 of it.
 	PodCIDR string
+	// NodeCIDR is the range of the nodes' own addresses, on the
+	// environment's bridge; the host holds its first address.
+	NodeCIDR string
 }
 
 // Etcd configures the embedded etcd.

@@ -179,6 +179,16 @@ func TestInvalidSpecs(t *testing.T) {
 			`9:16 Version skew not supported: kube-controller-manager v1.32.9 is 2 minor versions older than kube-apiserver v1.34.4; the version skew policy allows kube-controller-manager at most 1 older.`,
 			`12:16 Version skew not supported: kubelet v1.30.0 is 4 minor versions older than kube-apiserver v1.34.4; the version skew policy allows kubelet at most 3 older.`,
 		}},
+		{"bad-nodes.hcl", []string{
+			`10:13 Invalid taint: write a taint as key=value:Effect`,
+			`12:1 Duplicate node: Node "a" is already defined at`,
+			`13:1 Invalid node name: "Node_B" is not a valid node name`,
+			`14:3 Invalid label: zone=not valid!`,
+			`15:3 Not a node's component: kube-scheduler does not run on a node`,
+			`16:3 Component not in the spec: The spec does not run kube-proxy`,
+			`5:14 Pod range too small for the nodes: for 2 nodes set network { pod_cidr } to a /23 or wider`,
+		}},
+		{"node-without-kubelet.hcl", []string{`5:1 Node without a kubelet: add component "kubelet" {}`}},
 		{"bad-debug.hcl", []string{
 			`7:5 Conflicting Delve address: either port or listen`,
 			`8:14 Invalid Delve version: "1.27" is not a Delve release`,
@@ -446,5 +456,70 @@ component "kubelet" {
 	}
 	if s.Kubernetes.Version != "v1.34.4" {
 		t.Errorf("OwnTrees changed the spec")
+	}
+}
+
+func TestNodes(t *testing.T) {
+	s, diags := spec.Parse([]byte(`
+kubernetes {
+  version = "v1.34.4"
+}
+component "kube-apiserver" {}
+component "kubelet" {
+  debug {}
+}
+component "kube-proxy" {}
+node "a" {}
+node "b" {
+  labels = { "topology.kubernetes.io/zone" = "b" }
+  taints = ["dedicated=debug:NoSchedule"]
+}
+node "c" {
+  component "kubelet" {
+    flags = { v = 6 }
+  }
+}
+`), "/specs/three.hcl", plan.Catalog())
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if len(s.Nodes) != 3 || s.Nodes[1].Labels["topology.kubernetes.io/zone"] != "b" || s.Nodes[1].Taints[0] != "dedicated=debug:NoSchedule" {
+		t.Fatalf("nodes %+v", s.Nodes)
+	}
+	// Every node runs the spec's kubelet, whose Delve each reaches at a
+	// port of its own, but for c, whose own block replaces it.
+	for i, want := range []int{2348, 2349, 0} {
+		var kubelet *spec.Component
+		for _, c := range s.OnNode(i) {
+			if c.Name == "kubelet" {
+				kubelet = &c
+			}
+		}
+		switch {
+		case kubelet == nil:
+			t.Errorf("node %s runs no kubelet", s.Nodes[i].Name)
+		case want == 0 && (kubelet.Debug != nil || kubelet.Flags["v"] == nil):
+			t.Errorf("node %s's kubelet %+v, want its own block's", s.Nodes[i].Name, kubelet)
+		case want != 0 && (kubelet.Debug == nil || kubelet.Debug.Port != want || kubelet.Debug.Listen != fmt.Sprintf("127.0.0.1:%d", want)):
+			t.Errorf("node %s's kubelet Delve %+v, want port %d", s.Nodes[i].Name, kubelet.Debug, want)
+		}
+	}
+	// The nodes reach kube-apiserver on their bridge; so does the admin.
+	if s.Network.APIHost != "10.89.0.1" {
+		t.Errorf("api host %s, want the bridge's address 10.89.0.1", s.Network.APIHost)
+	}
+
+	one, diags := spec.Parse([]byte(`
+kubernetes {
+  version = "v1.34.4"
+}
+component "kube-apiserver" {}
+component "kubelet" {}
+`), "/specs/one.hcl", plan.Catalog())
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if len(one.Nodes) != 1 || one.Nodes[0].Name != spec.DefaultNode {
+		t.Errorf("a spec with a kubelet and no node block has nodes %+v, want one, %s", one.Nodes, spec.DefaultNode)
 	}
 }

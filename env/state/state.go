@@ -40,9 +40,9 @@ type State struct {
 	Kubectl    string
 	Etcd       EtcdState
 	Components []ComponentState
-	// Node is what this machine's node holds on it, for a down after a
-	// supervisor that died to sweep.
-	Node *host.Node `json:",omitempty"`
+	// Nodes is what the environment's nodes hold on this machine, for a
+	// down after a supervisor that died.
+	Nodes *host.Nodes `json:",omitempty"`
 }
 
 // Phase is where an environment is in its life.

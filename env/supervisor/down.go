@@ -115,7 +115,7 @@ func stop(env layout.Env, st *state.State) error {
 
 // stopLeftovers stops the recorded processes that outlived their
 // supervisor, at the place they ran, such as a program Delve debugged when
-// Delve was killed, and sweeps what its node left on the machine.
+// Delve was killed, and sweeps what its nodes left on the machine.
 func stopLeftovers(place process.Place, st *state.State) error {
 	var procs []process.ID
 	for _, c := range st.Components {
@@ -124,8 +124,8 @@ func stopLeftovers(place process.Place, st *state.State) error {
 	if err := place.StopAll(st.Name, procs, stopTimeout); err != nil {
 		return err
 	}
-	if st.Node != nil {
-		return host.Sweep(*st.Node)
+	if st.Nodes != nil {
+		return host.Sweep(*st.Nodes)
 	}
 	return nil
 }

@@ -127,7 +127,11 @@ func (r *Running) launch(u *unit, c plan.Component) error {
 		return fmt.Errorf("start %s: the environment is stopping", c.Name)
 	}
 	argv := c.Command()
-	p, err := r.place.Start(process.Spec{Name: c.Name, Argv: argv, Env: c.Env, LogPath: c.LogPath})
+	place, err := r.placeOf(c)
+	if err != nil {
+		return err
+	}
+	p, err := place.Start(process.Spec{Name: c.Name, Argv: argv, Env: c.Env, LogPath: c.LogPath})
 	if err != nil {
 		return err
 	}
@@ -138,8 +142,8 @@ func (r *Running) launch(u *unit, c plan.Component) error {
 	if c.Debug != nil {
 		cs.DebugAddress, cs.Dlv = c.Debug.Listen, c.Debug.Dlv
 	}
-	if m, own := r.ownSources[c.Name]; own {
-		cs.SourceDir, cs.SourceMap, cs.DelveInit = r.currentPlan().TreeOf(c.Name).Source.Dir, m, r.opts.Env.DelveInitOf(c.Name)
+	if m, own := r.ownSources[c.Kind]; own {
+		cs.SourceDir, cs.SourceMap, cs.DelveInit = r.currentPlan().TreeOf(c.Name).Source.Dir, m, r.opts.Env.DelveInitOf(c.Kind)
 	}
 	r.updateState(func(s *state.State) {
 		for i := range s.Components {
@@ -153,6 +157,33 @@ func (r *Running) launch(u *unit, c plan.Component) error {
 	})
 	r.followers.Go(func() { r.follow(u, p) })
 	return nil
+}
+
+// placeOf is where c runs: this machine, or its node's namespaces. A
+// Delve in a node listens on the node's loopback, and is forwarded from
+// this machine's, at the same port, for as long as the environment runs.
+func (r *Running) placeOf(c plan.Component) (process.Place, error) {
+	if c.Node == "" {
+		return r.place, nil
+	}
+	n := r.currentPlan().Nodes.Node(c.Node)
+	if n == nil {
+		return nil, fmt.Errorf("start %s: no node %s", c.Name, c.Node)
+	}
+	if d := c.Debug; d != nil {
+		r.forwardsMu.Lock()
+		defer r.forwardsMu.Unlock()
+		if r.forwards[d.Listen] != c.Node {
+			if err := n.NS().Forward(r.stopped, d.Listen, d.Listen); err != nil {
+				return nil, fmt.Errorf("reach the Delve of %s from this machine: %w", c.Name, err)
+			}
+			if r.forwards == nil {
+				r.forwards = map[string]string{}
+			}
+			r.forwards[d.Listen] = c.Node
+		}
+	}
+	return n.NS().Place(), nil
 }
 
 // recordChildren notes the processes below u's process, once they exist.

@@ -125,7 +125,7 @@ func (r *Running) swapLocked(ctx context.Context, sw swap, pr *steps.Progress) (
 		r.updateState(func(s *state.State) {
 			s.SourceMap = r.sources
 			for i, c := range s.Components {
-				if m, own := r.ownSources[c.Name]; own {
+				if m, own := r.ownSources[plan.KindName(c.Name)]; own {
 					s.Components[i].SourceMap = m
 				}
 			}

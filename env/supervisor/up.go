@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/google/renameio/v2"
 	"github.com/hashicorp/go-multierror"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/kenv-dev/kenv/env/access"
 	"github.com/kenv-dev/kenv/env/build"
@@ -30,6 +32,7 @@ import (
 	"github.com/kenv-dev/kenv/env/layout"
 	"github.com/kenv-dev/kenv/env/lock"
 	"github.com/kenv-dev/kenv/env/node"
+	"github.com/kenv-dev/kenv/env/ns"
 	"github.com/kenv-dev/kenv/env/plan"
 	"github.com/kenv-dev/kenv/env/process"
 	"github.com/kenv-dev/kenv/env/source"
@@ -65,7 +68,11 @@ type Options struct {
 type Running struct {
 	opts  Options
 	place process.Place
-	claim *state.Claim
+	// forwards are the Delve addresses of this machine forwarded into a
+	// node, to the node.
+	forwardsMu sync.Mutex
+	forwards   map[string]string
+	claim      *state.Claim
 	// run undoes the steps of up when it fails, and on Stop.
 	run *steps.Runner
 	// plan is what the environment runs; a spec edit replaces it while
@@ -154,7 +161,7 @@ func Up(ctx context.Context, o Options) (retained *Running, err error) {
 		{r.mapSources()},
 		{r.settleLock(true)},
 		{r.recordState()},
-		{r.holdHost()},
+		{r.holdNodes()},
 	}
 	for _, row := range rows {
 		if err := r.run.Run(ctx, row...); err != nil {
@@ -200,17 +207,17 @@ func (r *Running) prepare() steps.Step {
 }
 
 // check fails, before anything is built or started, when the machine
-// cannot run the plan: a port it takes is in use, or it runs a node on a
-// machine that lacks what a node needs.
+// cannot run the plan: a port it takes is in use, or it runs nodes on a
+// machine that lacks what a node needs, or whose networks their ranges
+// would clash with.
 func (r *Running) check() steps.Step {
 	return steps.Step{Do: func(context.Context, *steps.Progress) error {
-		if r.plan.Node != nil {
+		if n := r.plan.Nodes; n != nil {
 			if err := node.Check(); err != nil {
 				return err
 			}
-			if node.KubeletRuns() {
-				return errors.New("a kubelet runs on this machine already (its iptables chain KUBE-KUBELET-CANARY is there), and one machine holds one node: " +
-					"`kenv down` the environment that runs it, or simulate nodes with component \"kwok\" instead")
+			if err := checkNetwork(r.opts.Spec, n); err != nil {
+				return err
 			}
 		}
 		return checkPorts(r.plan)
@@ -339,7 +346,7 @@ func (r *Running) installKwok() steps.Step {
 // buildPause builds the pause image from the tree, once.
 func (r *Running) buildPause() steps.Step {
 	return steps.Step{Do: func(ctx context.Context, pr *steps.Progress) error {
-		n := r.plan.Node
+		n := r.plan.Nodes
 		if n == nil {
 			return nil
 		}
@@ -352,30 +359,47 @@ func (r *Running) buildPause() steps.Step {
 	}}
 }
 
-// holdHost records the machine as it is before the node changes it, and
-// makes the node's directories and cgroup; undone by sweeping what the
-// node left and putting the machine back as recorded.
-func (r *Running) holdHost() steps.Step {
+// holdNodes records the machine's kernel settings before the kubelets
+// change them, makes the environment's bridge and each node's
+// directories, cgroup and namespaces, and routes the Services from this
+// machine through the first node; undone by sweeping what the nodes left
+// and letting go of the machine.
+func (r *Running) holdNodes() steps.Step {
 	return steps.Step{
 		Do: func(context.Context, *steps.Progress) error {
-			n := r.plan.Node
-			if n == nil {
+			nodes := r.plan.Nodes
+			if nodes == nil {
 				return nil
 			}
-			if err := host.Take(n.Record); err != nil {
-				return fmt.Errorf("record the machine before the node changes it: %w", err)
+			if err := host.Take(nodes.Record); err != nil {
+				return fmt.Errorf("record the machine before the nodes change it: %w", err)
 			}
 			// A supervisor that dies leaves the sweep to the next down or up.
-			r.updateState(func(s *state.State) { h := n.Host(); s.Node = &h })
-			for _, dir := range []string{n.Root, n.State, n.KubeletRoot, n.IPAMDir} {
-				if err := os.MkdirAll(dir, 0o700); err != nil {
+			r.updateState(func(s *state.State) { h := nodes.Host(); s.Nodes = &h })
+			if err := nodes.Bridge.Up(); err != nil {
+				return fmt.Errorf("bridge %s: %w", nodes.Bridge.Name, err)
+			}
+			for _, n := range nodes.List {
+				for _, dir := range []string{n.Root, n.State, n.KubeletRoot, n.CNIConfDir, filepath.Dir(n.KubeletLog)} {
+					if err := os.MkdirAll(dir, 0o700); err != nil {
+						return err
+					}
+				}
+				if err := host.MakeCgroup(n.CgroupRoot); err != nil {
 					return err
 				}
+				if err := ns.Make(n.NS(), nodes.Bridge); err != nil {
+					return fmt.Errorf("node %s: %w", n.Name, err)
+				}
 			}
-			return host.MakeCgroup(n.CgroupRoot)
+			services := netip.MustParsePrefix(nodes.ServiceCIDR)
+			if err := nodes.Bridge.Route(services, nodes.List[0].Addr.Addr()); err != nil {
+				return fmt.Errorf("route the Services through node %s: %w", nodes.List[0].Name, err)
+			}
+			return nil
 		},
 		Undo: func() error {
-			if n := r.currentPlan().Node; n != nil {
+			if n := r.currentPlan().Nodes; n != nil {
 				return host.Sweep(n.Host())
 			}
 			return nil
@@ -384,39 +408,52 @@ func (r *Running) holdHost() steps.Step {
 }
 
 // loadImages imports the pause image, pinned, and the spec's images into
-// the node's containerd; undone by removing the pods, while containerd
+// each node's containerd; undone by removing the pods, while containerd
 // still runs, so that it takes their networks down.
 func (r *Running) loadImages() steps.Step {
 	return steps.Step{
 		Do: func(ctx context.Context, pr *steps.Progress) error {
-			n := r.plan.Node
-			if n == nil {
+			nodes := r.plan.Nodes
+			if nodes == nil {
 				return nil
 			}
-			title := fmt.Sprintf("images: pause and %d from the spec into containerd", len(n.Images))
+			title := fmt.Sprintf("images: pause and %d from the spec into containerd", len(nodes.List[0].Images))
+			if len(nodes.List) > 1 {
+				title += fmt.Sprintf(" of %d nodes", len(nodes.List))
+			}
 			return r.logged(pr, title, "images", false, func(log io.Writer) error {
-				if err := node.Import(ctx, n.Socket, node.PauseTarball(n.PauseDir), []string{node.PauseImage}, log); err != nil {
-					return err
+				var g errgroup.Group
+				for _, n := range nodes.List {
+					g.Go(func() error {
+						if err := node.Import(ctx, n.Socket, node.PauseTarball(nodes.PauseDir), []string{node.PauseImage}, log); err != nil {
+							return fmt.Errorf("node %s: %w", n.Name, err)
+						}
+						for _, img := range n.Images {
+							if err := node.Import(ctx, n.Socket, img, nil, log); err != nil {
+								return fmt.Errorf("node %s: %w", n.Name, err)
+							}
+						}
+						return nil
+					})
 				}
-				for _, img := range n.Images {
-					if err := node.Import(ctx, n.Socket, img, nil, log); err != nil {
-						return err
-					}
-				}
-				return nil
+				return g.Wait()
 			})
 		},
 		Undo: func() error {
-			n := r.currentPlan().Node
-			if n == nil {
+			nodes := r.currentPlan().Nodes
+			if nodes == nil {
 				return nil
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			if node.Ready(ctx, n.Socket) != nil {
-				return nil // not running: the sweep takes what it left
+			var errs *multierror.Error
+			for _, n := range nodes.List {
+				if node.Ready(ctx, n.Socket) != nil {
+					continue // not running: the sweep takes what it left
+				}
+				errs = multierror.Append(errs, node.RemovePods(ctx, n.Socket))
 			}
-			return node.RemovePods(ctx, n.Socket)
+			return errs.ErrorOrNil()
 		},
 	}
 }
@@ -444,17 +481,26 @@ func (r *Running) logged(pr *steps.Progress, title, name string, appendTo bool, 
 	return nil
 }
 
-// registerNodes waits until this machine's node is Ready, and registers
-// the simulated nodes the plan names and waits until kwok has made them
-// Ready.
+// registerNodes waits until the real nodes are Ready, labels them and
+// routes each node's pods from the others and from this machine; and
+// registers the simulated nodes the plan names and waits until kwok has
+// made them Ready.
 func (r *Running) registerNodes() steps.Step {
 	return steps.Step{Do: func(ctx context.Context, pr *steps.Progress) error {
-		if n := r.plan.Node; n != nil {
-			done := pr.Step("node " + n.Name + " Ready")
-			err := node.Register(ctx, n.Kubeconfig, n.Name)
+		if nodes := r.plan.Nodes; nodes != nil {
+			var names []string
+			for _, n := range nodes.List {
+				names = append(names, n.Name)
+			}
+			title := "node " + names[0] + " Ready"
+			if len(names) > 1 {
+				title = fmt.Sprintf("%d nodes Ready: %s", len(names), strings.Join(names, ", "))
+			}
+			done := pr.Step(title)
+			err := r.joinNodes(ctx, nodes)
 			done(err)
 			if err != nil {
-				return fmt.Errorf("node %s: %w\nlast lines of %s:\n%s", n.Name, err, n.KubeletLog, tailLines(n.KubeletLog, 15))
+				return err
 			}
 		}
 		if k := r.plan.Kwok; k != nil {
@@ -467,6 +513,41 @@ func (r *Running) registerNodes() steps.Step {
 		}
 		return nil
 	}}
+}
+
+// joinNodes waits until the nodes are Ready and labelled, then routes each
+// node's pod range, which the controller-manager gave it, through the
+// node's address: in every other node, and on this machine.
+func (r *Running) joinNodes(ctx context.Context, nodes *plan.Nodes) error {
+	var labels []node.Registration
+	for _, n := range nodes.List {
+		labels = append(labels, node.Registration{Name: n.Name, Labels: n.Labels})
+	}
+	ranges, err := node.Register(ctx, nodes.Kubeconfig, labels)
+	if err != nil {
+		var msg strings.Builder
+		for _, n := range nodes.List {
+			fmt.Fprintf(&msg, "\nlast lines of %s:\n%s", n.KubeletLog, tailLines(n.KubeletLog, 10))
+		}
+		return fmt.Errorf("%w%s", err, msg.String())
+	}
+	for _, n := range nodes.List {
+		pods, err := netip.ParsePrefix(ranges[n.Name])
+		if err != nil {
+			return fmt.Errorf("node %s has no pod range (%q): is the controller-manager running?", n.Name, ranges[n.Name])
+		}
+		if err := nodes.Bridge.Route(pods, n.Addr.Addr()); err != nil {
+			return fmt.Errorf("route node %s's pods: %w", n.Name, err)
+		}
+		for _, other := range nodes.List {
+			if other != n {
+				if err := other.NS().Route(pods, n.Addr.Addr()); err != nil {
+					return fmt.Errorf("route node %s's pods from node %s: %w", n.Name, other.Name, err)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // writeConfig makes the certificates, kubeconfigs and configuration files,
@@ -566,7 +647,7 @@ func mapTree(ctx context.Context, t *plan.Tree) (sourcemap.Map, error) {
 
 // sourcesOf maps the file names in the component name's binary.
 func (r *Running) sourcesOf(name string) sourcemap.Map {
-	if m, ok := r.ownSources[name]; ok {
+	if m, ok := r.ownSources[plan.KindName(name)]; ok {
 		return m
 	}
 	return r.sources
@@ -730,4 +811,29 @@ func (r *Running) Stop() error {
 		r.claim.Release()
 	}
 	return err
+}
+
+// checkNetwork refuses nodes whose bridge or ranges this machine has
+// already: another environment's nodes, or a network of its own.
+func checkNetwork(s *spec.Spec, nodes *plan.Nodes) error {
+	if _, err := net.InterfaceByName(nodes.Bridge.Name); err == nil {
+		return fmt.Errorf("%s: this machine has the bridge %s of an environment called %q already: one of that name runs nodes (from another KENV_HOME?), or its nodes were left behind; `kenv down --name %s` there, or set name = \"...\" here",
+			s.Range("name"), nodes.Bridge.Name, s.Name, s.Name)
+	}
+	var errs *multierror.Error
+	for _, r := range []struct{ attr, what, cidr string }{
+		{"node_cidr", "nodes'", s.Network.NodeCIDR},
+		{"pod_cidr", "pods'", s.Network.PodCIDR},
+		{"service_cidr", "Services'", s.Network.ServiceCIDR},
+	} {
+		clash, err := host.Clash(netip.MustParsePrefix(r.cidr), nodes.Bridge.Name)
+		if err != nil {
+			return err
+		}
+		if clash != "" {
+			errs = multierror.Append(errs, fmt.Errorf("%s: the %s range %s overlaps %s (another environment's nodes, or a network of this machine's); set network { %s = \"...\" } to a range of its own",
+				s.Range("network."+r.attr), r.what, r.cidr, clash, r.attr))
+		}
+	}
+	return errs.ErrorOrNil()
 }

@@ -39,25 +39,56 @@ func runningComponent(f *envFlags, name string, streams Streams) (*state.State, 
 	return st, c, err
 }
 
+// component returns the component called name, or of a node's, such as
+// "node-1/kubelet", the one of that kind when only one node runs it.
 func component(st *state.State, name string) (*state.ComponentState, error) {
-	var names []string
+	var names, onNodes []string
+	var found *state.ComponentState
 	for i := range st.Components {
-		if st.Components[i].Name == name {
-			return &st.Components[i], nil
+		c := &st.Components[i]
+		if c.Name == name {
+			return c, nil
 		}
-		names = append(names, st.Components[i].Name)
+		names = append(names, c.Name)
+		if strings.HasSuffix(c.Name, "/"+name) {
+			found, onNodes = c, append(onNodes, c.Name)
+		}
+	}
+	switch {
+	case len(onNodes) == 1:
+		return found, nil
+	case len(onNodes) > 1:
+		return nil, fmt.Errorf("environment %q runs %s on each node: name one, %s, or pass --node", st.Name, name, strings.Join(onNodes, ", "))
 	}
 	return nil, fmt.Errorf("environment %q runs no %q; it runs %s", st.Name, name, strings.Join(names, ", "))
 }
 
+// nodeFlag names the node whose component a command is about: --node N
+// makes COMPONENT N/COMPONENT.
+type nodeFlag struct{ node string }
+
+func (n *nodeFlag) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&n.node, "node", "", "the node whose component it is (kubelet, kube-proxy, containerd), when the environment has several")
+}
+
+func (n *nodeFlag) of(name string) string {
+	if n.node == "" {
+		return name
+	}
+	return n.node + "/" + name
+}
+
 func newFlagsCommand(streams Streams) *cobra.Command {
-	var f envFlags
+	var (
+		f    envFlags
+		node nodeFlag
+	)
 	cmd := &cobra.Command{
 		Use:   "flags COMPONENT",
 		Short: "Print the exact command line that runs a component, ready to paste into a shell",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, c, err := runningComponent(&f, args[0], streams)
+			_, c, err := runningComponent(&f, node.of(args[0]), streams)
 			if err != nil {
 				return err
 			}
@@ -66,6 +97,7 @@ func newFlagsCommand(streams Streams) *cobra.Command {
 		},
 	}
 	f.register(cmd)
+	node.register(cmd)
 	return cmd
 }
 
@@ -100,7 +132,10 @@ func shellQuote(s string) string {
 }
 
 func newAttachCommand(streams Streams) *cobra.Command {
-	var f envFlags
+	var (
+		f    envFlags
+		node nodeFlag
+	)
 	cmd := &cobra.Command{
 		Use:   "attach COMPONENT",
 		Short: "Open Delve's terminal client on a debugged component",
@@ -119,7 +154,7 @@ another machine, tunnel Delve's loopback port instead of exposing it:
 			if err != nil {
 				return err
 			}
-			c, err := component(st, args[0])
+			c, err := component(st, node.of(args[0]))
 			if err != nil {
 				return err
 			}
@@ -137,5 +172,6 @@ another machine, tunnel Delve's loopback port instead of exposing it:
 		},
 	}
 	f.register(cmd)
+	node.register(cmd)
 	return cmd
 }

@@ -3,6 +3,8 @@ package app
 import (
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -20,10 +22,12 @@ func newImageCommand(streams Streams) *cobra.Command {
 
 func newImageLoadCommand(streams Streams) *cobra.Command {
 	var f envFlags
+	var only string
 	cmd := &cobra.Command{
 		Use:   "load FILE...",
-		Short: "Import image tarballs into the node's container runtime",
-		Long: `Import images into the containerd of the environment's node, offline: a
+		Short: "Import image tarballs into the nodes' container runtimes",
+		Long: `Import images into the containerd of each of the environment's nodes, or of
+the one --node names, offline: a
 tarball from docker save or podman save (docker-archive), an OCI archive, or an
 OCI layout directory whose index names its images. Pods then run them with
 imagePullPolicy: IfNotPresent or Never. To import them at every up, list them
@@ -34,18 +38,29 @@ in the spec: component "kubelet" { images = ["app.tar"] }.`,
 			if err != nil {
 				return err
 			}
-			if st.Node == nil {
+			if st.Nodes == nil {
 				return fmt.Errorf("environment %q runs no node; add component \"kubelet\" {} to %s", st.Name, st.Spec)
 			}
-			for _, file := range args {
-				if err := node.Import(cmd.Context(), st.Node.Socket, file, nil, io.Discard); err != nil {
-					return err
+			var names []string
+			for _, n := range st.Nodes.List {
+				names = append(names, n.Name)
+				if only != "" && n.Name != only {
+					continue
 				}
-				fmt.Fprintf(streams.Out, " ✓ loaded %s\n", file)
+				for _, file := range args {
+					if err := node.Import(cmd.Context(), n.Socket, file, nil, io.Discard); err != nil {
+						return fmt.Errorf("node %s: %w", n.Name, err)
+					}
+					fmt.Fprintf(streams.Out, " ✓ loaded %s into node %s\n", file, n.Name)
+				}
+			}
+			if only != "" && !slices.Contains(names, only) {
+				return fmt.Errorf("environment %q has no node %q; its nodes are %s", st.Name, only, strings.Join(names, ", "))
 			}
 			return nil
 		},
 	}
 	f.register(cmd)
+	cmd.Flags().StringVar(&only, "node", "", "the node to load into; every node when empty")
 	return cmd
 }

@@ -4,11 +4,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kenv-dev/kenv/env/control"
+	"github.com/kenv-dev/kenv/env/layout"
 	"github.com/kenv-dev/kenv/env/process"
 )
 
@@ -69,8 +72,17 @@ func newStartCommand(streams Streams) *cobra.Command {
 	return cmd
 }
 
-// controlFlags selects an environment for commands that act through its supervisor.
-type controlFlags struct{ envFlags }
+// controlFlags selects an environment, and a node, for commands that act
+// through its supervisor.
+type controlFlags struct {
+	envFlags
+	node nodeFlag
+}
+
+func (f *controlFlags) register(cmd *cobra.Command) {
+	f.envFlags.register(cmd)
+	f.node.register(cmd)
+}
 
 func (f *controlFlags) control(cmd *cobra.Command, streams Streams, name string, action control.Action, debug *bool) error {
 	state, env, err := runningState(&f.envFlags, streams)
@@ -81,15 +93,17 @@ func (f *controlFlags) control(cmd *cobra.Command, streams Streams, name string,
 		return fmt.Errorf("the supervisor of %q is gone (pid %d); run `kenv down --name %s` and `kenv up` again",
 			state.Name, state.Supervisor.Pid, state.Name)
 	}
-	if _, err := component(state, name); err != nil {
+	c, err := component(state, f.node.of(name))
+	if err != nil {
 		return err
 	}
-	return control.Ask(cmd.Context(), env.ControlSocket(), control.Request{Component: name, Action: action, Debug: debug}, streams.Out)
+	return control.Ask(cmd.Context(), env.ControlSocket(), control.Request{Component: c.Name, Action: action, Debug: debug}, streams.Out)
 }
 
 func newLogsCommand(streams Streams) *cobra.Command {
 	var (
 		f      envFlags
+		node   nodeFlag
 		follow bool
 		tail   int
 	)
@@ -102,7 +116,10 @@ func newLogsCommand(streams Streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			path := env.Log(args[0])
+			path, err := logOf(env, node.of(args[0]))
+			if err != nil {
+				return err
+			}
 			file, err := os.Open(path)
 			if err != nil {
 				return fmt.Errorf("no log for %q: %w", args[0], err)
@@ -127,6 +144,7 @@ func newLogsCommand(streams Streams) *cobra.Command {
 		},
 	}
 	f.register(cmd)
+	node.register(cmd)
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing what is appended")
 	cmd.Flags().IntVar(&tail, "tail", -1, "print only the last N lines (-1: all)")
 	return cmd
@@ -144,4 +162,26 @@ func printTail(r io.Reader, n int, out io.Writer) error {
 		fmt.Fprintln(out, l)
 	}
 	return err
+}
+
+// logOf is the log called name: a component's, etcd's or kenv's; or of a
+// node's component, such as "node-1/kubelet", the one of that kind when
+// only one node has it.
+func logOf(env layout.Env, name string) (string, error) {
+	path := env.Log(name)
+	if _, err := os.Stat(path); err == nil || strings.Contains(name, "/") {
+		return path, nil
+	}
+	found, _ := filepath.Glob(filepath.Join(env.LogDir(), "*", name+".log"))
+	switch len(found) {
+	case 0:
+		return path, nil
+	case 1:
+		return found[0], nil
+	}
+	var names []string
+	for _, f := range found {
+		names = append(names, filepath.Base(filepath.Dir(f))+"/"+name)
+	}
+	return "", fmt.Errorf("each node has a log %s: name one, %s, or pass --node", name, strings.Join(names, ", "))
 }

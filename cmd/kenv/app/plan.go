@@ -135,7 +135,7 @@ func writePlan(w io.Writer, p *plan.Plan, s *spec.Spec, cached bool, lockStatus 
 		m := kw.Module
 		fmt.Fprintf(w, "  kwok: go install %s/%s@%s into %s (once), with its stages %s\n", m.Path, m.Package, m.Version, kw.Dir, kw.Stages)
 	}
-	if n := p.Node; n != nil {
+	if n := p.Nodes; n != nil {
 		fmt.Fprintf(w, "  pause image %s: gcc -static %s into %s (once)\n", node.PauseImage, n.PauseSource, n.PauseDir)
 	}
 
@@ -166,26 +166,46 @@ func writePlan(w io.Writer, p *plan.Plan, s *spec.Spec, cached bool, lockStatus 
 
 	fmt.Fprintf(w, "\netcd, embedded in kenv\n  clients %s, peers %s, data in %s\n", p.Etcd.ClientURL, p.Etcd.PeerURL, p.Etcd.DataDir)
 
-	if n := p.Node; n != nil {
-		fmt.Fprintf(w, "\nNode %s, this machine (as root)\n", n.Name)
-		fmt.Fprintf(w, "  containerd: root %s (images, kept), state %s, socket %s\n", n.Root, n.State, n.Socket)
-		fmt.Fprintf(w, "  pods: bridge %s, IPs from %s (CNI plugins in %s), cgroup %s\n", n.Bridge, n.PodCIDR, n.CNIBinDir, n.CgroupRoot)
-		fmt.Fprintf(w, "  images imported once containerd is ready: %s (pinned)", node.PauseImage)
-		for _, img := range n.Images {
+	if nodes := p.Nodes; nodes != nil {
+		fmt.Fprintf(w, "\nNodes (as root), each in network and mount namespaces of its own\n")
+		fmt.Fprintf(w, "  bridge %s, this machine at %s; kube-apiserver listens there for the nodes\n", nodes.Bridge.Name, nodes.Bridge.Addr)
+		fmt.Fprintf(w, "  pods: a /24 of %s per node (the controller-manager's), routed between the nodes and from this machine; Services (%s) from this machine through %s\n",
+			nodes.PodCIDR, nodes.ServiceCIDR, nodes.List[0].Name)
+		for _, n := range nodes.List {
+			fmt.Fprintf(w, "  %s at %s (veth %s), directory %s, cgroup %s\n", n.Name, n.Addr, n.Link, n.Dir, n.CgroupRoot)
+			if len(n.Labels) > 0 {
+				var labels []string
+				for _, k := range slices.Sorted(maps.Keys(n.Labels)) {
+					labels = append(labels, k+"="+n.Labels[k])
+				}
+				fmt.Fprintf(w, "    labels %s\n", strings.Join(labels, ", "))
+			}
+			if len(n.Taints) > 0 {
+				fmt.Fprintf(w, "    taints %s\n", strings.Join(n.Taints, ", "))
+			}
+		}
+		fmt.Fprintf(w, "  images imported into each node's containerd once it is ready: %s (pinned)", node.PauseImage)
+		for _, img := range nodes.List[0].Images {
 			fmt.Fprintf(w, ", %s", img)
 		}
-		fmt.Fprintf(w, "\n  the machine as it was is recorded in %s; down removes the pods, mounts, bridge and cgroup, and the iptables rules, kernel settings and directories the node added\n", n.Record)
+		fmt.Fprintf(w, "\n  down removes the namespaces with all in them, the bridge and the cgroups, and puts back the kernel settings the kubelets change (recorded beside %s)\n", nodes.Record)
 	}
 
 	fmt.Fprintf(w, "\nComponents\n")
 	for _, c := range p.Components {
 		fmt.Fprintf(w, "\n  %s, ready when %s answers 200, log %s\n", c.Name, c.HealthURL, c.LogPath)
 		fmt.Fprintf(w, "  starts %s\n", c.Start)
-		if t, own := p.Trees[c.Name]; own {
+		if t, own := p.Trees[c.Kind]; own {
 			fmt.Fprintf(w, "  built from its own source, %s, in %s\n", t.Source.Version.GitVersion, t.Source.Dir)
+		}
+		if c.Node != "" {
+			fmt.Fprintf(w, "  runs in node %s's network and mount namespaces\n", c.Node)
 		}
 		if c.Debug != nil {
 			fmt.Fprintf(w, "  under Delve at %s", c.Debug.Listen)
+			if c.Node != "" {
+				fmt.Fprintf(w, " in the node, forwarded from this machine's")
+			}
 			for _, b := range c.Debug.Breakpoints {
 				fmt.Fprintf(w, "; breakpoint %q", b.Location)
 			}
@@ -193,8 +213,8 @@ func writePlan(w io.Writer, p *plan.Plan, s *spec.Spec, cached bool, lockStatus 
 		}
 		fmt.Fprintf(w, "  %s\n", indent(shellCommand(c.Env, c.Command()), "  "))
 	}
-	if n := p.Node; n != nil {
-		fmt.Fprintf(w, "\nNode %s registered by the kubelet; kenv waits until it is Ready\n", n.Name)
+	if nodes := p.Nodes; nodes != nil {
+		fmt.Fprintf(w, "\nNodes registered by their kubelets; kenv waits until they are Ready\n")
 	}
 	if kw := p.Kwok; kw != nil && len(kw.Nodes) > 0 {
 		fmt.Fprintf(w, "\nSimulated nodes, registered once kwok is ready\n  %s … %s (%d)\n", kw.Nodes[0], kw.Nodes[len(kw.Nodes)-1], len(kw.Nodes))
