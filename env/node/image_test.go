@@ -18,7 +18,9 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // imageAt reads the image ref from the docker-archive tarball at path.
@@ -142,7 +144,7 @@ func ociLayout(t *testing.T, dir string, images map[string]v1.Image) {
 	}
 }
 
-func TestLayoutToTarball(t *testing.T) {
+func TestImportableLayout(t *testing.T) {
 	named, err := executableImage("one", []byte("first"), v1.Config{Entrypoint: []string{"/one"}})
 	if err != nil {
 		t.Fatal(err)
@@ -153,9 +155,13 @@ func TestLayoutToTarball(t *testing.T) {
 	}
 	dir := filepath.Join(t.TempDir(), "layout")
 	ociLayout(t, dir, map[string]v1.Image{"registry.example/app:v2": named, "": unnamed})
-	path := filepath.Join(t.TempDir(), "image.tar")
-	if err := layoutToTarball(dir, path); err != nil {
+	tmp := filepath.Join(t.TempDir(), "image.tar")
+	path, platformed, err := importable(dir, tmp)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if path != tmp || len(platformed) != 0 {
+		t.Errorf("importable = %s, %q; want %s and no image given a platform", path, platformed, tmp)
 	}
 	manifest, err := tarball.LoadManifest(func() (io.ReadCloser, error) { return os.Open(path) })
 	if err != nil {
@@ -174,6 +180,102 @@ func TestLayoutToTarball(t *testing.T) {
 	}
 }
 
+// withoutPlatform is an image of one layer, as crane append
+// --oci-empty-base makes it: OCI media types and a config that names no
+// os nor architecture.
+func withoutPlatform(t *testing.T, bin string, content []byte) v1.Image {
+	t.Helper()
+	img, err := executableImage(bin, content, v1.Config{Entrypoint: []string{"/" + bin}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img = mutate.ConfigMediaType(mutate.MediaType(img, types.OCIManifestSchema1), types.OCIConfigJSON)
+	return withConfigPlatform(t, img, "", "")
+}
+
+// withConfigPlatform is img with the os and architecture its config names.
+func withConfigPlatform(t *testing.T, img v1.Image, goos, goarch string) v1.Image {
+	t.Helper()
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = goos, goarch
+	img, err = mutate.ConfigFile(img, cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// dockerArchive writes images as a docker-archive tarball at path.
+func dockerArchive(t *testing.T, path string, images map[string]v1.Image) {
+	t.Helper()
+	if err := writeTarball(path, images); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ociArchive writes images as an OCI archive at path: a tarball of their
+// OCI layout.
+func ociArchive(t *testing.T, path string, images map[string]v1.Image) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "layout")
+	ociLayout(t, dir, images)
+	out, err := exec.Command("tar", "-C", dir, "-cf", path, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("tar: %v: %s", err, out)
+	}
+}
+
+func TestImportable(t *testing.T) {
+	const ref = "localhost/kenv-test/app:v1"
+	none := withoutPlatform(t, "app", []byte("program"))
+	ours := withConfigPlatform(t, none, Platform.OS, Platform.Architecture)
+	tests := []struct {
+		name  string
+		write func(t *testing.T, path string, images map[string]v1.Image)
+		img   v1.Image
+		// rewritten is whether importable writes a tarball of its own,
+		// with the image given this machine's platform.
+		rewritten bool
+	}{
+		{"docker-archive without platform", dockerArchive, none, true},
+		{"docker-archive with only an architecture", dockerArchive, withConfigPlatform(t, none, "", Platform.Architecture), true},
+		{"docker-archive of this platform", dockerArchive, ours, false},
+		{"docker-archive of another platform", dockerArchive, withConfigPlatform(t, none, "linux", "s390x"), false},
+		{"OCI archive without platform", ociArchive, none, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "app.tar")
+			tt.write(t, file, map[string]v1.Image{ref: tt.img})
+			tmp := filepath.Join(t.TempDir(), "image.tar")
+			path, platformed, err := importable(file, tmp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.rewritten {
+				if path != file || len(platformed) != 0 {
+					t.Errorf("importable = %s, %q; want the file itself, unchanged", path, platformed)
+				}
+				return
+			}
+			if path != tmp || !slices.Equal(platformed, []string{ref}) {
+				t.Fatalf("importable = %s, %q; want %s with %s given a platform", path, platformed, tmp, ref)
+			}
+			cf, err := imageAt(t, path, ref).ConfigFile()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cf.OS != Platform.OS || cf.Architecture != Platform.Architecture || !slices.Equal(cf.Config.Entrypoint, []string{"/app"}) {
+				t.Errorf("config: %s/%s, entrypoint %q; want %s and /app", cf.OS, cf.Architecture, cf.Config.Entrypoint, Platform)
+			}
+		})
+	}
+}
+
 func TestLayoutWithoutNames(t *testing.T) {
 	img, err := executableImage("two", []byte("second"), v1.Config{})
 	if err != nil {
@@ -182,11 +284,11 @@ func TestLayoutWithoutNames(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "layout")
 	ociLayout(t, dir, map[string]v1.Image{"": img})
 	// Import fails before it asks the runtime: no socket is needed.
-	err = Import(context.Background(), filepath.Join(t.TempDir(), "no.sock"), dir, nil, io.Discard)
+	_, err = Import(context.Background(), filepath.Join(t.TempDir(), "no.sock"), dir, nil, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), dir+": the layout's index names no image") || !strings.Contains(err.Error(), "tag the image when you save it") {
 		t.Errorf("Import of a layout without names: %v", err)
 	}
-	if err := Import(context.Background(), filepath.Join(t.TempDir(), "no.sock"), filepath.Join(t.TempDir(), "missing.tar"), nil, io.Discard); !os.IsNotExist(err) {
+	if _, err := Import(context.Background(), filepath.Join(t.TempDir(), "no.sock"), filepath.Join(t.TempDir(), "missing.tar"), nil, io.Discard); !os.IsNotExist(err) {
 		t.Errorf("Import of a missing file: %v", err)
 	}
 }
@@ -231,3 +333,4 @@ func TestBuildPause(t *testing.T) {
 		t.Errorf("the tarball was made again")
 	}
 }
+

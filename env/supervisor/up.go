@@ -394,17 +394,24 @@ func (r *Running) loadImages() steps.Step {
 				return nil
 			}
 			title := fmt.Sprintf("images: pause and %d from the spec into containerd", len(n.Images))
-			return r.logged(pr, title, "images", false, func(log io.Writer) error {
-				if err := node.Import(ctx, n.Socket, node.PauseTarball(n.PauseDir), []string{node.PauseImage}, log); err != nil {
+			var platformed []string
+			err := r.logged(pr, title, "images", false, func(log io.Writer) error {
+				if _, err := node.Import(ctx, n.Socket, node.PauseTarball(n.PauseDir), []string{node.PauseImage}, log); err != nil {
 					return err
 				}
 				for _, img := range n.Images {
-					if err := node.Import(ctx, n.Socket, img, nil, log); err != nil {
+					refs, err := node.Import(ctx, n.Socket, img, nil, log)
+					if err != nil {
 						return err
 					}
+					platformed = append(platformed, refs...)
 				}
 				return nil
 			})
+			for _, ref := range platformed {
+				pr.Printf(" ! %s\n", node.PlatformNote(ref))
+			}
+			return err
 		},
 		Undo: func() error {
 			n := r.currentPlan().Node

@@ -38,10 +38,14 @@ in the spec: component "kubelet" { images = ["app.tar"] }.`,
 				return fmt.Errorf("environment %q runs no node; add component \"kubelet\" {} to %s", st.Name, st.Spec)
 			}
 			for _, file := range args {
-				if err := node.Import(cmd.Context(), st.Node.Socket, file, nil, io.Discard); err != nil {
+				platformed, err := node.Import(cmd.Context(), st.Node.Socket, file, nil, io.Discard)
+				if err != nil {
 					return err
 				}
 				fmt.Fprintf(streams.Out, " ✓ loaded %s\n", file)
+				for _, ref := range platformed {
+					fmt.Fprintf(streams.Out, " ! %s\n", node.PlatformNote(ref))
+				}
 			}
 			return nil
 		},
