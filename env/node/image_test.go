@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"maps"
 	"os"
@@ -12,7 +14,9 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -21,6 +25,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // imageAt reads the image ref from the docker-archive tarball at path.
@@ -334,3 +339,172 @@ func TestBuildPause(t *testing.T) {
 	}
 }
 
+// startContainerd runs this machine's containerd for the test, everything
+// of it in a temporary directory, and returns its socket once it serves
+// CRI. It skips the test where containerd cannot run.
+func startContainerd(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs containerd")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("containerd runs as root")
+	}
+	for _, c := range []string{"containerd", "containerd-shim-runc-v2", "ctr"} {
+		if _, err := exec.LookPath(c); err != nil {
+			t.Skipf("no %s (Debian: apt-get install containerd)", c)
+		}
+	}
+	dir := t.TempDir()
+	socket := filepath.Join(dir, "containerd.sock")
+	config := filepath.Join(dir, "containerd.toml")
+	if err := os.WriteFile(config, fmt.Appendf(nil, `version = 2
+root = %q
+state = %q
+[grpc]
+  address = %q
+[ttrpc]
+  address = %q
+[plugins."io.containerd.internal.v1.opt"]
+  path = %q
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = %q
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), socket, socket+".ttrpc", filepath.Join(dir, "opt"), PauseImage), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	cmd := exec.Command("containerd", "--config", config)
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+	})
+	deadline := time.After(20 * time.Second)
+	for {
+		err := Ready(context.Background(), socket)
+		if err == nil {
+			return socket
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("containerd exited: %v\n%s", err, log.String())
+		case <-deadline:
+			t.Fatalf("containerd does not serve CRI: %v\n%s", err, log.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// staticExecutable builds a program that prints its name, static, for an
+// image's layer.
+func staticExecutable(t *testing.T) []byte {
+	t.Helper()
+	dir := t.TempDir()
+	src := "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"app\") }\n"
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module app\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("go", "build", "-o", "app", ".")
+	cmd.Dir, cmd.Env = dir, append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	content, err := os.ReadFile(filepath.Join(dir, "app"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return content
+}
+
+// TestImportWithoutPlatform imports an image whose config names no
+// platform, in each form kenv loads, into a real containerd: the kubelet's
+// runtime then has it under its name, for this machine's platform.
+func TestImportWithoutPlatform(t *testing.T) {
+	socket := startContainerd(t)
+	img := withoutPlatform(t, "app", staticExecutable(t))
+	tests := []struct {
+		name, ref string
+		write     func(t *testing.T, path string, images map[string]v1.Image)
+		// platformed is whether kenv gives the image this machine's
+		// platform; containerd takes an OCI archive's as it is.
+		platformed bool
+	}{
+		{"docker-archive", "localhost/kenv-test/docker:v1", dockerArchive, true},
+		{"OCI layout", "localhost/kenv-test/layout:v1", func(t *testing.T, path string, images map[string]v1.Image) { ociLayout(t, path, images) }, true},
+		{"OCI archive", "localhost/kenv-test/oci:v1", ociArchive, false},
+	}
+	conn, err := dial(socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	images := cri.NewImageServiceClient(conn)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "app")
+			tt.write(t, path, map[string]v1.Image{tt.ref: img})
+			var out bytes.Buffer
+			platformed, err := Import(context.Background(), socket, path, nil, &out)
+			if err != nil {
+				t.Fatalf("Import: %v\n%s", err, out.String())
+			}
+			var want []string
+			if tt.platformed {
+				want = []string{tt.ref}
+			}
+			if !slices.Equal(platformed, want) {
+				t.Errorf("Import gave %q a platform, want %q", platformed, want)
+			}
+			listed, err := exec.Command("ctr", "--address", socket, "--namespace", Namespace, "images", "ls", "--quiet").CombinedOutput()
+			if err != nil {
+				t.Fatalf("ctr images ls: %v: %s", err, listed)
+			}
+			if !slices.Contains(strings.Fields(string(listed)), tt.ref) {
+				t.Errorf("namespace %s lists %q, not %s", Namespace, listed, tt.ref)
+			}
+			st, err := images.ImageStatus(context.Background(), &cri.ImageStatusRequest{Image: &cri.ImageSpec{Image: tt.ref}, Verbose: true})
+			if err != nil {
+				t.Fatalf("CRI ImageStatus %s: %v", tt.ref, err)
+			}
+			if !slices.Contains(st.GetImage().GetRepoTags(), tt.ref) {
+				t.Fatalf("CRI has no image %s: %v", tt.ref, st.GetImage())
+			}
+			if tt.platformed {
+				var info struct {
+					ImageSpec struct{ OS, Architecture string }
+				}
+				if err := json.Unmarshal([]byte(st.GetInfo()["info"]), &info); err != nil {
+					t.Fatalf("CRI's verbose info: %v", err)
+				}
+				if info.ImageSpec.OS != Platform.OS || info.ImageSpec.Architecture != Platform.Architecture {
+					t.Errorf("CRI has %s for %s/%s, want %s", tt.ref, info.ImageSpec.OS, info.ImageSpec.Architecture, Platform)
+				}
+			}
+		})
+	}
+
+	t.Run("another platform", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "s390x.tar")
+		dockerArchive(t, path, map[string]v1.Image{"localhost/kenv-test/s390x:v1": withConfigPlatform(t, img, "linux", "s390x")})
+		_, err := Import(context.Background(), socket, path, nil, io.Discard)
+		want := fmt.Sprintf("%s: it holds no image for this machine's platform %s; build or save the image for %[2]s (docker build --platform %[2]s", path, Platform)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Import of an image for another platform: %v", err)
+		}
+	})
+}
