@@ -25,7 +25,8 @@ func newImageLoadCommand(streams Streams) *cobra.Command {
 		Short: "Import image tarballs into the node's container runtime",
 		Long: `Import images into the containerd of the environment's node, offline: a
 tarball from docker save or podman save (docker-archive), an OCI archive, or an
-OCI layout directory whose index names its images. Pods then run them with
+OCI layout directory whose index names its images. An image whose config names
+no platform is loaded as this machine's, with a new image ID. Pods then run them with
 imagePullPolicy: IfNotPresent or Never. To import them at every up, list them
 in the spec: component "kubelet" { images = ["app.tar"] }.`,
 		Args: cobra.MinimumNArgs(1),
