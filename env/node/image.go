@@ -6,10 +6,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -95,7 +99,7 @@ func executableImage(name string, content []byte, config v1.Config) (v1.Image, e
 		return nil, err
 	}
 	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture, cf.Config = "linux", runtime.GOARCH, config
+	cf.OS, cf.Architecture, cf.Config = Platform.OS, Platform.Architecture, config
 	return mutate.ConfigFile(img, cf)
 }
 
@@ -118,34 +122,157 @@ func writeTarball(path string, images map[string]v1.Image) error {
 	return os.Rename(tmp, path)
 }
 
+// Platform is the platform of this machine's node, the one its containerd
+// imports and runs.
+var Platform = v1.Platform{OS: "linux", Architecture: runtime.GOARCH}
+
 // Import imports the image tarball at path (docker save's, or an OCI
 // archive) into the runtime at socket, with the named images pinned. An
 // OCI layout directory is written as a tarball first: the images its
 // index names by org.opencontainers.image.ref.name.
-func Import(ctx context.Context, socket, path string, pin []string, out io.Writer) error {
-	if info, err := os.Stat(path); err != nil {
-		return err
-	} else if info.IsDir() {
-		tmp, err := os.MkdirTemp("", "kenv-image-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(tmp)
-		tb := filepath.Join(tmp, "image.tar")
-		if err := layoutToTarball(path, tb); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		path = tb
+//
+// An image of a tarball or layout whose config names no platform (crane
+// append --oci-empty-base makes one) is given Platform, and so a new
+// config and image ID: containerd would otherwise filter it out of a
+// docker-archive, as of any other platform. Import returns the names of
+// the images it gave Platform.
+func Import(ctx context.Context, socket, path string, pin []string, out io.Writer) (platformed []string, err error) {
+	tmp, err := os.MkdirTemp("", "kenv-image-")
+	if err != nil {
+		return nil, err
 	}
-	if err := ctr(ctx, socket, out, "images", "import", path); err != nil {
-		return fmt.Errorf("import %s: %w", path, err)
+	defer os.RemoveAll(tmp)
+	file, platformed, err := importable(path, filepath.Join(tmp, "image.tar"))
+	if err != nil {
+		return nil, err
+	}
+	if err := ctr(ctx, socket, out, "images", "import", file); err != nil {
+		if strings.Contains(err.Error(), "image might be filtered out") {
+			return nil, fmt.Errorf("import %[1]s: it holds no image for this machine's platform %[2]s; build or save the image for %[2]s (docker build --platform %[2]s, docker save --platform %[2]s): %[3]w", path, Platform, err)
+		}
+		return nil, fmt.Errorf("import %s: %w", path, err)
 	}
 	for _, ref := range pin {
 		if err := ctr(ctx, socket, out, "images", "label", ref, pinned); err != nil {
-			return fmt.Errorf("pin %s: %w", ref, err)
+			return nil, fmt.Errorf("pin %s: %w", ref, err)
 		}
 	}
-	return nil
+	return platformed, nil
+}
+
+// PlatformNote says that Import gave the image ref Platform.
+func PlatformNote(ref string) string {
+	return fmt.Sprintf("%s names no platform; loaded as %s, this machine's, with a new image ID", ref, Platform)
+}
+
+// importable is the tarball ctr is to import for the file or OCI layout
+// at path, and the names of the images it gave Platform: the file itself
+// where nothing is to change, else a docker-archive it writes at tmp.
+func importable(path, tmp string) (file string, platformed []string, err error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return "", nil, err
+	}
+	var images map[string]v1.Image
+	if info.IsDir() {
+		if images, err = layoutImages(path); err != nil {
+			return "", nil, fmt.Errorf("%s: %w", path, err)
+		}
+	} else if images = dockerArchiveImages(path); images == nil {
+		// containerd imports an OCI archive's images whatever their
+		// config says: its index gives them no platform to filter by.
+		return path, nil, nil
+	}
+	if platformed, err = withPlatform(images); err != nil {
+		return "", nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if !info.IsDir() && len(platformed) == 0 {
+		return path, nil, nil
+	}
+	if err := writeTarball(tmp, images); err != nil {
+		return "", nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return tmp, platformed, nil
+}
+
+// withPlatform gives each image that names no platform, or only half of
+// one, Platform's os and architecture where its config leaves them empty;
+// it returns their names, sorted.
+func withPlatform(images map[string]v1.Image) ([]string, error) {
+	var platformed []string
+	for _, ref := range slices.Sorted(maps.Keys(images)) {
+		cf, err := images[ref].ConfigFile()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", ref, err)
+		}
+		if cf.OS != "" && cf.Architecture != "" {
+			continue
+		}
+		cf = cf.DeepCopy()
+		if cf.OS == "" {
+			cf.OS = Platform.OS
+		}
+		if cf.Architecture == "" {
+			cf.Architecture = Platform.Architecture
+		}
+		if images[ref], err = mutate.ConfigFile(images[ref], cf); err != nil {
+			return nil, fmt.Errorf("%s: %w", ref, err)
+		}
+		platformed = append(platformed, ref)
+	}
+	return platformed, nil
+}
+
+// dockerArchiveImages are the named images of the docker-archive tarball
+// at path (docker save's, podman's, go-containerregistry's); nil for a
+// file ctr reads as an OCI archive (it has an oci-layout file, as docker
+// save's has since Docker 25), or one that is no tarball kenv can read:
+// ctr is left to say what is wrong with it.
+func dockerArchiveImages(path string) map[string]v1.Image {
+	if oci, err := hasOCILayout(path); err != nil || oci {
+		return nil
+	}
+	opener := func() (io.ReadCloser, error) { return os.Open(path) }
+	manifest, err := tarball.LoadManifest(opener)
+	if err != nil {
+		return nil
+	}
+	images := map[string]v1.Image{}
+	for _, d := range manifest {
+		for _, ref := range d.RepoTags {
+			tag, err := name.NewTag(ref)
+			if err != nil {
+				return nil
+			}
+			if images[ref], err = tarball.Image(opener, &tag); err != nil {
+				return nil
+			}
+		}
+	}
+	return images
+}
+
+// hasOCILayout reports whether the tarball file has an oci-layout file
+// at its root, which makes containerd read it as an OCI archive.
+func hasOCILayout(file string) (bool, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if path.Clean(h.Name) == "oci-layout" {
+			return true, nil
+		}
+	}
 }
 
 func ctr(ctx context.Context, socket string, out io.Writer, args ...string) error {
@@ -158,16 +285,16 @@ func ctr(ctx context.Context, socket string, out io.Writer, args ...string) erro
 	return nil
 }
 
-// layoutToTarball writes the named images of the OCI layout at dir as a
-// docker-archive tarball.
-func layoutToTarball(dir, path string) error {
+// layoutImages are the images of the OCI layout at dir that its index
+// names.
+func layoutImages(dir string) (map[string]v1.Image, error) {
 	idx, err := layout.ImageIndexFromPath(dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	manifest, err := idx.IndexManifest()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	images := map[string]v1.Image{}
 	for _, d := range manifest.Manifests {
@@ -176,11 +303,11 @@ func layoutToTarball(dir, path string) error {
 			continue
 		}
 		if images[ref], err = idx.Image(d.Digest); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if len(images) == 0 {
-		return fmt.Errorf("the layout's index names no image (annotation org.opencontainers.image.ref.name); tag the image when you save it")
+		return nil, fmt.Errorf("the layout's index names no image (annotation org.opencontainers.image.ref.name); tag the image when you save it")
 	}
-	return writeTarball(path, images)
+	return images, nil
 }

@@ -421,16 +421,23 @@ func (r *Running) loadImages() steps.Step {
 			if len(nodes.List) > 1 {
 				title += fmt.Sprintf(" of %d nodes", len(nodes.List))
 			}
-			return r.logged(pr, title, "images", false, func(log io.Writer) error {
+			// Each node imports the same files: the first one's notes
+			// are said once.
+			var platformed []string
+			err := r.logged(pr, title, "images", false, func(log io.Writer) error {
 				var g errgroup.Group
-				for _, n := range nodes.List {
+				for i, n := range nodes.List {
 					g.Go(func() error {
-						if err := node.Import(ctx, n.Socket, node.PauseTarball(nodes.PauseDir), []string{node.PauseImage}, log); err != nil {
+						if _, err := node.Import(ctx, n.Socket, node.PauseTarball(nodes.PauseDir), []string{node.PauseImage}, log); err != nil {
 							return fmt.Errorf("node %s: %w", n.Name, err)
 						}
 						for _, img := range n.Images {
-							if err := node.Import(ctx, n.Socket, img, nil, log); err != nil {
+							refs, err := node.Import(ctx, n.Socket, img, nil, log)
+							if err != nil {
 								return fmt.Errorf("node %s: %w", n.Name, err)
+							}
+							if i == 0 {
+								platformed = append(platformed, refs...)
 							}
 						}
 						return nil
@@ -438,6 +445,10 @@ func (r *Running) loadImages() steps.Step {
 				}
 				return g.Wait()
 			})
+			for _, ref := range platformed {
+				pr.Printf(" ! %s\n", node.PlatformNote(ref))
+			}
+			return err
 		},
 		Undo: func() error {
 			nodes := r.currentPlan().Nodes

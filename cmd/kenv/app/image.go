@@ -29,7 +29,8 @@ func newImageLoadCommand(streams Streams) *cobra.Command {
 		Long: `Import images into the containerd of each of the environment's nodes, or of
 the one --node names, offline: a
 tarball from docker save or podman save (docker-archive), an OCI archive, or an
-OCI layout directory whose index names its images. Pods then run them with
+OCI layout directory whose index names its images. An image whose config names
+no platform is loaded as this machine's, with a new image ID. Pods then run them with
 imagePullPolicy: IfNotPresent or Never. To import them at every up, list them
 in the spec: component "kubelet" { images = ["app.tar"] }.`,
 		Args: cobra.MinimumNArgs(1),
@@ -42,16 +43,24 @@ in the spec: component "kubelet" { images = ["app.tar"] }.`,
 				return fmt.Errorf("environment %q runs no node; add component \"kubelet\" {} to %s", st.Name, st.Spec)
 			}
 			var names []string
+			noted := map[string]bool{}
 			for _, n := range st.Nodes.List {
 				names = append(names, n.Name)
 				if only != "" && n.Name != only {
 					continue
 				}
 				for _, file := range args {
-					if err := node.Import(cmd.Context(), n.Socket, file, nil, io.Discard); err != nil {
+					platformed, err := node.Import(cmd.Context(), n.Socket, file, nil, io.Discard)
+					if err != nil {
 						return fmt.Errorf("node %s: %w", n.Name, err)
 					}
 					fmt.Fprintf(streams.Out, " ✓ loaded %s into node %s\n", file, n.Name)
+					for _, ref := range platformed {
+						if !noted[ref] {
+							noted[ref] = true
+							fmt.Fprintf(streams.Out, " ! %s\n", node.PlatformNote(ref))
+						}
+					}
 				}
 			}
 			if only != "" && !slices.Contains(names, only) {
