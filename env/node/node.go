@@ -32,6 +32,7 @@ var commands = [][2]string{
 	{"iptables-save", "iptables"},
 	{"iptables-restore", "iptables"},
 	{"gcc", "gcc"},
+	{"nsenter", "util-linux"},
 }
 
 // CNIBinDir is the directory of the machine's CNI plugins; Debian's when
