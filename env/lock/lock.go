@@ -412,12 +412,13 @@ func Check(s *spec.Spec, l *Lock) hcl.Diagnostics {
 		case c.Version != "":
 			value("component.kwok.version", strconv.Quote(c.Version), strconv.Quote(l.Kwok))
 		}
+		d := s.Debugged(c.Name)
 		switch {
-		case c.Debug == nil:
+		case d == nil:
 		case l.Delve[c.Name] == "":
 			differ("component."+c.Name, "%s runs under Delve here; %s locks no Delve release for it.", c.Name, lockName)
-		case c.Debug.Dlv != "":
-			value("component."+c.Name+".debug.dlv", strconv.Quote(c.Debug.Dlv), strconv.Quote(l.Delve[c.Name]))
+		case d.Dlv != "":
+			value("component."+c.Name+".debug.dlv", strconv.Quote(d.Dlv), strconv.Quote(l.Delve[c.Name]))
 		}
 	}
 	own := map[string]bool{}

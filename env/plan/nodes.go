@@ -86,7 +86,9 @@ func (n *Node) NS() ns.Node {
 
 // Host is what the node holds on the machine, for host.Sweep.
 func (n *Node) Host() host.Node {
-	return host.Node{Name: n.Name, NS: n.NS(), Transient: []string{n.State, n.CNIConfDir}, Socket: n.Socket, CgroupRoot: n.CgroupRoot}
+	nsNode := n.NS()
+	return host.Node{Name: n.Name, NS: nsNode, Transient: []string{n.State, n.CNIConfDir, filepath.Join(nsNode.Dir, "private")},
+		Socket: n.Socket, CgroupRoot: n.CgroupRoot}
 }
 
 // Host is what the nodes hold on the machine, for host.Sweep.

@@ -83,6 +83,21 @@ func (n Network) BridgeAddress() netip.Prefix {
 	return netip.PrefixFrom(p.Masked().Addr().Next(), p.Bits())
 }
 
+// Debugged is how the component name runs under Delve: its block's
+// debug, or else that of a node's own block of it; nil when it runs under
+// Delve nowhere.
+func (s *Spec) Debugged(name string) *Debug {
+	if c := s.Component(name); c != nil && c.Debug != nil {
+		return c.Debug
+	}
+	for _, n := range s.Nodes {
+		if c := n.component(name); c != nil && c.Debug != nil {
+			return c.Debug
+		}
+	}
+	return nil
+}
+
 // Node returns the node called name, or nil.
 func (s *Spec) Node(name string) *Node {
 	for i := range s.Nodes {

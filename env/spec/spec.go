@@ -343,6 +343,11 @@ func (s *Spec) WithoutDelve() {
 	for i := range s.Components {
 		s.Components[i].Debug = nil
 	}
+	for i := range s.Nodes {
+		for j := range s.Nodes[i].Components {
+			s.Nodes[i].Components[j].Debug = nil
+		}
+	}
 }
 
 // SortedFlagNames returns the names of c.Flags in a stable order.

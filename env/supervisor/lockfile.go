@@ -42,9 +42,11 @@ func (r *Running) lockOf(ctx context.Context, s *spec.Spec, t *plan.Tree) (*lock
 		if sc.Kubernetes != nil {
 			continue // in the lock of its own source
 		}
-		c, _ := r.plan.Component(sc.Name)
-		if c.Debug != nil {
-			releases.Delve[c.Name] = c.Debug.Release
+		// A kind that runs on each node has one Delve on all.
+		for _, c := range r.plan.Components {
+			if c.Kind == sc.Name && c.Debug != nil {
+				releases.Delve[c.Kind] = c.Debug.Release
+			}
 		}
 	}
 	if k := r.plan.Kwok; k != nil && s == r.opts.Spec { // kwok is the environment's
