@@ -84,8 +84,11 @@ func (p *Plan) apiServer(c spec.Component, _ *Node) Component {
 		flags = append(flags, Flag{"disable-admission-plugins", strings.Join(s.Admission.Disable, ",")})
 	}
 	if len(s.Nodes) > 0 {
-		// logs, exec and port-forward check the kubelet's certificate.
-		flags = append(flags, Flag{"kubelet-certificate-authority", p.cert(pki.ServerCA)})
+		// logs, exec and port-forward check the kubelet's certificate,
+		// and reach the kubelet at its node's address: no resolver
+		// knows the nodes' names.
+		flags = append(flags, Flag{"kubelet-certificate-authority", p.cert(pki.ServerCA)},
+			Flag{"kubelet-preferred-address-types", "InternalIP,Hostname"})
 	}
 	// Loopback binding would otherwise make the apiserver look for a
 	// non-loopback interface to advertise; bound to every interface, it
@@ -94,7 +97,7 @@ func (p *Plan) apiServer(c spec.Component, _ *Node) Component {
 	if !netip.MustParseAddr(p.apiBind).IsUnspecified() {
 		flags = append(flags, Flag{"advertise-address", p.apiBind})
 	}
-	return Component{HealthURL: strings.TrimSuffix(p.localURL, "/") + "/readyz", Flags: flags}
+	return Component{Address: hostPort(p.apiBind, c.Port), HealthURL: p.localURL + "/readyz", Flags: flags}
 }
 
 const auditPolicyYAML = `apiVersion: audit.k8s.io/v1

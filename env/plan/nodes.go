@@ -168,9 +168,7 @@ func (p *Plan) nodes() {
 			Taints:      sn.Taints,
 			KubeletLog:  p.Log(ComponentName(sn.Name, kubeletName)),
 		}
-		for _, c := range s.OnNode(i) {
-			n.Images = append(n.Images, c.Images...)
-		}
+		n.Images = s.Images(i)
 		p.Nodes.List = append(p.Nodes.List, n)
 	}
 	p.Files = append(p.Files, File{Path: p.Nodes.List[0].CNITemplate, Content: cniTemplateJSON})

@@ -370,7 +370,7 @@ func (p *Plan) add(k *Kind, c spec.Component, n *Node, binDir string) {
 		comp.Binary = filepath.Join(binDir, c.Name)
 	}
 	comp.LogPath = p.Log(comp.Name)
-	if c.Port != 0 {
+	if c.Port != 0 && comp.Address == "" {
 		comp.Address = hostPort(host, c.Port)
 	}
 	if comp.Endpoint == "" && comp.Address != "" {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -81,6 +82,23 @@ func (n Network) BridgeAddress() netip.Prefix {
 		return netip.Prefix{}
 	}
 	return netip.PrefixFrom(p.Masked().Addr().Next(), p.Bits())
+}
+
+// Images are the image tarballs node i imports: those of the spec's
+// blocks, which every node imports, and those of the node's own.
+func (s *Spec) Images(i int) []string {
+	var images []string
+	for _, c := range s.Components {
+		images = append(images, c.Images...)
+	}
+	for _, c := range s.Nodes[i].Components {
+		for _, img := range c.Images {
+			if !slices.Contains(images, img) {
+				images = append(images, img)
+			}
+		}
+	}
+	return images
 }
 
 // Debugged is how the component name runs under Delve: its block's

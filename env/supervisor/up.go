@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/google/renameio/v2"
@@ -757,6 +758,12 @@ func checkPorts(p *plan.Plan) error {
 	var errs *multierror.Error
 	for _, port := range p.Ports() {
 		l, err := net.Listen("tcp", port.Address)
+		if errors.Is(err, syscall.EADDRNOTAVAIL) {
+			// An address up makes (the nodes' bridge): the port must be
+			// free on every address.
+			_, number, _ := net.SplitHostPort(port.Address)
+			l, err = net.Listen("tcp", ":"+number)
+		}
 		if err != nil {
 			holder := ""
 			_, number, _ := net.SplitHostPort(port.Address)
