@@ -163,7 +163,7 @@ func TestEndToEndNodes(t *testing.T) {
 	// Service by its ClusterIP; this machine reaches the Service too.
 	from, to := onNode["node-0"], onNode["node-2"]
 	wget := func(url string) string {
-		out, err := k.run("kubectl", "--name", "nodes-a", "--", "exec", from.Name, "--", "/busybox", "wget", "-q", "-T", "5", "-O", "-", url)
+		out, err := k.run("kubectl", "--name", "nodes-a", "--", "exec", from.Name, "--", "/busybox", "wget", "-q", "-O", "-", url)
 		if err != nil {
 			t.Errorf("from %s on node-0, %s: %v\n%s", from.Name, url, err, out)
 		}

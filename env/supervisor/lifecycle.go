@@ -103,6 +103,20 @@ func (r *Running) unit(name string) *unit {
 	return nil
 }
 
+// unitsOf are the units that run the binary name: one, or one per node
+// for a kind that runs on each.
+func (r *Running) unitsOf(name string) []*unit {
+	r.unitsMu.Lock()
+	defer r.unitsMu.Unlock()
+	var units []*unit
+	for _, u := range r.units {
+		if u.name == name || plan.KindName(u.name) == name {
+			units = append(units, u)
+		}
+	}
+	return units
+}
+
 func (r *Running) addUnit(u *unit) {
 	r.unitsMu.Lock()
 	defer r.unitsMu.Unlock()
@@ -331,8 +345,8 @@ func (r *Running) Restart(ctx context.Context, name string, debug *bool, out io.
 		}
 	}
 	sw := swap{restart: []plan.Component{c}, change: "kenv restart"}
-	if slices.Contains(p.TreeOf(name).Build.Components, name) {
-		sw.rebuild = []string{name}
+	if slices.Contains(p.TreeOf(name).Build.Components, c.Kind) {
+		sw.rebuild = []string{c.Kind}
 	}
 	_, err := r.swapLocked(ctx, sw, steps.NewProgress(out))
 	return err
@@ -365,8 +379,12 @@ func (r *Running) relaunch(u *unit, c plan.Component) steps.Step {
 
 // waitFree waits until c's ports are free, for instance of a program that
 // outlived its killed Delve and was not recorded, and fails if they stay
-// taken.
+// taken. A component of a node has none of this machine's: its Delve's
+// port here is kenv's forward, which stays.
 func waitFree(ctx context.Context, c plan.Component) error {
+	if c.Node != "" {
+		return nil
+	}
 	for _, port := range c.Ports() {
 		if err := process.WaitFree(ctx, 5*time.Second, port.Address); err != nil {
 			if ctx.Err() != nil {

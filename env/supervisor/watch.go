@@ -126,11 +126,11 @@ func (r *Running) round(ctx context.Context, out io.Writer, graph *watch.Graph, 
 	// two as near, the one under Delve, which the person is working on.
 	place := func(name string) int {
 		d := graph.Depth(name, changed)
-		u := r.unit(name)
-		if d < 0 || u == nil {
+		units := r.unitsOf(name)
+		if d < 0 || len(units) == 0 {
 			return -1
 		}
-		if u.component().Debug == nil {
+		if !slices.ContainsFunc(units, func(u *unit) bool { return u.component().Debug != nil }) {
 			return 2*d + 1
 		}
 		return 2 * d
@@ -159,7 +159,7 @@ func (r *Running) round(ctx context.Context, out io.Writer, graph *watch.Graph, 
 		}
 		sw := swap{rebuild: names, change: change, ifChanged: true}
 		for _, name := range names {
-			if u := r.unit(name); u != nil {
+			for _, u := range r.unitsOf(name) {
 				sw.restart = append(sw.restart, u.component())
 			}
 		}
