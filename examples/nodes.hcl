@@ -6,6 +6,7 @@
 #   kenv up -d examples/nodes.hcl
 #   kenv kubectl --name nodes -- get nodes -o wide
 #   kenv attach --name nodes node-2/kubelet
+#   kenv kubectl --name nodes -- run -it --rm q --image=... -- nslookup kubernetes
 name = "nodes"
 
 kubernetes {
@@ -36,6 +37,10 @@ component "kube-scheduler" {
 # How every node runs its kubelet and kube-proxy.
 component "kubelet" {}
 component "kube-proxy" {}
+
+# Cluster DNS for the pods: CoreDNS, built from its Go module, behind the
+# kube-dns Service (10.92.0.10).
+component "coredns" {}
 
 node "node-0" {}
 node "node-1" {

@@ -210,3 +210,5 @@ build {
 delve = {
   kubelet = "v1.26.2"
 }
+
+coredns = "v1.12.1"

@@ -40,7 +40,8 @@ const syncPod = "k8s.io/kubernetes/pkg/kubelet.(*Kubelet).SyncPod"
 // a breakpoint in its pod sync; a DaemonSet runs a pod from an image built
 // here (busybox as one layer) on every node; the pod on node-0 reaches the
 // one on node-2 by its IP and through a ClusterIP Service, which this
-// machine reaches too; logs and exec work. Then A's supervisor is killed
+// machine reaches too, and a pod finds by its name through CoreDNS; logs
+// and exec work. Then A's supervisor is killed
 // with SIGKILL and `kenv down` sweeps what it left, B goes down as usual,
 // and the machine is as it was.
 func TestEndToEndNodes(t *testing.T) {
@@ -72,8 +73,8 @@ func TestEndToEndNodes(t *testing.T) {
 	before := takeHost(t)
 
 	// Ranges of their own, apart from anything this machine routes.
-	a := nodesSpec(t, work, "nodes-a", "10.231", image, []string{"node-0", "node-1", "node-2"})
-	b := nodesSpec(t, work, "nodes-b", "10.232", image, []string{"node-0", "node-1"})
+	a := nodesSpec(t, work, "nodes-a", "10.231", image, []string{"node-0", "node-1", "node-2"}, true)
+	b := nodesSpec(t, work, "nodes-b", "10.232", image, []string{"node-0", "node-1"}, false)
 	t.Cleanup(func() {
 		_, _ = k.run("down", "--name", "nodes-a")
 		_, _ = k.run("down", "--name", "nodes-b")
@@ -188,6 +189,10 @@ func TestEndToEndNodes(t *testing.T) {
 	if out := wget("http://" + net.JoinHostPort(svc.Spec.ClusterIP, "80") + "/"); !strings.Contains(out, "hello from a kenv pod") {
 		t.Errorf("the Service's ClusterIP answered the pod on node-0 %q", out)
 	}
+	// A pod finds the Service by its name, through the cluster's DNS.
+	if out, err := k.run("kubectl", "--name", "nodes-a", "--", "exec", from.Name, "--", "/busybox", "nslookup", "everywhere.default.svc.cluster.local"); err != nil || !strings.Contains(out, svc.Spec.ClusterIP) {
+		t.Errorf("the pod on node-0 looked up everywhere.default.svc.cluster.local: %v\n%s\nwant %s", err, out, svc.Spec.ClusterIP)
+	}
 	if out := k.mustRun("kubectl", "--name", "nodes-a", "--", "logs", "web"); !strings.Contains(out, "serving") {
 		t.Errorf("kubectl logs: no line of the pod's")
 	}
@@ -228,13 +233,14 @@ func TestEndToEndNodes(t *testing.T) {
 // nodesSpec is a spec of nodes called names, in ranges under prefix
 // ("10.231": nodes in 10.231.0.0/24, pods in 10.231.128.0/17, Services
 // 10.231.1.0/24), the last node's kubelet under Delve, every node holding
-// image, each node but the first labelled with its zone.
+// image, each node but the first labelled with its zone; with cluster DNS
+// when dns.
 type nodesSpecFile struct {
 	path  string
 	delve int
 }
 
-func nodesSpec(t *testing.T, dir, name, prefix, image string, names []string) nodesSpecFile {
+func nodesSpec(t *testing.T, dir, name, prefix, image string, names []string, dns bool) nodesSpecFile {
 	t.Helper()
 	p := freePorts(t, 6)
 	var nodes strings.Builder
@@ -247,6 +253,9 @@ func nodesSpec(t *testing.T, dir, name, prefix, image string, names []string) no
 			fmt.Fprintf(&nodes, "  component \"kubelet\" {\n    debug {\n      port = %d\n    }\n  }\n", p[5])
 		}
 		nodes.WriteString("}\n")
+	}
+	if dns {
+		nodes.WriteString("component \"coredns\" {}\n")
 	}
 	path := filepath.Join(dir, name+".hcl")
 	writeFile(t, path, fmt.Sprintf(`

@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -19,7 +21,7 @@ func TestRunRefuses(t *testing.T) {
 		wants []string
 	}{
 		{"a kubelet", spec.Spec{Components: append(controlPlane, spec.Component{Name: "kubelet"})},
-			[]string{"kenv bench measures a control plane; /specs/x.hcl runs kubelet: bench a spec without it"}},
+			[]string{"kenv bench measures a control plane, or several real nodes against one; /specs/x.hcl runs kubelet: bench a spec without it"}},
 		{"kube-proxy", spec.Spec{Components: append(controlPlane, spec.Component{Name: "kube-proxy"})},
 			[]string{"/specs/x.hcl runs kube-proxy"}},
 		{"kwok", spec.Spec{Components: append(controlPlane, spec.Component{Name: "kwok"})},
@@ -47,5 +49,49 @@ func TestRunRefuses(t *testing.T) {
 				t.Errorf("the bench began before it refused:\n%s", progress.String())
 			}
 		})
+	}
+}
+
+// TestOneNode: the floor of several nodes is the spec with its first node
+// alone, named apart, its other blocks as they are.
+func TestOneNode(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "three.hcl")
+	src := `name = "three"
+kubernetes {
+  version = "v1.34.4"
+}
+component "kube-apiserver" {}
+component "kubelet" {
+  images = ["app.tar"]
+}
+node "a" {}
+node "b" {
+  labels = { zone = "b" }
+}
+node "c" {}
+`
+	if err := os.WriteFile(file, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	one, err := oneNode(file, "three-one-node")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Dir(one) != dir {
+		t.Errorf("the copy %s is not beside the spec, whose relative paths it keeps", one)
+	}
+	raw, err := os.ReadFile(one)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(raw)
+	for _, want := range []string{`name = "three-one-node"`, `node "a" {}`, `images = ["app.tar"]`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the one-node spec lacks %s:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, `node "b"`) || strings.Contains(got, `node "c"`) {
+		t.Errorf("the one-node spec keeps the other nodes:\n%s", got)
 	}
 }

@@ -44,6 +44,8 @@ const (
 	rowDown
 	rowDownDelve
 	rowRSS
+	rowNodesUp
+	rowNodesDown
 	rowCount
 )
 
@@ -69,6 +71,10 @@ var rows = map[rowKind]Row{
 		met: func(k, _ float64) bool { return k <= 1 }},
 	rowRSS: {What: "supervisor memory, idle, etcd embedded", Unit: "MB", Target: "≤ 150 MB",
 		met: func(k, _ float64) bool { return k <= 150 }},
+	rowNodesUp: {What: "up, nodes to Ready, no Delve", Against: "the same spec with its first node alone", Unit: "s", Target: "≤ 1.30 × floor",
+		met: func(k, f float64) bool { return k <= 1.30*f }},
+	rowNodesDown: {What: "down, nodes", Against: "down of one node", Unit: "s", Target: "both ≤ 2 s",
+		met: func(k, f float64) bool { return k <= 2 && f <= 2 }},
 }
 
 // newReport is an empty table.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 )
 
@@ -13,13 +14,16 @@ import (
 // builds from the Kubernetes tree: Delve, kwok.
 type Module struct {
 	// Path is the module's path and Package the command's directory in
-	// it, such as "cmd/kwok".
+	// it, such as "cmd/kwok"; empty for a command at the module's root.
 	Path, Package string
 	Version       string
 }
 
 // Binary is the name of the command's binary.
-func (m Module) Binary() string { return filepath.Base(m.Package) }
+func (m Module) Binary() string { return path.Base(m.command()) }
+
+// command is the command's package path: the module's own, or one in it.
+func (m Module) command() string { return path.Join(m.Path, m.Package) }
 
 // Install builds m into dir, once: a binary there is kept. Go is the
 // release to build with, or newer when the module asks for it; empty uses
@@ -42,7 +46,7 @@ func Install(ctx context.Context, m Module, dir, goVersion string, debug bool, o
 	if debug {
 		argv = append(argv, "-gcflags=all=-N -l")
 	}
-	cmd := exec.CommandContext(ctx, "go", append(argv, m.Path+"/"+m.Package+"@"+m.Version)...)
+	cmd := exec.CommandContext(ctx, "go", append(argv, m.command()+"@"+m.Version)...)
 	cmd.Dir = os.TempDir()
 	toolchain := "auto"
 	if goVersion != "" {

@@ -101,7 +101,11 @@ func (c Cache) BinDir(key string) string { return filepath.Join(c.Dir, "bin", ke
 func (c Cache) DelveDir(version string) string { return filepath.Join(c.Dir, "dlv", version) }
 
 // KwokDir holds the kwok binary of one kwok release and its stages.
-func (c Cache) KwokDir(version string) string { return filepath.Join(c.Dir, "kwok", version) }
+func (c Cache) KwokDir(version string) string { return c.ModuleDir("kwok", version) }
+
+// ModuleDir holds the program name kenv installs from its Go module at
+// version.
+func (c Cache) ModuleDir(name, version string) string { return filepath.Join(c.Dir, name, version) }
 
 // PauseDir holds the pause image built from the source called key.
 func (c Cache) PauseDir(key string) string { return filepath.Join(c.Dir, "pause", key) }

@@ -53,8 +53,9 @@ type Lock struct {
 	// Delve maps each debugged component to the Delve release it runs
 	// under.
 	Delve map[string]string
-	// Kwok is the kwok release of the simulated nodes.
-	Kwok string
+	// Installed maps each kind kenv installs from its Go module (kwok,
+	// coredns) to the release it runs.
+	Installed map[string]string
 
 	Unoptimized bool
 	Tags        []string
@@ -110,6 +111,7 @@ type lockFile struct {
 	Build      buildBlock        `hcl:"build,block"`
 	Delve      map[string]string `hcl:"delve,optional"`
 	Kwok       string            `hcl:"kwok,optional"`
+	CoreDNS    string            `hcl:"coredns,optional"`
 	Components []componentBlock  `hcl:"component,block"`
 }
 
@@ -173,7 +175,14 @@ func Read(path string) (*Lock, *hclparse.Parser, hcl.Diagnostics) {
 		return nil, parser, diags
 	}
 	l := decode(path, raw.Kubernetes, raw.Build, raw.Delve)
-	l.Kwok = raw.Kwok
+	for kind, release := range map[string]string{"kwok": raw.Kwok, "coredns": raw.CoreDNS} {
+		if release != "" {
+			if l.Installed == nil {
+				l.Installed = map[string]string{}
+			}
+			l.Installed[kind] = release
+		}
+	}
 	for _, c := range raw.Components {
 		if l.Components == nil {
 			l.Components = map[string]*Lock{}
@@ -212,9 +221,9 @@ func (l *Lock) Write() error {
 	root.AppendNewline()
 
 	l.writeTree(root)
-	if l.Kwok != "" {
+	for _, kind := range slices.Sorted(maps.Keys(l.Installed)) {
 		root.AppendNewline()
-		setString(root, "kwok", l.Kwok)
+		setString(root, kind, l.Installed[kind])
 	}
 	for _, name := range slices.Sorted(maps.Keys(l.Components)) {
 		root.AppendNewline()
@@ -313,11 +322,12 @@ func Settle(s *spec.Spec, l *Lock, tree *source.Tree) {
 	}
 }
 
-// KwokPin is the kwok release when the spec (pin) or the lock l, which may
-// be nil, names one; empty lets kenv choose.
-func KwokPin(l *Lock, pin string) string {
+// InstallPin is the release of kind, installed from its module, when the
+// spec (pin) or the lock l, which may be nil, names one; empty lets kenv
+// choose.
+func InstallPin(l *Lock, kind, pin string) string {
 	if pin == "" && l != nil {
-		return l.Kwok
+		return l.Installed[kind]
 	}
 	return pin
 }
@@ -407,10 +417,10 @@ func Check(s *spec.Spec, l *Lock) hcl.Diagnostics {
 		}
 		switch {
 		case kindOf(s, c.Name).Origin != spec.FromModule:
-		case l.Kwok == "":
-			differ("component."+c.Name, "kwok runs here; %s locks no kwok release.", lockName)
+		case l.Installed[c.Name] == "":
+			differ("component."+c.Name, "%s runs here; %s locks no %s release.", c.Name, lockName, c.Name)
 		case c.Version != "":
-			value("component.kwok.version", strconv.Quote(c.Version), strconv.Quote(l.Kwok))
+			value("component."+c.Name+".version", strconv.Quote(c.Version), strconv.Quote(l.Installed[c.Name]))
 		}
 		d := s.Debugged(c.Name)
 		switch {

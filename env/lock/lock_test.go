@@ -40,7 +40,7 @@ func locked(file string) *lock.Lock {
 		Go:          "1.24.12",
 		BuildDate:   "2026-02-10T12:53:36Z",
 		Delve:       map[string]string{"kube-apiserver": "v1.26.2"},
-		Kwok:        "v0.8.0",
+		Installed:   map[string]string{"kwok": "v0.8.0"},
 		Unoptimized: true,
 		Tags:        []string{"providerless"},
 		Optimize:    []string{"std"},

@@ -43,10 +43,11 @@ func CheckSource(ctx context.Context, s *spec.Spec, l *Lock, tree *source.Tree) 
 }
 
 // Releases are the releases of what kenv installs rather than builds from
-// the tree: the Delve each debugged component runs under, and kwok.
+// the tree: the Delve each debugged component runs under, and the kinds
+// installed from their modules.
 type Releases struct {
-	Delve map[string]string
-	Kwok  string
+	Delve     map[string]string
+	Installed map[string]string
 }
 
 // Of is the lock of what req built from tree for s, with the releases of
@@ -60,7 +61,7 @@ func Of(ctx context.Context, s *spec.Spec, tree *source.Tree, req build.Request,
 		// A checkout's date is its commit's, recorded by the commit.
 		BuildDate:   tree.Version.BuildDate,
 		Delve:       releases.Delve,
-		Kwok:        releases.Kwok,
+		Installed:   releases.Installed,
 		Unoptimized: s.Build.Unoptimized,
 		Tags:        s.Build.Tags,
 		GCFlags:     s.Build.GCFlags,

@@ -23,7 +23,7 @@ type Kind struct {
 	// the spec's flags).
 	plan func(p *Plan, c spec.Component, n *Node) Component
 	// logLevel renders the spec's verbosity as the -v of a kind that does
-	// not log with klog; nil for klog's.
+	// not log with klog, "" for none; nil for klog's.
 	logLevel func(v int) string
 }
 
@@ -53,6 +53,7 @@ var Kinds = []*Kind{
 	&kubeProxy,
 	&containerd,
 	&kwokKind,
+	&coreDNS,
 }
 
 // Catalog is what the spec parser knows of the kinds a spec may list.

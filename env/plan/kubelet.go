@@ -37,7 +37,7 @@ func (p *Plan) kubelet(c spec.Component, n *Node) Component {
 		File{Path: config, Content: fmt.Sprintf(kubeletConfigYAML, n.Addr.Addr(), c.Port,
 			p.cert(serving), p.key(serving), p.cert(pki.ClientCA), n.CgroupRoot, n.Socket,
 			filepath.Join(n.KubeletRoot, "manifests"), filepath.Join(n.KubeletRoot, "pod-logs"), resolv,
-			p.featureGatesYAML(), taintsYAML(n.Taints))},
+			p.featureGatesYAML(), taintsYAML(n.Taints), p.clusterDNSYAML())},
 		// The node reaches no name server beyond the cluster's.
 		File{Path: resolv, Content: "# kenv: the node " + n.Name + " has no name server of its own\n"},
 	)
@@ -51,6 +51,15 @@ func (p *Plan) kubelet(c spec.Component, n *Node) Component {
 			{"root-dir", n.KubeletRoot},
 		},
 	}
+}
+
+// clusterDNSYAML is the kubelet's clusterDNS: the kube-dns Service's
+// address when the spec runs CoreDNS.
+func (p *Plan) clusterDNSYAML() string {
+	if p.spec.Component(coreDNSName) == nil {
+		return "[]"
+	}
+	return "[" + clusterDNS(p.spec.Network.ServiceCIDR) + "]"
 }
 
 // taintsYAML renders taints as the kubelet configuration's
@@ -120,4 +129,5 @@ imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 featureGates: %s
 registerWithTaints: %s
+clusterDNS: %s
 `

@@ -47,7 +47,7 @@ var kwokKind = Kind{
 // kwokController is kwok's controller, serving the nodes' endpoint (logs, exec) on
 // c's port with a certificate of the server CA.
 func (p *Plan) kwokController(c spec.Component, _ *Node) Component {
-	version := lock.KwokPin(p.inputs.Lock, c.Version)
+	version := lock.InstallPin(p.inputs.Lock, kwokName, c.Version)
 	if version == "" {
 		version = kwok.DefaultVersion
 	}

@@ -52,8 +52,10 @@ type Plan struct {
 	Components   []Component
 	// Kwok is set when the spec runs simulated nodes.
 	Kwok *Kwok `json:",omitempty"`
-	// Nodes is set when the spec runs real nodes.
+	// Nodes is set when the spec runs real nodes, and DNS when it runs
+	// the cluster's DNS for them.
 	Nodes *Nodes `json:",omitempty"`
+	DNS   *DNS   `json:",omitempty"`
 
 	spec   *spec.Spec
 	inputs Inputs
@@ -503,7 +505,10 @@ func (p *Plan) logFlags(k *Kind, c spec.Component) []Flag {
 		v = *c.Verbosity
 	}
 	if k.logLevel != nil {
-		return []Flag{{"v", k.logLevel(v)}}
+		if level := k.logLevel(v); level != "" {
+			return []Flag{{"v", level}}
+		}
+		return nil
 	}
 	flags := []Flag{{"v", strconv.Itoa(v)}}
 	if len(c.VModule) > 0 {

@@ -385,7 +385,7 @@ component "kwok" {
 		t.Errorf("no serving certificate for kwok: %v", p.Certificates)
 	}
 	// The lock's release, unless the spec pins one.
-	in := plan.Inputs{Spec: s, Env: p.Env, Cache: layout.Cache{Dir: "/cache"}, Lock: &lock.Lock{Kwok: "v0.7.0"}}
+	in := plan.Inputs{Spec: s, Env: p.Env, Cache: layout.Cache{Dir: "/cache"}, Lock: &lock.Lock{Installed: map[string]string{"kwok": "v0.7.0"}}}
 	if locked, err := plan.New(in, "/bin"); err != nil || locked.Kwok.Module.Version != "v0.7.0" {
 		t.Errorf("with a lock of kwok v0.7.0: %+v, %v", locked.Kwok, err)
 	}

@@ -145,6 +145,14 @@ func (d *decoder) nodes(raw *fileSchema, s *Spec, body hcl.Body) []Node {
 		}
 	}
 	runsKubelet := len(onNode) > 0
+	if !runsKubelet {
+		for _, rc := range raw.Components {
+			if k, _ := d.kinds.Find(rc.Name); k.NeedsNodes && s.Component(rc.Name) != nil {
+				d.errorf(rc.DefRange, rc.Name+" without nodes",
+					"%s serves the pods of real nodes; add component \"kubelet\" {} and component \"kube-proxy\" {}, or remove it.", rc.Name)
+			}
+		}
+	}
 	if len(raw.Nodes) == 0 {
 		if !runsKubelet {
 			return nil

@@ -295,6 +295,9 @@ func or[T any](v *T, def T) T {
 
 func (d *decoder) spec(raw *fileSchema, filename string, body hcl.Body) *Spec {
 	s := &Spec{File: filename, Name: or(raw.Name, defaultName(filename)), Ranges: d.ranges}
+	if raw.Name != nil {
+		d.ranges["name"] = raw.NameAt
+	}
 	switch {
 	case nameRE.MatchString(s.Name):
 	case raw.Name != nil:
@@ -486,8 +489,8 @@ func isOCILayout(dir string) bool {
 	return err == nil
 }
 
-// simulated decodes the attributes of simulated nodes: how many, and the
-// release of what simulates them.
+// simulated decodes how many simulated nodes, and the release of a kind
+// installed from its module (what simulates them, the cluster's DNS).
 func (d *decoder) simulated(raw *componentSchema, kind Kind, c *Component) {
 	if raw.Nodes != nil && !slices.Contains(kind.Takes, "nodes") {
 		d.unsupported(raw.NodesRange, "nodes")
@@ -497,15 +500,15 @@ func (d *decoder) simulated(raw *componentSchema, kind Kind, c *Component) {
 		d.unsupported(raw.VersionRange, "version")
 		raw.Version = nil
 	}
-	if !slices.Contains(kind.Takes, "nodes") {
-		return
+	if slices.Contains(kind.Takes, "nodes") {
+		c.Nodes = or(raw.Nodes, 1)
+		if !d.failed(raw.NodesAt) && (c.Nodes < 0 || c.Nodes > maxNodes) {
+			d.errorf(raw.NodesAt, "Invalid node count", "nodes is from 0 to %d, not %d.", maxNodes, c.Nodes)
+		}
 	}
-	c.Nodes, c.Version = or(raw.Nodes, 1), or(raw.Version, "")
+	c.Version = or(raw.Version, "")
 	if raw.Version != nil {
 		d.ranges["component."+kind.Name+".version"] = raw.VersionRange
-	}
-	if !d.failed(raw.NodesAt) && (c.Nodes < 0 || c.Nodes > maxNodes) {
-		d.errorf(raw.NodesAt, "Invalid node count", "nodes is from 0 to %d, not %d.", maxNodes, c.Nodes)
 	}
 	if c.Version != "" && !versionRE.MatchString(c.Version) {
 		d.errorf(raw.VersionAt, "Invalid "+kind.Name+" version", "%q is not a %s release; write it like \"v0.8.0\".", c.Version, kind.Name)

@@ -25,6 +25,9 @@ type Kind struct {
 	Takes []string
 	// Required says every environment runs it.
 	Required bool
+	// NeedsNodes says a component of this kind serves the real nodes
+	// (cluster DNS), and runs only beside them.
+	NeedsNodes bool
 	// OnNode says a component of this kind runs on every node, in the
 	// node's namespaces (the kubelet, kube-proxy); a node block may say
 	// how it runs there.

@@ -49,8 +49,14 @@ func (r *Running) lockOf(ctx context.Context, s *spec.Spec, t *plan.Tree) (*lock
 			}
 		}
 	}
-	if k := r.plan.Kwok; k != nil && s == r.opts.Spec { // kwok is the environment's
-		releases.Kwok = k.Module.Version
+	if s == r.opts.Spec { // kwok and CoreDNS are the environment's
+		releases.Installed = map[string]string{}
+		if k := r.plan.Kwok; k != nil {
+			releases.Installed["kwok"] = k.Module.Version
+		}
+		if d := r.plan.DNS; d != nil {
+			releases.Installed["coredns"] = d.Module.Version
+		}
 	}
 	return lock.Of(ctx, s, t.Source, t.Build, releases, r.opts.WriteLock)
 }

@@ -158,7 +158,7 @@ func Up(ctx context.Context, o Options) (retained *Running, err error) {
 		{r.prepare()},
 		{r.getSource()},
 		{r.check()},
-		{r.build(nil), r.installDelve(), r.installKwok(), r.buildPause(), r.writeConfig()},
+		{r.build(nil), r.installDelve(), r.installKwok(), r.installDNS(), r.buildPause(), r.writeConfig()},
 		{r.mapSources()},
 		{r.settleLock(true)},
 		{r.recordState()},
@@ -344,6 +344,24 @@ func (r *Running) installKwok() steps.Step {
 	}}
 }
 
+// installDNS installs the CoreDNS release the plan runs, once, without
+// optimisation so that Delve can debug it.
+func (r *Running) installDNS() steps.Step {
+	return steps.Step{Do: func(ctx context.Context, pr *steps.Progress) error {
+		d := r.plan.DNS
+		if d == nil {
+			return nil
+		}
+		if _, err := os.Stat(filepath.Join(d.Dir, d.Module.Binary())); err == nil {
+			return nil
+		}
+		return r.logged(pr, "CoreDNS "+d.Module.Version, "coredns-install", false, func(log io.Writer) error {
+			_, err := build.Install(ctx, d.Module, d.Dir, "", true, log)
+			return err
+		})
+	}}
+}
+
 // buildPause builds the pause image from the tree, once.
 func (r *Running) buildPause() steps.Step {
 	return steps.Step{Do: func(ctx context.Context, pr *steps.Progress) error {
@@ -513,6 +531,14 @@ func (r *Running) registerNodes() steps.Step {
 			done(err)
 			if err != nil {
 				return err
+			}
+		}
+		if d := r.plan.DNS; d != nil {
+			done := pr.Step("cluster DNS: kube-dns at " + d.ServiceIP + ", CoreDNS on " + d.Address)
+			err := node.ServeDNS(ctx, d.Kubeconfig, d.ServiceIP, d.Address)
+			done(err)
+			if err != nil {
+				return fmt.Errorf("cluster DNS: %w", err)
 			}
 		}
 		if k := r.plan.Kwok; k != nil {

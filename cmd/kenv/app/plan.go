@@ -135,6 +135,9 @@ func writePlan(w io.Writer, p *plan.Plan, s *spec.Spec, cached bool, lockStatus 
 		m := kw.Module
 		fmt.Fprintf(w, "  kwok: go install %s/%s@%s into %s (once), with its stages %s\n", m.Path, m.Package, m.Version, kw.Dir, kw.Stages)
 	}
+	if d := p.DNS; d != nil {
+		fmt.Fprintf(w, "  coredns: go install %s@%s into %s (once)\n", d.Module.Path, d.Module.Version, d.Dir)
+	}
 	if n := p.Nodes; n != nil {
 		fmt.Fprintf(w, "  pause image %s: gcc -static %s into %s (once)\n", node.PauseImage, n.PauseSource, n.PauseDir)
 	}
@@ -215,6 +218,9 @@ func writePlan(w io.Writer, p *plan.Plan, s *spec.Spec, cached bool, lockStatus 
 	}
 	if nodes := p.Nodes; nodes != nil {
 		fmt.Fprintf(w, "\nNodes registered by their kubelets; kenv waits until they are Ready\n")
+	}
+	if d := p.DNS; d != nil {
+		fmt.Fprintf(w, "\nCluster DNS: the Service kube-system/kube-dns at %s (the kubelets' clusterDNS), its endpoint CoreDNS on %s:53\n", d.ServiceIP, d.Address)
 	}
 	if kw := p.Kwok; kw != nil && len(kw.Nodes) > 0 {
 		fmt.Fprintf(w, "\nSimulated nodes, registered once kwok is ready\n  %s … %s (%d)\n", kw.Nodes[0], kw.Nodes[len(kw.Nodes)-1], len(kw.Nodes))
