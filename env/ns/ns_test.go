@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moby/sys/mountinfo"
 	"github.com/vishvananda/netlink"
@@ -110,6 +111,26 @@ func TestTwoNodes(t *testing.T) {
 		if got, err := greeting(hostDial, forward); err != nil || got != "a's loopback" {
 			t.Errorf("through Forward %s: got %q, %v", forward, got, err)
 		}
+	}
+	// A client that connects before the program in the node listens (kenv
+	// setting a Delve's breakpoints as it starts) is held until it does.
+	late := "127.0.0.1:" + strings.TrimPrefix(freePort(t), "127.0.0.1:")
+	early := freePort(t)
+	if err := a.Forward(ctx, early, late); err != nil {
+		t.Fatal(err)
+	}
+	answered := make(chan string, 1)
+	go func() {
+		got, err := greeting(hostDial, early)
+		if err != nil {
+			got = err.Error()
+		}
+		answered <- got
+	}()
+	time.Sleep(time.Second)
+	listen(t, a, "a-late", late, "late")
+	if got := <-answered; got != "late" {
+		t.Errorf("a client of Forward %s that came before the listener got %q, want %q", early, got, "late")
 	}
 	cancel()
 	if _, err := greeting(hostDial, forward); err == nil {

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"runtime"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/vishvananda/netns"
@@ -113,13 +114,29 @@ func (n Node) Forward(ctx context.Context, listen, address string) error {
 	return nil
 }
 
+// forwardPatience is how long a connection to a forward waits for the
+// program in the node to listen: a client that connects as the program
+// starts (kenv setting a Delve's breakpoints) is held, not refused, as it
+// would be were the program on this machine's loopback and a moment late.
+const forwardPatience = 30 * time.Second
+
 // pipe copies between c and a connection to address in the node until both
-// ends are done or ctx ends.
+// ends are done or ctx ends; the connection in the node is tried again
+// while it is refused, for forwardPatience.
 func (n Node) pipe(ctx context.Context, c net.Conn, address string) {
 	defer c.Close()
-	remote, err := n.Dial(ctx, "tcp", address)
-	if err != nil {
-		return
+	var remote net.Conn
+	deadline := time.Now().Add(forwardPatience)
+	for {
+		var err error
+		remote, err = n.Dial(ctx, "tcp", address)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.ECONNREFUSED) || time.Now().After(deadline) || ctx.Err() != nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	defer remote.Close()
 	stop := context.AfterFunc(ctx, func() {
