@@ -10,8 +10,11 @@ build:
 # Unit tests, then the end-to-end tests (build tag e2e) that build real
 # Kubernetes components (a cold build takes several minutes; the Go build
 # cache and kenv's cache under $KENV_CACHE make later runs fast).
+# env/ns's tests compare the machine's links, routes and mounts before and
+# after: they run alone, before the end-to-end tests make nodes of their own.
 test: vet race node-deps
-	$(GO) test -count=1 -timeout 80m -tags e2e ./...
+	$(GO) test -count=1 ./env/ns
+	$(GO) test -count=1 -timeout 80m -tags e2e $$($(GO) list ./... | grep -v '/env/ns$$')
 
 # What the node's end-to-end test runs (Debian packages): the runtime, the
 # CNI plugins, iptables, and the busybox its pod serves HTTP with. Installed

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -40,10 +41,10 @@ const syncPod = "k8s.io/kubernetes/pkg/kubelet.(*Kubelet).SyncPod"
 // a breakpoint in its pod sync; a DaemonSet runs a pod from an image built
 // here (busybox as one layer) on every node; the pod on node-0 reaches the
 // one on node-2 by its IP and through a ClusterIP Service, which this
-// machine reaches too, and a pod finds by its name through CoreDNS; logs
-// and exec work. Then A's supervisor is killed
-// with SIGKILL and `kenv down` sweeps what it left, B goes down as usual,
-// and the machine is as it was.
+// machine reaches too, and finds it by its name through CoreDNS; logs and
+// exec work; a third spec in A's ranges is refused. Then A's supervisor is
+// killed with SIGKILL and `kenv down` sweeps what it left; A comes up
+// again with its data, B goes down as usual, and the machine is as it was.
 func TestEndToEndNodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs Kubernetes, as root")
@@ -89,6 +90,17 @@ func TestEndToEndNodes(t *testing.T) {
 	k.mustRun("up", "-d", b.path)
 	upB := time.Since(start)
 	t.Logf("FIGURES up -d of three nodes %s, of two beside them %s", upA.Round(100*time.Millisecond), upB.Round(100*time.Millisecond))
+
+	// A third spec in A's ranges is refused before anything starts, at
+	// its lines.
+	clash := nodesSpec(t, work, "nodes-c", "10.231", image, []string{"node-0"}, false)
+	out, err = k.run("up", "-d", clash.path)
+	if err == nil || !regexp.MustCompile(`nodes-c\.hcl:\d+,\d+-\d+: the nodes' range 10\.231\.0\.0/24 overlaps the route to 10\.231\.0\.0/24 on kenv-nodes-a`).MatchString(out) {
+		t.Errorf("up of a spec in nodes-a's ranges: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(k.home, "nodes-c", "state.json")); err == nil {
+		t.Errorf("the refused environment left a state file")
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -213,6 +225,24 @@ func TestEndToEndNodes(t *testing.T) {
 	}
 	if err := syscall.Kill(st.Supervisor.Pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
+	}
+	k.mustRun("down", "--name", "nodes-a")
+
+	// Up again: etcd's data, the images and the cluster's DNS are kept,
+	// and the DaemonSet runs again on every node.
+	k.mustRun("up", "-d", "--no-debug", a.path)
+	for ctx.Err() == nil {
+		ds, err := cs.AppsV1().DaemonSets("default").Get(ctx, "everywhere", metav1.GetOptions{})
+		if err == nil && ds.Status.NumberReady == 3 {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	if ctx.Err() != nil {
+		t.Errorf("the DaemonSet is not Ready on the three nodes after down and up")
+	}
+	if out, err := k.run("kubectl", "--name", "nodes-a", "--", "get", "service", "-n", "kube-system", "kube-dns"); err != nil {
+		t.Errorf("kube-dns after down and up: %v\n%s", err, out)
 	}
 	k.mustRun("down", "--name", "nodes-a")
 	k.mustRun("down", "--name", "nodes-b")

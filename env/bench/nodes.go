@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/kenv-dev/kenv/env/lock"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -20,6 +21,8 @@ func (b *bench) nodes(ctx context.Context, r *Report) error {
 	if err != nil {
 		return err
 	}
+	// up writes the copy's lock beside it.
+	defer os.Remove(lock.PathFor(one))
 	defer os.Remove(one)
 	names := map[string]string{b.o.Spec.File: b.o.Spec.Name, one: oneName}
 	// What an interrupted run left up is taken down.

@@ -30,6 +30,9 @@ var sysctls = []string{
 	"kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes",
 }
 
+// procSys is where the kernel settings are; a variable for the tests.
+var procSys = "/proc/sys"
+
 // machineDir holds the record of the machine's kernel settings as they
 // were before the first environment with nodes, shared by every
 // environment that runs nodes at the time; a variable for the tests.
@@ -52,7 +55,7 @@ func Take(record string) error {
 		if m.Sysctls == nil {
 			m.Sysctls = map[string]string{}
 			for _, name := range sysctls {
-				if v, err := os.ReadFile(filepath.Join("/proc/sys", name)); err == nil {
+				if v, err := os.ReadFile(filepath.Join(procSys, name)); err == nil {
 					m.Sysctls[name] = strings.TrimSpace(string(v))
 				}
 			}
@@ -85,7 +88,7 @@ func Restore(record string) error {
 		}
 		var errs *multierror.Error
 		for name, v := range m.Sysctls {
-			path := filepath.Join("/proc/sys", name)
+			path := filepath.Join(procSys, name)
 			if now, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(now)) != v {
 				errs = multierror.Append(errs, os.WriteFile(path, []byte(v), 0o644))
 			}

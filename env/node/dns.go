@@ -34,7 +34,7 @@ func ServeDNS(ctx context.Context, kubeconfig, serviceIP, address string) error 
 			Labels: map[string]string{"k8s-app": dnsService, "kubernetes.io/name": "CoreDNS"}},
 		Spec: corev1.ServiceSpec{ClusterIP: serviceIP, Ports: ports},
 	}
-	if err := apply(ctx, client, svc); err != nil {
+	if err := createOnce(ctx, client, svc); err != nil {
 		return fmt.Errorf("Service %s: %w", dnsService, err)
 	}
 	slice := &discoveryv1.EndpointSlice{
@@ -61,10 +61,16 @@ func ServeDNS(ctx context.Context, kubeconfig, serviceIP, address string) error 
 	return nil
 }
 
-// apply makes svc, or leaves it as it is when an earlier up made it: its
-// address cannot change.
-func apply(ctx context.Context, client kubernetes.Interface, svc *corev1.Service) error {
-	_, err := client.CoreV1().Services(svc.Namespace).Create(ctx, svc, metav1.CreateOptions{})
+// createOnce makes svc, or leaves it as it is when an earlier up made it:
+// its address cannot change. (Made again, kube-apiserver would refuse its
+// address as taken before it said the name is.)
+func createOnce(ctx context.Context, client kubernetes.Interface, svc *corev1.Service) error {
+	services := client.CoreV1().Services(svc.Namespace)
+	_, err := services.Get(ctx, svc.Name, metav1.GetOptions{})
+	if !apierrors.IsNotFound(err) {
+		return err
+	}
+	_, err = services.Create(ctx, svc, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		return nil
 	}

@@ -90,7 +90,11 @@ func (p *Plan) featureGatesYAML() string {
 
 // kubeletConfigYAML is local-up-cluster's kubelet configuration, with the
 // node's paths; eviction and image garbage collection are off, so that a
-// full disk does not take the pods or the images loaded offline.
+// full disk does not take the pods or the images loaded offline. The
+// kubelet looks at its node's status every second rather than ten, and
+// reports it when it changes (and every five minutes, the default): a
+// kubelet that starts on a busy machine reports its node NotReady before
+// its first pod list, and would say it is Ready only ten seconds later.
 const kubeletConfigYAML = `apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 address: %s
@@ -127,6 +131,8 @@ evictionHard:
   imagefs.available: "0%%"
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
+nodeStatusUpdateFrequency: 1s
+nodeStatusReportFrequency: 5m
 featureGates: %s
 registerWithTaints: %s
 clusterDNS: %s

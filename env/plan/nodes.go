@@ -87,7 +87,10 @@ func (n *Node) NS() ns.Node {
 // Host is what the node holds on the machine, for host.Sweep.
 func (n *Node) Host() host.Node {
 	nsNode := n.NS()
-	return host.Node{Name: n.Name, NS: nsNode, Transient: []string{n.State, n.CNIConfDir, filepath.Join(nsNode.Dir, "private")},
+	// The pod network containerd wrote is kept: the node's range is, in
+	// etcd, and with it the node is Ready as soon as its kubelet says so
+	// at the next up.
+	return host.Node{Name: n.Name, NS: nsNode, Transient: []string{n.State, filepath.Join(nsNode.Dir, "private")},
 		Socket: n.Socket, CgroupRoot: n.CgroupRoot}
 }
 

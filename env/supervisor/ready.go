@@ -50,13 +50,16 @@ func (r *Running) waitReady(names []string) steps.Step {
 // inStages are the rows that start cs as early as what each needs allows
 // (plan.Start), and wait until they are ready: up and a restart go the
 // same way. start starts the components of one stage; beside runs with
-// the first stage (etcd, at up), and stock once the node's runtime is
-// ready, before the node's components start (its images, at up).
+// the first stage (etcd, at up), and stock once the nodes' runtimes are
+// ready, before the nodes' components start (their images, at up). The
+// nodes' runtimes take their images while kube-apiserver starts, and the
+// nodes' components start as soon as it accepts connections, beside its
+// other clients.
 func (r *Running) inStages(cs []plan.Component, start func([]plan.Component) steps.Step, beside, stock []steps.Step) [][]steps.Step {
-	names := func(s plan.Start) []string {
+	names := func(s plan.Start, serves bool) []string {
 		var names []string
 		for _, c := range cs {
-			if c.Start == s {
+			if c.Start == s && c.Serves == serves {
 				names = append(names, c.Name)
 			}
 		}
@@ -65,16 +68,15 @@ func (r *Running) inStages(cs []plan.Component, start func([]plan.Component) ste
 	stage := func(s plan.Start) steps.Step {
 		return start(slices.DeleteFunc(slices.Clone(cs), func(c plan.Component) bool { return c.Start != s }))
 	}
-	clients := steps.Seq(stage(plan.WhenServing), r.waitReady(names(plan.WhenServing)))
+	clients := steps.Seq(stage(plan.WhenServing), r.waitReady(names(plan.WhenServing, false)))
+	onNodes := steps.Seq(stage(plan.WhenImages), r.waitReady(names(plan.WhenImages, false)))
 	if slices.ContainsFunc(cs, func(c plan.Component) bool { return c.Serves }) {
-		clients = r.whenServing(clients)
+		clients, onNodes = r.whenServing(clients), r.whenServing(onNodes)
 	}
+	nodes := steps.Seq(append(append([]steps.Step{r.waitReady(names(plan.AtOnce, false))}, stock...), onNodes)...)
 	return [][]steps.Step{
 		append(beside, stage(plan.AtOnce)),
-		{r.waitReady(names(plan.AtOnce)), clients},
-		stock,
-		{stage(plan.WhenImages)},
-		{r.waitReady(names(plan.WhenImages))},
+		{r.waitReady(names(plan.AtOnce, true)), clients, nodes},
 	}
 }
 

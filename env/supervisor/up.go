@@ -768,11 +768,24 @@ func (r *Running) startComponents(cs []plan.Component) steps.Step {
 			}
 			return nil
 		},
+		// The components of a stage stop side by side, as they started.
 		Undo: func() error {
-			var errs *multierror.Error
+			var (
+				mu   sync.Mutex
+				errs *multierror.Error
+				wg   sync.WaitGroup
+			)
 			for _, u := range started {
-				errs = multierror.Append(errs, r.stopUnit(u))
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					err := r.stopUnit(u)
+					mu.Lock()
+					errs = multierror.Append(errs, err)
+					mu.Unlock()
+				}()
 			}
+			wg.Wait()
 			return errs.ErrorOrNil()
 		},
 	}
