@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -99,7 +100,8 @@ func Ask(ctx context.Context, path string, req Request, out io.Writer) error {
 			return d.DialContext(ctx, "unix", path)
 		},
 	}}
-	url := "http://kenv/components/" + req.Component + "/" + string(req.Action)
+	// A node's component is named "node-1/kubelet": one path segment.
+	url := "http://kenv/components/" + neturl.PathEscape(req.Component) + "/" + string(req.Action)
 	if req.Debug != nil {
 		url += "?debug=" + strconv.FormatBool(*req.Debug)
 	}

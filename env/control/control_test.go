@@ -115,6 +115,10 @@ func TestServeAndAsk(t *testing.T) {
 	if h.got.Component != "kube-scheduler" || h.got.Action != Restart || h.got.Debug == nil || !*h.got.Debug {
 		t.Errorf("request as served: %+v", h.got)
 	}
+	// A node's component, whose name holds a slash.
+	if _ = Ask(context.Background(), path, Request{Component: "node-1/kubelet", Action: Restart}, &out); h.got.Component != "node-1/kubelet" {
+		t.Errorf("a node's component as served: %+v", h.got)
+	}
 	if err := Ask(context.Background(), path, Request{Component: "x", Action: "explode"}, &out); err == nil || !strings.Contains(err.Error(), `unknown action "explode"`) {
 		t.Errorf("unknown action: %v", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"github.com/kenv-dev/kenv/env/delve"
@@ -198,8 +199,14 @@ func (p *Plan) WithDebug(name string, on bool) (Component, error) {
 	case !on:
 		c.Debug = nil
 	case c.Debug == nil:
+		// The kind's Delve port, or the next one no other component's
+		// Delve has: each node's kubelet is of the same kind.
 		k, _ := KindOf(c.Kind)
-		listen := net.JoinHostPort(Loopback, strconv.Itoa(k.DebugPort))
+		port := k.DebugPort
+		for p.delveListens(net.JoinHostPort(Loopback, strconv.Itoa(port))) {
+			port++
+		}
+		listen := net.JoinHostPort(Loopback, strconv.Itoa(port))
 		d, err := p.delve(name, &Debug{Listen: listen})
 		if err != nil {
 			return Component{}, err
@@ -207,6 +214,11 @@ func (p *Plan) WithDebug(name string, on bool) (Component, error) {
 		c.Debug = d
 	}
 	return c, nil
+}
+
+// delveListens reports whether a component's Delve listens at addr.
+func (p *Plan) delveListens(addr string) bool {
+	return slices.ContainsFunc(p.Components, func(c Component) bool { return c.Debug != nil && c.Debug.Listen == addr })
 }
 
 // Component returns the named component of the plan.

@@ -1,6 +1,7 @@
 package plan_test
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -477,5 +478,89 @@ component "kube-scheduler" {
 	if _, err := plan.Decide(in); err == nil || !strings.Contains(err.Error(), "/specs/skew.hcl:9,") ||
 		!strings.Contains(err.Error(), "kube-scheduler v1.35.1 is newer than kube-apiserver v1.34.4; the version skew policy") {
 		t.Errorf("a newer scheduler's tree: %v", err)
+	}
+}
+
+// TestNodes: each node runs its containerd, kubelet and kube-proxy in its
+// own namespaces, at its own address on the environment's bridge, with
+// its own certificates and files; kube-apiserver listens on the bridge's
+// host address, and the controller-manager gives the nodes their ranges.
+func TestNodes(t *testing.T) {
+	const src = `
+name = "three"
+kubernetes {
+  version = "v1.34.4"
+}
+network {
+  node_cidr = "10.90.0.0/24"
+}
+component "kube-apiserver" {}
+component "kube-controller-manager" {}
+component "kubelet" {}
+component "kube-proxy" {}
+component "coredns" {}
+node "a" {}
+node "b" {
+  taints = ["dedicated=debug:NoSchedule"]
+}
+node "c" {
+  component "kubelet" {
+    debug {}
+  }
+}
+`
+	p := newPlan(t, src)
+	if p.Nodes == nil || len(p.Nodes.List) != 3 || p.Nodes.Bridge.Name != "kenv-three" || p.Nodes.Bridge.Addr.String() != "10.90.0.1/24" {
+		t.Fatalf("nodes %+v", p.Nodes)
+	}
+	var names []string
+	for _, c := range p.Components {
+		names = append(names, c.Name)
+	}
+	want := []string{"kube-apiserver", "kube-controller-manager", "coredns",
+		"a/containerd", "a/kubelet", "a/kube-proxy", "b/containerd", "b/kubelet", "b/kube-proxy", "c/containerd", "c/kubelet", "c/kube-proxy"}
+	if !slices.Equal(names, want) {
+		t.Errorf("components %v, want %v", names, want)
+	}
+	for i, n := range p.Nodes.List {
+		if got, want := n.Addr.String(), fmt.Sprintf("10.90.0.%d/24", i+2); got != want {
+			t.Errorf("node %s at %s, want %s", n.Name, got, want)
+		}
+		kubelet, _ := p.Component(n.Name + "/kubelet")
+		if kubelet.Node != n.Name || kubelet.Kind != "kubelet" || kubelet.Address != n.Addr.Addr().String()+":10250" {
+			t.Errorf("%s: node %q kind %q address %s", kubelet.Name, kubelet.Node, kubelet.Kind, kubelet.Address)
+		}
+		if v, _ := kubelet.Flag("node-ip"); v != n.Addr.Addr().String() {
+			t.Errorf("%s --node-ip=%s", kubelet.Name, v)
+		}
+		// A node's port is its own, not this machine's.
+		if ports := kubelet.Ports(); len(ports) != 0 && kubelet.Debug == nil {
+			t.Errorf("%s takes this machine's ports %v", kubelet.Name, ports)
+		}
+	}
+	api, _ := p.Component("kube-apiserver")
+	if v, _ := api.Flag("bind-address"); v != "10.90.0.1" || api.HealthURL != "https://10.90.0.1:6443/readyz" {
+		t.Errorf("kube-apiserver binds %s, checked at %s; want the bridge's address", v, api.HealthURL)
+	}
+	kcm, _ := p.Component("kube-controller-manager")
+	if v, _ := kcm.Flag("allocate-node-cidrs"); v != "true" {
+		t.Errorf("the controller-manager does not allocate the nodes' ranges")
+	}
+	if c, _ := p.Component("c/kubelet"); c.Debug == nil || c.Debug.Listen != "127.0.0.1:2348" {
+		t.Errorf("node c's kubelet Delve %+v, want its own block's, 127.0.0.1:2348", c.Debug)
+	}
+	if p.DNS == nil || p.DNS.ServiceIP != "10.0.0.10" || p.DNS.Address != "10.90.0.1" {
+		t.Errorf("cluster DNS %+v", p.DNS)
+	}
+	var config string
+	for _, f := range p.Files {
+		if f.Path == "/state/three/config/b/kubelet.yaml" {
+			config = f.Content
+		}
+	}
+	for _, want := range []string{"address: 10.90.0.3", "clusterDNS: [10.0.0.10]", `registerWithTaints: [{key: "dedicated", value: "debug", effect: NoSchedule}]`} {
+		if !strings.Contains(config, want) {
+			t.Errorf("node b's kubelet.yaml lacks %q:\n%s", want, config)
+		}
 	}
 }
