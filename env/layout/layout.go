@@ -116,8 +116,8 @@ func (c Cache) PauseDir(key string) string { return filepath.Join(c.Dir, "pause"
 // directory, named after the state directory.
 func (e Env) ControlSocket() string { return e.socket("supervisor.sock") }
 
-// RuntimeSocket is the Unix socket of the node's containerd.
-func (e Env) RuntimeSocket() string { return e.socket("containerd.sock") }
+// RuntimeSocket is the Unix socket of the containerd of node.
+func (e Env) RuntimeSocket(node string) string { return e.socket(node + ".containerd.sock") }
 
 func (e Env) socket(name string) string {
 	path := filepath.Join(e.Dir, name)

@@ -86,10 +86,3 @@ func Check() error {
 	}
 	return fmt.Errorf("%s\nor simulate nodes, without a runtime or root: component \"kwok\" { nodes = 3 } instead of kubelet and kube-proxy", msg)
 }
-
-// KubeletRuns reports whether a kubelet, kenv's or the machine's own, runs
-// here already: its canary chain is in iptables. Two kubelets on one
-// machine fight over the same chains.
-func KubeletRuns() bool {
-	return exec.Command("iptables", "-t", "mangle", "-S", "KUBE-KUBELET-CANARY").Run() == nil
-}

@@ -159,7 +159,7 @@ func (p *Plan) nodes() {
 			Addr:        netip.PrefixFrom(addr, bridge.Bits()),
 			Link:        shortName("kv", hex.EncodeToString([]byte{byte(i)})+"-"+s.Name),
 			Dir:         dir,
-			Socket:      filepath.Join(dir, "containerd.sock"),
+			Socket:      p.Env.RuntimeSocket(sn.Name),
 			Root:        filepath.Join(dir, "containerd"),
 			State:       filepath.Join(dir, "run"),
 			KubeletRoot: filepath.Join(dir, "kubelet"),
