@@ -24,6 +24,8 @@ type Spec struct {
 	// Env is added to the current environment.
 	Env     []string
 	LogPath string
+	// Credential, when set, is the user and groups the process runs as.
+	Credential *syscall.Credential
 }
 
 // Process is a started child process.
@@ -47,7 +49,7 @@ func Start(s Spec) (*Process, error) {
 	cmd := exec.Command(s.Argv[0], s.Argv[1:]...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.Env = append(os.Environ(), s.Env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: s.Credential}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", s.Name, err)
 	}
