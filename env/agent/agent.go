@@ -375,7 +375,7 @@ func (a *agent) stop() error {
 	err := errors.Join(a.build.Stop(stopTimeout), process.StopAll(a.Component, a.seen, stopTimeout))
 	if err == nil {
 		a.o.say("stopped %s", a.Component)
-		a.seen = nil
+		a.build, a.seen = nil, nil
 		_ = os.Remove(a.p.running())
 	}
 	return err
