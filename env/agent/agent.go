@@ -163,6 +163,8 @@ func (a *agent) run(ctx context.Context, session io.Reader) error {
 	switch {
 	case errors.Is(err, errHeld):
 		return fmt.Errorf("another kenv agent (%s) holds %s and did not hand over within %s; `kenv agent restore --dir %s` stops it", describe(holder), a.p.lock(), handOverWait, a.Dir)
+	case err != nil && ctx.Err() != nil:
+		return fmt.Errorf("told to stop while waiting for %s to hand over %s", describe(holder), a.Component)
 	case err != nil:
 		return err
 	case holder.Pid != 0:

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -270,6 +271,7 @@ func (k *kubelet) state() (running bool, started, appeared int, removals []bool)
 type agentProc struct {
 	cmd      *exec.Cmd
 	stdin    interface{ Close() error }
+	stdout   *os.File
 	out, err *syncBuffer
 	beat     chan struct{}
 	beatOnce sync.Once
@@ -284,7 +286,14 @@ func (f *fixture) startAgent(t *testing.T, s Swap, env ...string) *agentProc {
 	cmd.Env = append(childEnv(), "KENV_AGENT_TEST=agent", "KENV_AGENT_SWAP="+string(raw), "KENV_AGENT_ROOT="+f.root, "KENV_FAKE_ROLE=build")
 	cmd.Env = append(cmd.Env, env...)
 	a := &agentProc{cmd: cmd, out: &syncBuffer{}, err: &syncBuffer{}, beat: make(chan struct{}), done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = a.out, a.err
+	// stdout is a pipe of the test's, which hangUp closes as sshd would.
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.stdout = r
+	go func() { _, _ = io.Copy(a.out, r) }()
+	cmd.Stdout, cmd.Stderr = w, a.err
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -293,6 +302,7 @@ func (f *fixture) startAgent(t *testing.T, s Swap, env ...string) *agentProc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	w.Close()
 	go func() {
 		a.exit = cmd.Wait()
 		close(a.done)
@@ -320,6 +330,15 @@ func (f *fixture) startAgent(t *testing.T, s Swap, env ...string) *agentProc {
 		}
 	})
 	return a
+}
+
+// hangUp is the end of an ssh session as the agent may see it: SIGHUP,
+// and its output goes nowhere.
+func (a *agentProc) hangUp() {
+	a.stopBeat()
+	_ = a.cmd.Process.Signal(syscall.SIGHUP)
+	a.stdout.Close()
+	a.stdin.Close()
 }
 
 // stopBeat stops the heartbeat, the session left open: a closed laptop.

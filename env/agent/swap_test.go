@@ -145,6 +145,21 @@ func TestSilentSessionIsGone(t *testing.T) {
 	}
 }
 
+func TestHangUp(t *testing.T) {
+	f := newFixture(t)
+	startKubelet(t, f, false)
+	a := f.startAgent(t, f.swap(time.Second))
+	a.waitOut(t, buildUp, 20*time.Second)
+	a.hangUp()
+	if code := a.wait(t, 15*time.Second); code != 0 || !f.manifestThere() {
+		t.Errorf("exit code %d, manifest back %v, stderr %s", code, f.manifestThere(), a.err)
+	}
+	log, _ := os.ReadFile(paths{f.dir, "kube-apiserver"}.log())
+	if !strings.Contains(string(log), "kenv-agent: put "+f.manifest+" back") {
+		t.Errorf("the log does not say the manifest is back:\n%s", log)
+	}
+}
+
 func TestBuildExitIsReported(t *testing.T) {
 	f := newFixture(t)
 	startKubelet(t, f, false)
@@ -375,4 +390,3 @@ func TestPipeGivesUpWhenContextEnds(t *testing.T) {
 		t.Fatal("Pipe to nothing succeeded")
 	}
 }
-
