@@ -51,6 +51,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -405,8 +406,8 @@ func processesOf(component string) []string {
 	entries, _ := os.ReadDir("/proc")
 	var found []string
 	for _, e := range entries {
-		var pid int
-		if _, err := fmt.Sscan(e.Name(), &pid); err != nil || own[pid] {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || own[pid] {
 			continue
 		}
 		raw, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
@@ -439,12 +440,10 @@ func busyPorts(addrs []string) []string {
 			continue
 		}
 		what := fmt.Sprintf("%s is in use", addr)
-		if _, port, _ := net.SplitHostPort(addr); port != "" {
-			var n int
-			if _, err := fmt.Sscan(port, &n); err == nil {
-				if holder := process.PortHolder(n); holder != "" {
-					what += " by " + holder
-				}
+		_, port, _ := net.SplitHostPort(addr)
+		if n, err := strconv.Atoi(port); err == nil {
+			if holder := process.PortHolder(n); holder != "" {
+				what += " by " + holder
 			}
 		}
 		busy = append(busy, what)

@@ -53,7 +53,7 @@ func takeLock(ctx context.Context, p paths, sig syscall.Signal, wait time.Durati
 	var holder process.ID
 	signalled := map[process.ID]bool{}
 	var err error
-	process.WaitFor(ctx, wait, func() bool {
+	taken := func() bool {
 		if l, err = tryLock(p); !errors.Is(err, errHeld) {
 			return true
 		}
@@ -65,7 +65,10 @@ func takeLock(ctx context.Context, p paths, sig syscall.Signal, wait time.Durati
 			}
 		}
 		return false
-	})
+	}
+	if !taken() { // tried once even when wait is 0
+		process.WaitFor(ctx, wait, taken)
+	}
 	switch {
 	case l != nil:
 		return l, holder, nil

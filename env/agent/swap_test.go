@@ -390,3 +390,16 @@ func TestPipeGivesUpWhenContextEnds(t *testing.T) {
 		t.Fatal("Pipe to nothing succeeded")
 	}
 }
+
+func TestRestoreNothing(t *testing.T) {
+	needRoot(t)
+	f := newFixture(t)
+	for _, dir := range []string{filepath.Join(t.TempDir(), "none"), f.dir} {
+		if err := Restore(dir, 0); err != nil {
+			t.Errorf("Restore(%s): %v", dir, err)
+		}
+	}
+	if !f.manifestThere() {
+		t.Error("Restore without a record moved the manifest")
+	}
+}
