@@ -30,7 +30,7 @@ node-deps:
 
 # The packages whose goroutines share state, under the race detector.
 race:
-	$(GO) test -race -short -count=1 ./env/supervisor ./env/steps ./env/control ./env/process
+	$(GO) test -race -short -count=1 ./env/supervisor ./env/steps ./env/control ./env/process ./env/agent
 
 # Unit tests only: seconds on a warm module cache, no Kubernetes built.
 unit:
