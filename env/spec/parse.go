@@ -41,6 +41,7 @@ type fileSchema struct {
 	Audit              *auditSchema      `hcl:"audit,block"`
 	Components         []componentSchema `hcl:"component,block"`
 	Nodes              []nodeSchema      `hcl:"node,block"`
+	Cluster            *clusterSchema    `hcl:"cluster,block"`
 }
 
 type localsSchema struct {
@@ -142,6 +143,8 @@ type componentSchema struct {
 	VersionRange hcl.Range         `hcl:"version,attr_range"`
 	Images       *hcl.Attribute    `hcl:"images,optional"`
 	Kubernetes   *kubernetesSchema `hcl:"kubernetes,block"`
+	Node         *string           `hcl:"node,optional"`
+	NodeAt       hcl.Range         `hcl:"node,attr_value_range"`
 	DefRange     hcl.Range         `hcl:",def_range"`
 }
 
@@ -255,6 +258,9 @@ type decoder struct {
 	specDir string
 	ranges  map[string]hcl.Range
 	kinds   Kinds
+	// swapping says the spec swaps components of a cluster kenv did not
+	// make (a cluster block).
+	swapping bool
 }
 
 func (d *decoder) errorf(subject hcl.Range, summary, format string, args ...any) {
@@ -308,10 +314,14 @@ func (d *decoder) spec(raw *fileSchema, filename string, body hcl.Body) *Spec {
 			"The file name %q does not make a valid environment name; set name = \"...\" with lower-case letters, digits and dashes.", s.Name)
 	}
 
-	if raw.Kubernetes == nil {
+	d.swapping = raw.Cluster != nil
+	switch {
+	case raw.Kubernetes == nil && d.swapping:
+		// The cluster's own version, which up reads from it.
+	case raw.Kubernetes == nil:
 		d.errorf(body.MissingItemRange(), "Missing kubernetes block",
 			"The spec must say which Kubernetes to build, for example:\n  kubernetes {\n    version = \"v1.34.4\"\n  }")
-	} else {
+	default:
 		s.Kubernetes = d.kubernetes(raw.Kubernetes, "kubernetes")
 	}
 	s.Build = d.build(raw.Build)
@@ -346,7 +356,7 @@ func (d *decoder) spec(raw *fileSchema, filename string, body hcl.Body) *Spec {
 		}
 	}
 	for _, k := range d.kinds {
-		if len(raw.Components) > 0 && k.Required && seen[k.Name] == (hcl.Range{}) {
+		if len(raw.Components) > 0 && k.Required && !d.swapping && seen[k.Name] == (hcl.Range{}) {
 			d.errorf(body.MissingItemRange(), "Missing "+k.Name,
 				"Every environment runs %s; add component %q {}.", k.Name, k.Name)
 		}
@@ -360,6 +370,11 @@ func (d *decoder) spec(raw *fileSchema, filename string, body hcl.Body) *Spec {
 			d.errorf(d.ranges["build.binaries"], "Binary listed twice",
 				"%s is a component of the spec and built as one; take it out of build.binaries.", b)
 		}
+	}
+	if d.swapping {
+		d.cluster(raw, s)
+		d.checkPorts(raw, s)
+		return s
 	}
 	s.Nodes = d.nodes(raw, s, body)
 	if len(s.Nodes) > 0 && (raw.Network == nil || raw.Network.APIHost == nil) {
@@ -443,6 +458,9 @@ func (d *decoder) component(raw *componentSchema) (Component, bool) {
 	}
 	c := Component{Name: raw.Name, Args: raw.Args, Env: raw.Env, Restart: or(raw.Restart, RestartNever), DeclRange: raw.DefRange}
 	c.Port = d.port(raw.Port, raw.PortAt, kind.Port)
+	if raw.Node != nil && !d.swapping {
+		d.errorf(raw.NodeAt, "node without a cluster", "node = names the node of a cluster block (a cluster kenv did not make) that runs %s. For nodes of kenv's own, write node \"name\" { component %q {} }.", raw.Name, raw.Name)
+	}
 	if raw.Debug != nil {
 		if raw.Debug.Dlv != nil {
 			d.ranges["component."+raw.Name+".debug.dlv"] = raw.Debug.DlvRange
@@ -804,15 +822,26 @@ func (d *decoder) checkPorts(raw *fileSchema, s *Spec) {
 	if raw.Etcd != nil {
 		etcd = *raw.Etcd
 	}
-	fileStart := hcl.Range{Filename: s.File, Start: hcl.InitialPos, End: hcl.InitialPos}
-	claim(s.Etcd.Port, "etcd", etcd.PortRange, fileStart)
-	claim(s.Etcd.PeerPort, "etcd's peer listener", etcd.PeerPortRange, fileStart)
 	delveAt := func(rc *componentSchema) hcl.Range {
 		if rc.Debug.Listen != nil {
 			return rc.Debug.ListenRange
 		}
 		return rc.Debug.PortRange
 	}
+	fileStart := hcl.Range{Filename: s.File, Start: hcl.InitialPos, End: hcl.InitialPos}
+	if d.swapping {
+		// The components listen on their node; their Delve is reached
+		// on this machine's loopback.
+		for i := range raw.Components {
+			rc := &raw.Components[i]
+			if c := s.Component(rc.Name); c != nil && c.Debug != nil {
+				claim(c.Debug.Port, c.Name+"'s Delve", delveAt(rc), rc.DefRange)
+			}
+		}
+		return
+	}
+	claim(s.Etcd.Port, "etcd", etcd.PortRange, fileStart)
+	claim(s.Etcd.PeerPort, "etcd's peer listener", etcd.PeerPortRange, fileStart)
 	checked := map[string]bool{}
 	for i := range raw.Components {
 		rc := &raw.Components[i]

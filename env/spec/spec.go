@@ -105,6 +105,10 @@ type Spec struct {
 	// that run on a node; one, DefaultNode, when the spec lists a kubelet
 	// and no node block. None without a kubelet.
 	Nodes []Node
+	// Cluster, when set, is a cluster kenv did not make: the components
+	// run on its nodes, in place of their static pods, and Kubernetes is
+	// the cluster's version unless the spec names a source.
+	Cluster *Cluster
 	// Kinds are the kinds of component the spec was read with.
 	Kinds Kinds
 
@@ -256,6 +260,8 @@ type Component struct {
 	// instead of the environment's: a release or checkout of its own, to
 	// debug version skew.
 	Kubernetes *Kubernetes
+	// Node is the node of the Cluster it runs on.
+	Node string
 
 	// DeclRange is where the component's block starts, for later messages.
 	DeclRange hcl.Range

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -187,6 +189,17 @@ func TestInvalidSpecs(t *testing.T) {
 			`15:3 Not a node's component: kube-scheduler does not run on a node`,
 			`16:3 Component not in the spec: The spec does not run kube-proxy`,
 			`5:14 Pod range too small for the nodes: for 2 nodes set network { pod_cidr } to a /23 or wider`,
+		}},
+		{"bad-swap.hcl", []string{
+			`6:19 restore_after too short: give kenv at least 5s`,
+			`7:3 How to reach the node: Say how kenv reaches node "cp-1"`,
+			`10:12 Both ssh and exec`,
+			`14:17 Invalid path on the node: "etc/kubernetes/manifests" must be an absolute directory`,
+			`4:1 Not for a cluster kenv did not make: etcd sets up an environment kenv makes itself`,
+			`18:10 Unknown node: "cp-9" is not a node of the cluster block; it has cp-1, cp-2, cp-3.`,
+			`20:1 Not for a cluster's component: kube-scheduler runs with the command, flags and environment of its manifest`,
+			`20:1 Which node: The cluster block has 3 nodes`,
+			`23:1 Not a static pod kenv swaps: kenv swaps the static pods of kube-apiserver, kube-controller-manager, kube-scheduler. A node's kubelet`,
 		}},
 		{"node-without-kubelet.hcl", []string{`5:1 Node without a kubelet: add component "kubelet" {}`}},
 		{"bad-debug.hcl", []string{
@@ -521,5 +534,31 @@ component "kubelet" {}
 	}
 	if len(one.Nodes) != 1 || one.Nodes[0].Name != spec.DefaultNode {
 		t.Errorf("a spec with a kubelet and no node block has nodes %+v, want one, %s", one.Nodes, spec.DefaultNode)
+	}
+}
+
+func TestSwap(t *testing.T) {
+	s, _, diags := spec.ParseFile(filepath.Join("testdata", "swap.hcl"), plan.Catalog())
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	c := s.Cluster
+	if c == nil || len(c.Nodes) != 1 {
+		t.Fatalf("cluster: %+v", c)
+	}
+	n := c.Nodes[0]
+	if n.SSH != "root@10.0.0.5" || !slices.Equal(n.SSHOptions, []string{"-p", "2222"}) || n.Manifests != spec.DefaultManifests || n.Dir != spec.DefaultRemoteDir {
+		t.Errorf("node: %+v", n)
+	}
+	if c.RestoreAfter != time.Minute || !filepath.IsAbs(c.Kubeconfig) {
+		t.Errorf("restore_after %s, kubeconfig %s", c.RestoreAfter, c.Kubeconfig)
+	}
+	// Without a kubernetes block the source is the cluster's version,
+	// which up reads; the one component runs on the one node.
+	if s.Kubernetes != (spec.Kubernetes{}) || len(s.Build.Binaries) != 0 {
+		t.Errorf("kubernetes %+v, binaries %v", s.Kubernetes, s.Build.Binaries)
+	}
+	if api := s.Component("kube-apiserver"); api == nil || api.Node != "cp-1" || api.Debug == nil {
+		t.Errorf("kube-apiserver: %+v", api)
 	}
 }
