@@ -26,6 +26,9 @@ type Spec struct {
 	LogPath string
 	// Credential, when set, is the user and groups the process runs as.
 	Credential *syscall.Credential
+	// Stdin, when set, is the process's standard input; the caller closes
+	// its copy once started.
+	Stdin *os.File
 }
 
 // Process is a started child process.
@@ -48,6 +51,9 @@ func Start(s Spec) (*Process, error) {
 	fmt.Fprintf(log, "\n==== kenv started %s at %s\n", s.Name, time.Now().Format(time.RFC3339))
 	cmd := exec.Command(s.Argv[0], s.Argv[1:]...)
 	cmd.Stdout, cmd.Stderr = log, log
+	if s.Stdin != nil {
+		cmd.Stdin = s.Stdin
+	}
 	cmd.Env = append(os.Environ(), s.Env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: s.Credential}
 	if err := cmd.Start(); err != nil {
