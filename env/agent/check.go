@@ -329,3 +329,18 @@ func user(podSC, containerSC *securityContext) *Credential {
 	}
 	return c
 }
+
+// Parse reads content, the manifest at path on the node, as Check does:
+// kenv reads it from afar, before anything of its own is on the node.
+func Parse(component, path string, content []byte) (Found, error) {
+	if _, ok := defaultPort[component]; !ok {
+		return Found{}, fmt.Errorf("kenv's agent swaps kube-apiserver, kube-controller-manager or kube-scheduler, not %q", component)
+	}
+	return inspect(component, path, content)
+}
+
+// Aside is where the agent in dir keeps component's manifest while it is
+// swapped.
+func Aside(dir, component, manifest string) string {
+	return filepath.Join(paths{dir, component}.aside(), filepath.Base(manifest))
+}

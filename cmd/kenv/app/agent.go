@@ -73,8 +73,22 @@ func newAgentSwapCommand(streams Streams) *cobra.Command {
 			if cmd.ArgsLenAtDash() != 0 {
 				return errors.New("the command that runs the debug build comes after --")
 			}
+			// The agent outlives whoever started it (agent.Detach).
+			self, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			if code, handled := agent.Detach(self, os.Args[1:]); handled {
+				os.Exit(code)
+			}
 			s := agent.Swap{Component: f.component, Manifest: f.manifest, Dir: f.dir, Prefix: args, Grace: grace}
-			return s.Run(cmd.Context(), os.Stdin, streams.Out)
+			err = s.Run(cmd.Context(), os.Stdin, streams.Out)
+			code := 0
+			if err != nil {
+				code = 1
+			}
+			agent.Report(code)
+			return err
 		},
 	}
 	f.register(cmd)
