@@ -29,6 +29,9 @@ type Inputs struct {
 	Trees map[string]*source.Tree
 	// Machine is what Decide takes from this machine, found beforehand.
 	Machine Machine
+	// Cluster is what up read of the cluster a spec with a cluster block
+	// swaps components of.
+	Cluster ClusterFacts
 }
 
 // Machine is what a plan takes from this machine, found before Decide
@@ -39,6 +42,9 @@ type Machine struct {
 	Dlv delve.Dlv `json:",omitempty"`
 	// CNIBinDir holds the machine's CNI plugins.
 	CNIBinDir string `json:",omitempty"`
+	// Kenv is kenv's own executable, which a cluster's nodes run as
+	// their agent.
+	Kenv string `json:",omitempty"`
 }
 
 // Toolchain is the Go release that builds the binaries, and what chose it.
@@ -131,6 +137,9 @@ func Decide(in Inputs) (*Plan, error) {
 		if p.Components[i].Debug, err = p.delve(c.Name, c.Debug); err != nil {
 			return nil, err
 		}
+	}
+	if p.Cluster != nil {
+		p.ship()
 	}
 	return p, nil
 }

@@ -56,6 +56,9 @@ type Plan struct {
 	// the cluster's DNS for them.
 	Nodes *Nodes `json:",omitempty"`
 	DNS   *DNS   `json:",omitempty"`
+	// Cluster is set when the spec swaps components of a cluster kenv did
+	// not make; the plan then runs nothing else.
+	Cluster *Cluster `json:",omitempty"`
 
 	spec   *spec.Spec
 	inputs Inputs
@@ -275,6 +278,11 @@ func (c Component) Flag(name string) (string, bool) {
 // the spec or in.Lock name. in.Tree is not needed.
 func New(in Inputs, binDir string) (*Plan, error) {
 	s, env := in.Spec, in.Env
+	if swaps(s) {
+		p := &Plan{Name: s.Name, Env: env, spec: s, inputs: in, logDir: env.LogDir()}
+		p.cluster(binDir)
+		return p, nil
+	}
 	firstServiceIP, err := firstIP(s.Network.ServiceCIDR)
 	if err != nil {
 		return nil, err
@@ -409,9 +417,10 @@ type Port struct {
 // component's and each Delve's. up checks that they are free before it
 // starts anything, and a restart waits for a component's.
 func (p *Plan) Ports() []Port {
-	ports := []Port{
-		{urlHost(p.Etcd.ClientURL), "etcd", "etcd { port }"},
-		{urlHost(p.Etcd.PeerURL), "etcd's peer listener", "etcd { peer_port }"},
+	var ports []Port
+	if p.Etcd.ClientURL != "" {
+		ports = append(ports, Port{urlHost(p.Etcd.ClientURL), "etcd", "etcd { port }"},
+			Port{urlHost(p.Etcd.PeerURL), "etcd's peer listener", "etcd { peer_port }"})
 	}
 	for _, c := range p.Components {
 		ports = append(ports, c.Ports()...)

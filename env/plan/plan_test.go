@@ -2,9 +2,12 @@ package plan_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kenv-dev/kenv/env/build"
 	"github.com/kenv-dev/kenv/env/delve"
@@ -562,5 +565,78 @@ node "c" {
 		if !strings.Contains(config, want) {
 			t.Errorf("node b's kubelet.yaml lacks %q:\n%s", want, config)
 		}
+	}
+}
+
+func TestCluster(t *testing.T) {
+	kubeconfig := filepath.Join(t.TempDir(), "config")
+	if err := os.WriteFile(kubeconfig, []byte("apiVersion: v1\nkind: Config\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := fmt.Sprintf(`
+cluster {
+  kubeconfig    = %q
+  restore_after = "20s"
+  node "cp-1" {
+    exec = ["docker", "exec", "-i", "kind-control-plane"]
+  }
+}
+component "kube-apiserver" {
+  debug {
+    port        = 2399
+    breakpoints = ["k8s.io/apiserver/pkg/registry/generic/registry.(*Store).Create"]
+  }
+}
+component "kube-scheduler" {}
+`, kubeconfig)
+	s, diags := spec.Parse([]byte(src), "/specs/swap.hcl", plan.Catalog())
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	// up reads the cluster's version first, and builds it.
+	s.Kubernetes.Version = "v1.33.5"
+	cache := layout.Cache{Dir: "/cache"}
+	tree := &source.Tree{Key: "kubernetes@v1.33.5", Dir: "/cache/src/kubernetes@v1.33.5", GoVersion: "1.24.9", Version: source.Version{GitVersion: "v1.33.5"}}
+	in := plan.Inputs{Spec: s, Env: layout.NewEnv("/state", s.Name), Cache: cache, Tree: tree,
+		Machine: plan.Machine{Dlv: delve.Dlv{Path: "/usr/bin/dlv", Release: "v1.26.2"}, Kenv: "/usr/local/bin/kenv"},
+		Cluster: plan.ClusterFacts{Server: "https://10.0.0.5:6443", Version: "v1.33.5", Commit: "abc"}}
+	p, err := plan.Decide(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Cluster == nil || p.Etcd.ClientURL != "" || len(p.Certificates)+len(p.Kubeconfigs)+len(p.Files) != 0 {
+		t.Fatalf("a swap plans something of kenv's own environments: %+v", p)
+	}
+	if got := p.Build.Components; !slices.Equal(got, []string{"kube-apiserver", "kube-scheduler"}) {
+		t.Errorf("builds %v", got)
+	}
+	api, ok := p.Component("cp-1/kube-apiserver")
+	if !ok {
+		t.Fatalf("components %+v", p.Components)
+	}
+	if api.HealthURL != "https://10.0.0.5:6443/readyz" || api.Node != "cp-1" || len(api.Flags) != 0 || api.Debug.Listen != "127.0.0.1:2399" {
+		t.Errorf("kube-apiserver: %+v", api)
+	}
+	// Only Delve's port is this machine's.
+	if ports := p.Ports(); len(ports) != 1 || ports[0].Address != "127.0.0.1:2399" {
+		t.Errorf("ports %+v", ports)
+	}
+	n := p.Cluster.Nodes[0]
+	if n.Dir != "/var/lib/kenv/swap" || n.Grace != 20*time.Second || n.Manifest("kube-apiserver") != "/etc/kubernetes/manifests/kube-apiserver.yaml" {
+		t.Errorf("node %+v", n)
+	}
+	var shipped []string
+	for _, f := range n.Files {
+		shipped = append(shipped, f.Local+" -> "+f.Remote)
+	}
+	binDir := p.BinDir
+	want := []string{
+		"/usr/local/bin/kenv -> /var/lib/kenv/swap/kenv",
+		binDir + "/kube-apiserver -> /var/lib/kenv/swap/kube-apiserver",
+		api.Debug.Dlv + " -> /var/lib/kenv/swap/dlv-" + api.Debug.Release,
+		binDir + "/kube-scheduler -> /var/lib/kenv/swap/kube-scheduler",
+	}
+	if !slices.Equal(shipped, want) {
+		t.Errorf("ships\n%s\nwant\n%s", strings.Join(shipped, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -38,6 +38,9 @@ func Down(env layout.Env, name string, purge bool, out io.Writer) error {
 		if _, err := os.Stat(env.Dir); err != nil {
 			return nil
 		}
+		if err := purgeNodes(env, out); err != nil {
+			return err
+		}
 		if err := purgeLinkedDirs(env, out); err != nil {
 			return err
 		}
@@ -104,6 +107,9 @@ func stop(env layout.Env, st *state.State) error {
 	if err := stopLeftovers(process.Host{}, st); err != nil {
 		return err
 	}
+	if err := restoreLeftNodes(env); err != nil {
+		return err
+	}
 	if state.Claimed(env) {
 		return fmt.Errorf("the supervisor of %q (pid %d) does not stop", st.Name, st.Supervisor.Pid)
 	}
@@ -126,6 +132,38 @@ func stopLeftovers(place process.Place, st *state.State) error {
 	}
 	if st.Nodes != nil {
 		return host.Sweep(*st.Nodes)
+	}
+	return nil
+}
+
+// restoreLeftNodes has the nodes of a cluster whose components a
+// supervisor that died swapped put their static pods back now, rather
+// than when their agents' grace ends.
+func restoreLeftNodes(env layout.Env) error {
+	nodes, err := clusterNodes(env)
+	if err != nil || len(nodes) == 0 {
+		return err
+	}
+	return restoreCluster(nodes, nil, "")
+}
+
+// purgeNodes deletes kenv's directory for the environment from each node
+// of a cluster it swapped components of, once their static pods are back.
+func purgeNodes(env layout.Env, out io.Writer) error {
+	nodes, err := clusterNodes(env)
+	if err != nil || len(nodes) == 0 {
+		return err
+	}
+	if err := restoreCluster(nodes, nil, ""); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, n := range nodes {
+		if err := n.Purge(ctx); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, " ✓ deleted %s on node %s\n", n.Dir, n.Name)
 	}
 	return nil
 }

@@ -173,22 +173,36 @@ func (r *Running) launch(u *unit, c plan.Component) error {
 	return nil
 }
 
-// placeOf is where c runs: this machine, or its node's namespaces. A
-// Delve in a node listens on the node's loopback, and is forwarded from
-// this machine's, at the same port, for as long as the environment runs.
+// placeOf is where c runs: this machine, its node's namespaces, or the
+// node of a cluster kenv did not make. A Delve on a node listens on the
+// node's loopback, and is forwarded from this machine's, at the same
+// port, for as long as the environment runs.
 func (r *Running) placeOf(c plan.Component) (process.Place, error) {
 	if c.Node == "" {
 		return r.place, nil
 	}
-	n := r.currentPlan().Nodes.Node(c.Node)
-	if n == nil {
-		return nil, fmt.Errorf("start %s: no node %s", c.Name, c.Node)
+	var (
+		place   process.Place
+		forward func(ctx context.Context, listen, address string) error
+	)
+	if cl := r.currentPlan().Cluster; cl != nil {
+		n := cl.Node(c.Node)
+		if n == nil {
+			return nil, fmt.Errorf("start %s: no node %s in the cluster", c.Name, c.Node)
+		}
+		place, forward = n.Place(), n.Forward
+	} else {
+		n := r.currentPlan().Nodes.Node(c.Node)
+		if n == nil {
+			return nil, fmt.Errorf("start %s: no node %s", c.Name, c.Node)
+		}
+		place, forward = n.NS().Place(), n.NS().Forward
 	}
 	if d := c.Debug; d != nil {
 		r.forwardsMu.Lock()
 		defer r.forwardsMu.Unlock()
 		if r.forwards[d.Listen] != c.Node {
-			if err := n.NS().Forward(r.stopped, d.Listen, d.Listen); err != nil {
+			if err := forward(r.stopped, d.Listen, d.Listen); err != nil {
 				return nil, fmt.Errorf("reach the Delve of %s from this machine: %w", c.Name, err)
 			}
 			if r.forwards == nil {
@@ -197,7 +211,7 @@ func (r *Running) placeOf(c plan.Component) (process.Place, error) {
 			r.forwards[d.Listen] = c.Node
 		}
 	}
-	return n.NS().Place(), nil
+	return place, nil
 }
 
 // recordChildren notes the processes below u's process, once they exist.

@@ -42,7 +42,9 @@ func (r *Running) Summary(w io.Writer) {
 	fmt.Fprintf(w, "\nEnvironment %q is up (%s).\n\n", s.Name, r.readyAfter.Round(100*time.Millisecond))
 	fmt.Fprintf(w, "  export KUBECONFIG=%s\n\n", s.Kubeconfig)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "  etcd\t%s\t\t%s\n", s.Etcd.ClientURL, s.Etcd.LogPath)
+	if s.Etcd.ClientURL != "" {
+		fmt.Fprintf(tw, "  etcd\t%s\t\t%s\n", s.Etcd.ClientURL, s.Etcd.LogPath)
+	}
 	for _, c := range s.Components {
 		fmt.Fprintf(tw, "  %s\t%s\tpid %d\t%s\n", c.Name, c.Endpoint, c.Process.Pid, c.LogPath)
 		if c.DebugAddress != "" {
@@ -50,5 +52,11 @@ func (r *Running) Summary(w io.Writer) {
 		}
 	}
 	tw.Flush()
+	if c := r.currentPlan().Cluster; c != nil {
+		fmt.Fprintf(w, "\nThese run on the cluster's nodes in place of their static pods; Delve is brought to this machine's loopback.\n")
+		fmt.Fprintf(w, "Put the cluster back with: kenv down --name %s (and the node does it on its own %s after kenv is gone)\n",
+			s.Name, c.Nodes[0].Grace)
+		return
+	}
 	fmt.Fprintf(w, "\nStop it with: kenv down --name %s\n", s.Name)
 }

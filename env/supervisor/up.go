@@ -83,6 +83,8 @@ type Running struct {
 	etcd   *etcd.Server
 	// health asks the components' health URLs.
 	health *http.Client
+	// clusterFacts are what up read of a cluster kenv did not make.
+	clusterFacts plan.ClusterFacts
 	// units are the components started so far.
 	units   []*unit
 	unitsMu sync.Mutex
@@ -156,6 +158,7 @@ func Up(ctx context.Context, o Options) (retained *Running, err error) {
 	// needs allows (inStages), so that their start-ups overlap.
 	rows := [][]steps.Step{
 		{r.prepare()},
+		{r.askCluster()},
 		{r.getSource()},
 		{r.check()},
 		{r.build(nil), r.installDelve(), r.installKwok(), r.installDNS(), r.buildPause(), r.writeConfig()},
@@ -163,6 +166,7 @@ func Up(ctx context.Context, o Options) (retained *Running, err error) {
 		{r.settleLock(true)},
 		{r.recordState()},
 		{r.holdNodes()},
+		{r.shipToNodes()},
 	}
 	for _, row := range rows {
 		if err := r.run.Run(ctx, row...); err != nil {
@@ -212,7 +216,12 @@ func (r *Running) prepare() steps.Step {
 // machine that lacks what a node needs, or whose networks their ranges
 // would clash with.
 func (r *Running) check() steps.Step {
-	return steps.Step{Do: func(context.Context, *steps.Progress) error {
+	return steps.Step{Do: func(ctx context.Context, _ *steps.Progress) error {
+		if r.plan.Cluster != nil {
+			if err := checkCluster(ctx, r.plan); err != nil {
+				return err
+			}
+		}
 		if n := r.plan.Nodes; n != nil {
 			if err := node.Check(); err != nil {
 				return err
@@ -251,7 +260,8 @@ func (r *Running) getSource() steps.Step {
 			}
 			trees[own.Name] = t
 		}
-		r.plan, err = plan.Decide(plan.Inputs{Spec: o.Spec, Lock: o.Lock, Env: o.Env, Cache: o.Cache, Tree: tree, Trees: trees, Machine: plan.Survey()})
+		r.plan, err = plan.Decide(plan.Inputs{Spec: o.Spec, Lock: o.Lock, Env: o.Env, Cache: o.Cache, Tree: tree, Trees: trees,
+			Machine: plan.Survey(), Cluster: r.clusterFacts})
 		return err
 	}}
 }
@@ -592,6 +602,10 @@ func (r *Running) joinNodes(ctx context.Context, nodes *plan.Nodes) error {
 // and the client that asks the components whether they are ready.
 func (r *Running) writeConfig() steps.Step {
 	env := r.opts.Env
+	if r.opts.Spec.Cluster != nil {
+		// The cluster's own; askCluster made the health client.
+		return steps.Step{Do: func(context.Context, *steps.Progress) error { return nil }}
+	}
 	return steps.Step{Title: "certificates and kubeconfigs in " + env.CertDir(), Do: func(_ context.Context, pr *steps.Progress) error {
 		report, err := pki.Ensure(env.CertDir(), r.plan.Certificates)
 		if err == nil {
@@ -705,7 +719,7 @@ func (r *Running) recordState() steps.Step {
 				Started:      time.Now(),
 				Supervisor:   process.IDOf(os.Getpid()),
 				APIServerURL: p.APIServerURL,
-				Kubeconfig:   r.opts.Env.Kubeconfig("admin"),
+				Kubeconfig:   r.kubeconfig(),
 				SourceDir:    p.Source.Dir,
 				SourceMap:    r.sources,
 				Kubectl:      filepath.Join(p.BinDir, "kubectl"),
@@ -733,6 +747,9 @@ func (r *Running) startEtcd() steps.Step {
 	return steps.Step{
 		Do: func(ctx context.Context, pr *steps.Progress) (err error) {
 			p := r.plan.Etcd
+			if p.ClientURL == "" {
+				return nil // the cluster's own
+			}
 			done := pr.Step("etcd on " + p.ClientURL)
 			r.etcd, err = etcd.Start(ctx, etcd.Config{ClientURL: p.ClientURL, PeerURL: p.PeerURL, DataDir: p.DataDir, LogPath: p.LogPath})
 			done(err)

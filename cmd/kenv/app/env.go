@@ -38,6 +38,10 @@ func writeDiagnostics(streams Streams, files map[string]*hcl.File, diags hcl.Dia
 // returns the lock to build from, nil when there is none yet or update
 // asks to lock the spec anew, and whether to write the lock.
 func loadLock(s *spec.Spec, update bool, streams Streams) (*lock.Lock, bool, error) {
+	if s.Cluster != nil {
+		// What the cluster runs decides the source: nothing to lock.
+		return nil, false, nil
+	}
 	if update {
 		return nil, true, nil
 	}

@@ -46,8 +46,10 @@ func newStatusCommand(streams Streams) *cobra.Command {
 			fmt.Fprintf(streams.Out, "KUBECONFIG=%s\n\n", st.Kubeconfig)
 			tw := tabwriter.NewWriter(streams.Out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "COMPONENT\tSTATUS\tPID\tUPTIME\tADDRESS\tDELVE\tLOG")
-			fmt.Fprintf(tw, "etcd\tembedded\t%d\t%s\t%s\t-\t%s\n", st.Supervisor.Pid, uptime(st.Started),
-				st.Etcd.ClientURL, st.Etcd.LogPath)
+			if st.Etcd.ClientURL != "" {
+				fmt.Fprintf(tw, "etcd\tembedded\t%d\t%s\t%s\t-\t%s\n", st.Supervisor.Pid, uptime(st.Started),
+					st.Etcd.ClientURL, st.Etcd.LogPath)
+			}
 			for _, c := range st.Components {
 				debug := c.DebugAddress
 				if debug == "" {

@@ -1,0 +1,266 @@
+package supervisor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/google/renameio/v2"
+	"github.com/hashicorp/go-multierror"
+	"golang.org/x/sync/errgroup"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kenv-dev/kenv/env/access"
+	"github.com/kenv-dev/kenv/env/agent"
+	"github.com/kenv-dev/kenv/env/layout"
+	"github.com/kenv-dev/kenv/env/plan"
+	"github.com/kenv-dev/kenv/env/remote"
+	"github.com/kenv-dev/kenv/env/steps"
+)
+
+// releaseRE is the release a cluster's gitVersion names, without what a
+// distribution appends ("v1.30.2-eks-1234", "v1.31.1+k3s1").
+var releaseRE = regexp.MustCompile(`^v\d+\.\d+\.\d+`)
+
+// askCluster reads, for a spec that swaps components of a cluster kenv
+// did not make, where the cluster's API server is and the version it
+// runs, through the spec's kubeconfig; kenv builds that version unless
+// the spec names a source of its own, and says so when the two differ.
+// Nothing is changed anywhere.
+func (r *Running) askCluster() steps.Step {
+	return steps.Step{Do: func(ctx context.Context, pr *steps.Progress) error {
+		s := r.opts.Spec
+		if s.Cluster == nil {
+			return nil
+		}
+		cfg, err := clusterConfig(s.Cluster.Kubeconfig, s.Cluster.Context)
+		if err != nil {
+			return err
+		}
+		done := pr.Step("cluster at " + cfg.Host)
+		facts, client, err := readCluster(ctx, cfg)
+		done(err)
+		if err != nil {
+			return fmt.Errorf("%s: %w\nkenv reads the cluster's version through the kubeconfig %s; check that `kubectl --kubeconfig %s version` works",
+				s.Cluster.DeclRange, err, s.Cluster.Kubeconfig, s.Cluster.Kubeconfig)
+		}
+		r.clusterFacts, r.health = facts, client
+		release := releaseRE.FindString(facts.Version)
+		switch k := s.Kubernetes; {
+		case k.Version == "" && k.Git == "" && k.Path == "":
+			if release == "" {
+				return fmt.Errorf("the cluster says it runs %q, which names no Kubernetes release; set kubernetes { version = \"v1.x.y\" } (or git, or path) in %s", facts.Version, s.File)
+			}
+			s.Kubernetes.Version = release
+			note := ""
+			if release != facts.Version {
+				note = " (the release of " + facts.Version + ")"
+			}
+			pr.Printf("   it runs %s%s: kenv builds kubernetes@%s\n", facts.Version, note, release)
+		case k.Version != "" && k.Version != release:
+			pr.Printf(" ! the cluster runs %s; kenv builds %s, as the spec says\n", facts.Version, k.Source())
+		default:
+			pr.Printf("   it runs %s; kenv builds %s, as the spec says\n", facts.Version, k.Source())
+		}
+		return nil
+	}}
+}
+
+// clusterConfig is the client configuration of the kubeconfig at path,
+// in the context named, or its current one.
+func clusterConfig(path, context string) (*rest.Config, error) {
+	rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: path}
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: context}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("the cluster's kubeconfig %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// readCluster asks the cluster's /version, and returns it with a client
+// that asks its health checks with the kubeconfig's credentials.
+func readCluster(ctx context.Context, cfg *rest.Config) (plan.ClusterFacts, *http.Client, error) {
+	client, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return plan.ClusterFacts{}, nil, err
+	}
+	client.Timeout = 5 * time.Second
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(cfg.Host, "/")+"/version", nil)
+	if err != nil {
+		return plan.ClusterFacts{}, nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return plan.ClusterFacts{}, nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return plan.ClusterFacts{}, nil, fmt.Errorf("GET /version: %s", resp.Status)
+	}
+	var v struct{ GitVersion, GitCommit string }
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		return plan.ClusterFacts{}, nil, fmt.Errorf("GET /version: %w", err)
+	}
+	return plan.ClusterFacts{Server: cfg.Host, Version: v.GitVersion, Commit: v.GitCommit}, client, nil
+}
+
+// checkCluster fails, changing nothing on the nodes, unless kenv reaches
+// each node as root, the node runs this machine's architecture, and each
+// component the spec swaps there runs as a static pod of its kind.
+func checkCluster(ctx context.Context, p *plan.Plan) error {
+	var errs *multierror.Error
+	for _, n := range p.Cluster.Nodes {
+		if err := n.Check(ctx, runtime.GOARCH); err != nil {
+			errs = multierror.Append(errs, err)
+			continue
+		}
+		for _, c := range p.Components {
+			if c.Node != n.Name {
+				continue
+			}
+			if _, err := readManifest(ctx, n, c.Kind); err != nil {
+				errs = multierror.Append(errs, err)
+			}
+		}
+	}
+	return errs.ErrorOrNil()
+}
+
+// readManifest reads and checks, on node n, the static pod of kind: what
+// kenv's agent will find there. A manifest kenv's agent has moved aside
+// (a session that died) counts: the agent takes it up again.
+func readManifest(ctx context.Context, n remote.Node, kind string) (agent.Found, error) {
+	path := n.Manifest(kind)
+	data, err := n.ReadFile(ctx, path)
+	if err != nil {
+		aside, errAside := n.ReadFile(ctx, agent.Aside(n.Dir, kind, path))
+		if errAside != nil {
+			listing, _ := n.Run(ctx, nil, "ls", n.Manifests)
+			return agent.Found{}, fmt.Errorf("node %s runs no static pod %s: %s cannot be read (%v); its manifests are: %s. Name the node that runs it, or set manifests = \"...\" in its block",
+				n.Name, kind, path, err, strings.Join(strings.Fields(listing), ", "))
+		}
+		data = aside
+	}
+	found, err := agent.Parse(kind, path, data)
+	if err != nil {
+		return agent.Found{}, fmt.Errorf("node %s: %w", n.Name, err)
+	}
+	return found, nil
+}
+
+// shipToNodes copies to each node of the cluster what runs there (kenv
+// itself as the agent, the builds, Delve) that is not there yet, and
+// records the nodes, so that a down after a supervisor that died, and a
+// purge, reach them. Undone by having each node put its static pods back,
+// then waiting until the cluster's API server is ready again: what the
+// components' stop left to the agents' grace happens now.
+func (r *Running) shipToNodes() steps.Step {
+	return steps.Step{
+		Do: func(ctx context.Context, pr *steps.Progress) error {
+			c := r.plan.Cluster
+			if c == nil {
+				return nil
+			}
+			if err := writeClusterNodes(r.opts.Env, c.Nodes); err != nil {
+				return err
+			}
+			for _, n := range c.Nodes {
+				if err := os.MkdirAll(filepath.Dir(r.plan.Log(plan.ComponentName(n.Name, "x"))), 0o700); err != nil {
+					return err
+				}
+			}
+			var g errgroup.Group
+			for _, n := range c.Nodes {
+				g.Go(func() error {
+					done := pr.Step("ship to node " + n.Name + " (" + n.Reach() + ")")
+					shipped, err := n.Ship(ctx)
+					done(err)
+					if err == nil {
+						if len(shipped) == 0 {
+							pr.Result("   node %s has everything already\n", n.Name)
+						} else {
+							pr.Result("   node %s: %s\n", n.Name, strings.Join(shipped, ", "))
+						}
+					}
+					return err
+				})
+			}
+			return g.Wait()
+		},
+		Undo: func() error {
+			c := r.currentPlan().Cluster
+			if c == nil {
+				return nil
+			}
+			return restoreCluster(c.Nodes, r.health, c.Server)
+		},
+	}
+}
+
+// restoreCluster has each node put its static pods back, then waits until
+// the cluster's API server, through client at server, is ready again.
+func restoreCluster(nodes []remote.Node, client *http.Client, server string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	var errs *multierror.Error
+	for _, n := range nodes {
+		if err := n.Restore(ctx); err != nil {
+			errs = multierror.Append(errs, fmt.Errorf("put node %s's static pods back: %w", n.Name, err))
+		}
+	}
+	if errs != nil || client == nil {
+		return errs.ErrorOrNil()
+	}
+	err := wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
+		return access.Healthy(ctx, client, strings.TrimSuffix(server, "/")+"/readyz") == nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("the cluster's API server at %s is not ready again after its static pod was put back: %w", server, err)
+	}
+	return nil
+}
+
+// clusterFile records the nodes of a cluster an environment swapped
+// components of; it outlives the environment's state, until a purge.
+func clusterFile(env layout.Env) string { return filepath.Join(env.Dir, "cluster-nodes.json") }
+
+func writeClusterNodes(env layout.Env, nodes []remote.Node) error {
+	data, err := json.MarshalIndent(nodes, "", "  ")
+	if err != nil {
+		return err
+	}
+	return renameio.WriteFile(clusterFile(env), data, 0o600)
+}
+
+// clusterNodes are the nodes recorded by writeClusterNodes; none when the
+// environment never swapped a cluster's components.
+func clusterNodes(env layout.Env) ([]remote.Node, error) {
+	data, err := os.ReadFile(clusterFile(env))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var nodes []remote.Node
+	return nodes, json.Unmarshal(data, &nodes)
+}
+
+// kubeconfig is the kubeconfig kenv's commands use: the cluster's, or
+// the environment's admin one.
+func (r *Running) kubeconfig() string {
+	if c := r.opts.Spec.Cluster; c != nil {
+		return c.Kubeconfig
+	}
+	return r.opts.Env.Kubeconfig("admin")
+}
