@@ -129,3 +129,10 @@ func (n Node) pipe(ctx context.Context, c net.Conn, address string) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	_ = cmd.Run() // the client sees the connection close
 }
+
+// Probe asks, on the node, the health check of the component of kind
+// swapped there.
+func (n Node) Probe(ctx context.Context, kind string) error {
+	_, err := n.Run(ctx, nil, n.Agent(), "agent", "probe", "--component", kind, "--manifest", n.Manifest(kind), "--dir", n.Dir)
+	return err
+}

@@ -264,3 +264,12 @@ func (r *Running) kubeconfig() string {
 	}
 	return r.opts.Env.Kubeconfig("admin")
 }
+
+// clusterNode is the node of a cluster c runs on; nil for a component of
+// kenv's own environments.
+func (r *Running) clusterNode(c plan.Component) *remote.Node {
+	if cl := r.currentPlan().Cluster; cl != nil && c.Node != "" {
+		return cl.Node(c.Node)
+	}
+	return nil
+}

@@ -151,6 +151,7 @@ func (r *Running) waitHealthy(ctx context.Context, pr *steps.Progress, c plan.Co
 	timeout := r.opts.ReadyTimeout
 	deadline := time.Now().Add(timeout)
 	var last, lastStop string
+	var asked time.Time
 	err := wait.PollUntilContextCancel(ctx, pollInterval, true, func(ctx context.Context) (bool, error) {
 		if c.Debug != nil {
 			st, err := delve.Inspect(c.Debug.Listen)
@@ -175,7 +176,18 @@ func (r *Running) waitHealthy(ctx context.Context, pr *steps.Progress, c plan.Co
 		if p.Exit() != "" {
 			return false, p.ExitError()
 		}
-		err := r.probe(ctx, c.HealthURL)
+		var err error
+		switch n := r.clusterNode(c); {
+		case n != nil && c.HealthURL == "":
+			// Asked on the node, through its transport: once a second.
+			if time.Since(asked) < time.Second {
+				return false, nil
+			}
+			asked = time.Now()
+			err = n.Probe(ctx, c.Kind)
+		default:
+			err = r.probe(ctx, c.HealthURL)
+		}
 		if err == nil {
 			return true, nil
 		}

@@ -24,6 +24,7 @@ func newAgentCommand(streams Streams) *cobra.Command {
 		newAgentSwapCommand(streams),
 		newAgentRestoreCommand(),
 		newAgentPipeCommand(streams),
+		newAgentProbeCommand(),
 	)
 	return cmd
 }
@@ -124,4 +125,18 @@ func newAgentPipeCommand(streams Streams) *cobra.Command {
 			return agent.Pipe(cmd.Context(), args[0], os.Stdin, streams.Out)
 		},
 	}
+}
+
+func newAgentProbeCommand() *cobra.Command {
+	var f swapFlags
+	cmd := &cobra.Command{
+		Use:   "probe --component C --manifest M --dir D",
+		Short: "Ask the swapped component's health check on the node's loopback",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return agent.Probe(cmd.Context(), f.component, f.manifest, f.dir)
+		},
+	}
+	f.register(cmd)
+	return cmd
 }
