@@ -104,7 +104,8 @@ var kubeadmComponents = []string{"kube-apiserver", "kube-controller-manager", "k
 
 // startKubeadmCluster makes the cluster called name (1 to 9 of [a-z0-9]):
 // node "kadm-<name>", bridge "kadm-<name>", cgroup "/kadm-<name>". It
-// returns once `kubeadm init` has succeeded and sshd answers. Each step
+// returns once `kubeadm init` has succeeded, the node and its four static
+// pods are Ready and sshd answers. Each step
 // is bounded in time; a failure says which step failed with the last
 // lines of the logs.
 func startKubeadmCluster(t *testing.T, name string) *kubeadmCluster {
@@ -195,7 +196,14 @@ func startKubeadmCluster(t *testing.T, name string) *kubeadmCluster {
 	if clash, err := host.Clash(bridge.Addr.Masked(), bridge.Name); err != nil || clash != "" {
 		t.Fatalf("kubeadm cluster %s: the node's range %s overlaps %s (%v); choose another name", name, bridge.Addr.Masked(), clash, err)
 	}
+	var cleanupStart time.Time
 	t.Cleanup(func() {
+		defer func() {
+			if cleanupStart.IsZero() {
+				return
+			}
+			t.Logf("FIGURE kubeadm cluster %s cleaned up: %s", name, time.Since(cleanupStart).Round(100*time.Millisecond))
+		}()
 		err := host.Sweep(host.Nodes{Bridge: bridge.Name, List: []host.Node{{Name: c.NodeName, NS: nsNode,
 			Transient: []string{work}, Socket: socket, CgroupRoot: cgroupRoot}}})
 		if err != nil {
@@ -271,7 +279,7 @@ func startKubeadmCluster(t *testing.T, name string) *kubeadmCluster {
 	// once kubeadm has written its configuration.
 	done = step("kubeadm init")
 	kubeadmConfig := filepath.Join(work, "kubeadm.yaml")
-	if err := os.WriteFile(kubeadmConfig, []byte(fmt.Sprintf(kubeadmConfigYAML, c.Address, c.NodeName, socket,
+	if err := os.WriteFile(kubeadmConfig, []byte(fmt.Sprintf(kubeadmConfigYAML, c.Address, c.NodeName, socket, c.Address,
 		c.Version, c.NodeName, kubeadmEtcdRepository, bins.etcdVersion, kubeadmServices, kubeadmPods, cgroupRoot)), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -325,7 +333,25 @@ func startKubeadmCluster(t *testing.T, name string) *kubeadmCluster {
 	if err := os.WriteFile(c.Kubeconfig, admin, 0o600); err != nil {
 		t.Fatal(err)
 	}
+
+	// kubeadm init returns once kube-apiserver is healthy; the cluster is
+	// steady once the node and the four static pods are Ready.
+	done = step("node and control plane Ready")
+	cs := clientset(t, c.Kubeconfig)
+	ctx, cancel = context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := waitNodeReady(ctx, cs, c.NodeName); err != nil {
+		fail("node "+c.NodeName, err)
+	}
+	for _, component := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
+		if err := waitPodReady(ctx, cs, "kube-system", component+"-"+c.NodeName); err != nil {
+			fail("static pod "+component, err)
+		}
+	}
+	done()
 	t.Logf("FIGURE kubeadm cluster %s up: %s", name, time.Since(started).Round(100*time.Millisecond))
+	// Registered last, run first.
+	t.Cleanup(func() { cleanupStart = time.Now() })
 	return c
 }
 
@@ -618,7 +644,8 @@ const kubeadmCNI = `{
 
 // kubeadmConfigYAML is what `kubeadm init --config` reads: no preflight
 // (it would pull images and look for swap and systemd), no CoreDNS or
-// kube-proxy; images never pulled; the kubelet on cgroupfs under the
+// kube-proxy; images never pulled; the node's address given to the
+// kubelet (the node has no default route it would take it from); the kubelet on cgroupfs under the
 // cluster's own cgroup, with eviction and image garbage collection off
 // as kenv's own kubelets (the images are made here, not pulled), and
 // cgroup v1 allowed.
@@ -632,6 +659,9 @@ nodeRegistration:
   criSocket: unix://%s
   imagePullPolicy: Never
   ignorePreflightErrors: [all]
+  kubeletExtraArgs:
+  - name: node-ip
+    value: %s
 skipPhases: [preflight, addon/coredns, addon/kube-proxy]
 timeouts:
   controlPlaneComponentHealthCheck: 4m0s
@@ -695,8 +725,9 @@ const kubeadmSSHConfig = `Host *
 
 // TestEndToEndKubeadmFixture proves the kubeadm cluster: kube-apiserver
 // answers /readyz through the copied kubeconfig, its mirror pod is Running
-// and Ready, its manifest reads over SSH and through Exec, and after
-// cleanup the machine is as it was.
+// and Ready and its log reaches through the kubelet, its manifest reads
+// over SSH and through Exec, the kernel settings the kubelet wrote stay in
+// the node, and after cleanup the machine is as it was.
 func TestEndToEndKubeadmFixture(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds Kubernetes and runs a kubeadm cluster, as root")
@@ -716,6 +747,11 @@ func TestEndToEndKubeadmFixture(t *testing.T) {
 		if err := waitPodReady(ctx, cs, "kube-system", pod); err != nil {
 			t.Errorf("mirror pod %s: %v", pod, err)
 		}
+		tail := int64(5)
+		if log, err := cs.CoreV1().Pods("kube-system").GetLogs(pod, &corev1.PodLogOptions{TailLines: &tail}).DoRaw(ctx); err != nil || len(log) == 0 {
+			t.Errorf("the log of %s through the kubelet: %v", pod, err)
+		}
+
 		manifest := c.ManifestDir + "/kube-apiserver.yaml"
 		ssh := exec.Command("ssh", append(append(append([]string{}, c.SSHOptions...), c.SSHTarget), "cat", manifest)...)
 		overSSH, err := ssh.CombinedOutput()
@@ -725,6 +761,11 @@ func TestEndToEndKubeadmFixture(t *testing.T) {
 		overExec, err := exec.Command(c.Exec[0], append(c.Exec[1:], "cat", manifest)...).CombinedOutput()
 		if err != nil || !bytes.Equal(overExec, overSSH) {
 			t.Errorf("%s cat %s: %v\n%s", strings.Join(c.Exec, " "), manifest, err, overExec)
+		}
+
+		// The kubelet sets kernel.panic to 10: in the node's own file.
+		if inNode, err := exec.Command(c.Exec[0], append(c.Exec[1:], "cat", "/proc/sys/kernel/panic")...).Output(); err != nil || strings.TrimSpace(string(inNode)) != "10" {
+			t.Errorf("kernel.panic in the node is %q (%v), want the kubelet's 10", inNode, err)
 		}
 	})
 	after := takeHost(t)
@@ -745,6 +786,27 @@ func kadmCgroups() []string {
 	cgroups, _ := filepath.Glob("/sys/fs/cgroup/*/kadm-*")
 	more, _ := filepath.Glob("/sys/fs/cgroup/kadm-*")
 	return append(cgroups, more...)
+}
+
+// waitNodeReady waits until the node's Ready condition is true, or ctx
+// ends.
+func waitNodeReady(ctx context.Context, cs *kubernetes.Clientset, name string) error {
+	last := "not registered"
+	for ctx.Err() == nil {
+		n, err := cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		if err == nil {
+			for _, c := range n.Status.Conditions {
+				if c.Type == corev1.NodeReady {
+					if c.Status == corev1.ConditionTrue {
+						return nil
+					}
+					last = fmt.Sprintf("Ready %s: %s", c.Status, c.Message)
+				}
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	return fmt.Errorf("not Ready (%s): %w", last, ctx.Err())
 }
 
 // waitPodReady waits until the pod is Running with its Ready condition
