@@ -14,13 +14,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/hashicorp/go-multierror"
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -151,7 +154,7 @@ func startKubeadmCluster(t *testing.T, name string) *kubeadmCluster {
 		entries, _ := os.ReadDir(logs)
 		for _, e := range entries {
 			if f, err := os.Open(filepath.Join(logs, e.Name())); err == nil {
-				lines, _ := process.Tail(f, 25)
+				lines, _ := process.Tail(f, 20)
 				f.Close()
 				fmt.Fprintf(&tails, "\n--- the last lines of %s:\n%s", e.Name(), strings.Join(lines, "\n"))
 			}
@@ -306,13 +309,18 @@ func startKubeadmCluster(t *testing.T, name string) *kubeadmCluster {
 	if err != nil {
 		fail("kubelet flags", err)
 	}
-	start("kubelet", append([]string{bins.dir + "/kubelet", "--config=/var/lib/kubelet/config.yaml",
+	kubelet := start("kubelet", append([]string{bins.dir + "/kubelet", "--config=/var/lib/kubelet/config.yaml",
 		"--kubeconfig=/etc/kubernetes/kubelet.conf", "--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf"}, flags...))
+	// kubeadm would wait minutes for a kubelet or pods that died.
 	select {
 	case <-kubeadm.Done():
 		if how := kubeadm.Exit(); how != "exited with code 0" {
 			fail("kubeadm init", errors.New(how))
 		}
+	case <-kubelet.Done():
+		fail("kubeadm init", kubelet.ExitError())
+	case <-containerd.Done():
+		fail("kubeadm init", containerd.ExitError())
 	case <-time.After(6 * time.Minute):
 		fail("kubeadm init", errors.New("not done within 6 minutes"))
 	}
@@ -453,23 +461,33 @@ const kubeadmEtcdRepository = "localhost/kadm"
 // named as the manifests name them, as tarballs under work; it returns
 // them by name, the pause image with them.
 func kubeadmImages(work string, b kubeadmBins) (map[string]string, error) {
+	dir := filepath.Join(work, "images")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
 	images := map[string]string{node.PauseImage: b.pause}
+	var mu sync.Mutex
+	// Compressing the layers is most of the time: one per core.
+	var g errgroup.Group
+	g.SetLimit(runtime.NumCPU())
 	for _, c := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"} {
 		bin, ref := filepath.Join(b.dir, c), "registry.k8s.io/"+c+":"+e2eVersion()
 		if c == "etcd" {
 			bin, ref = b.etcd, kubeadmEtcdRepository+"/etcd:"+b.etcdVersion
 		}
-		tarball := filepath.Join(work, "images", c+".tar")
-		if err := os.MkdirAll(filepath.Dir(tarball), 0o755); err != nil {
-			return nil, err
-		}
-		// The manifests run the command by name.
-		if err := node.ExecutableImage(tarball, ref, bin, v1.Config{Entrypoint: []string{"/" + c}, Env: []string{"PATH=/"}}); err != nil {
-			return nil, fmt.Errorf("image %s: %w", ref, err)
-		}
-		images[ref] = tarball
+		tarball := filepath.Join(dir, c+".tar")
+		g.Go(func() error {
+			// The manifests run the command by name.
+			if err := node.ExecutableImage(tarball, ref, bin, v1.Config{Entrypoint: []string{"/" + c}, Env: []string{"PATH=/"}}); err != nil {
+				return fmt.Errorf("image %s: %w", ref, err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			images[ref] = tarball
+			return nil
+		})
 	}
-	return images, nil
+	return images, g.Wait()
 }
 
 // ownFiles binds, inside the node, a copy of each of kubeadmOwnFiles the
@@ -753,18 +771,18 @@ func TestEndToEndKubeadmFixture(t *testing.T) {
 		}
 
 		manifest := c.ManifestDir + "/kube-apiserver.yaml"
-		ssh := exec.Command("ssh", append(append(append([]string{}, c.SSHOptions...), c.SSHTarget), "cat", manifest)...)
+		ssh := exec.CommandContext(ctx, "ssh", append(append(append([]string{}, c.SSHOptions...), c.SSHTarget), "cat", manifest)...)
 		overSSH, err := ssh.CombinedOutput()
 		if err != nil || !bytes.Contains(overSSH, []byte("--advertise-address="+c.Address)) {
 			t.Errorf("ssh %s cat %s: %v\n%s", c.SSHTarget, manifest, err, overSSH)
 		}
-		overExec, err := exec.Command(c.Exec[0], append(c.Exec[1:], "cat", manifest)...).CombinedOutput()
+		overExec, err := exec.CommandContext(ctx, c.Exec[0], append(c.Exec[1:], "cat", manifest)...).CombinedOutput()
 		if err != nil || !bytes.Equal(overExec, overSSH) {
 			t.Errorf("%s cat %s: %v\n%s", strings.Join(c.Exec, " "), manifest, err, overExec)
 		}
 
 		// The kubelet sets kernel.panic to 10: in the node's own file.
-		if inNode, err := exec.Command(c.Exec[0], append(c.Exec[1:], "cat", "/proc/sys/kernel/panic")...).Output(); err != nil || strings.TrimSpace(string(inNode)) != "10" {
+		if inNode, err := exec.CommandContext(ctx, c.Exec[0], append(c.Exec[1:], "cat", "/proc/sys/kernel/panic")...).Output(); err != nil || strings.TrimSpace(string(inNode)) != "10" {
 			t.Errorf("kernel.panic in the node is %q (%v), want the kubelet's 10", inNode, err)
 		}
 	})
