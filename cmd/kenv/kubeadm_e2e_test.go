@@ -108,9 +108,8 @@ var kubeadmComponents = []string{"kube-apiserver", "kube-controller-manager", "k
 // startKubeadmCluster makes the cluster called name (1 to 9 of [a-z0-9]):
 // node "kadm-<name>", bridge "kadm-<name>", cgroup "/kadm-<name>". It
 // returns once `kubeadm init` has succeeded, the node and its four static
-// pods are Ready and sshd answers. Each step
-// is bounded in time; a failure says which step failed with the last
-// lines of the logs.
+// pods are Ready and sshd answers. Each step is bounded in time; a failure
+// says which step failed, with the last lines of the logs.
 func startKubeadmCluster(t *testing.T, name string) *kubeadmCluster {
 	t.Helper()
 	if testing.Short() {
@@ -139,6 +138,8 @@ func startKubeadmCluster(t *testing.T, name string) *kubeadmCluster {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Last of all, also when a step before the node's fails.
+	t.Cleanup(func() { os.RemoveAll(work) })
 	c := &kubeadmCluster{Version: e2eVersion(), NodeName: "kadm-" + name, ManifestDir: "/etc/kubernetes/manifests", work: work}
 	logs := filepath.Join(work, "logs")
 	nodeDir := filepath.Join(work, "node")
