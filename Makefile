@@ -19,7 +19,7 @@ test: vet race node-deps
 # What the node's end-to-end test runs (Debian packages): the runtime, the
 # CNI plugins, iptables, and the busybox its pod serves HTTP with. Installed
 # when missing, as root; elsewhere the test says what it lacks.
-NODE_PACKAGES = containerd runc containernetworking-plugins iptables busybox-static
+NODE_PACKAGES = containerd runc containernetworking-plugins iptables busybox-static openssh-server
 node-deps:
 	@command -v dpkg >/dev/null || { echo "node-deps: not Debian; install $(NODE_PACKAGES) or their like"; exit 0; }; \
 	missing=$$(for p in $(NODE_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \

@@ -24,6 +24,7 @@ import (
 
 	"github.com/go-delve/delve/service/api"
 	"github.com/go-delve/delve/service/rpc2"
+	"github.com/moby/sys/reexec"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -65,6 +66,10 @@ func (k kenvCLI) mustRun(args ...string) string {
 var kenvBinary string
 
 func TestMain(m *testing.M) {
+	// The child env/ns starts to make a node's namespaces is this binary.
+	if reexec.Init() {
+		return
+	}
 	dir, err := os.MkdirTemp("", "kenv-e2e-")
 	if err != nil {
 		panic(err)
