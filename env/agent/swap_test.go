@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"io"
@@ -363,14 +364,18 @@ func TestPipe(t *testing.T) {
 			return
 		}
 		defer c.Close()
-		in, err := io.ReadAll(c) // to the pipe's half-close
+		in, err := bufio.NewReader(c).ReadString('\n')
 		if err == nil {
-			_, err = c.Write([]byte(strings.ToUpper(string(in))))
+			_, err = c.Write([]byte(strings.ToUpper(in)))
 		}
 		served <- err
 	})
+	// The client sends before Delve listens, and stays until answered.
+	r, w := io.Pipe()
+	go func() { _, _ = w.Write([]byte("hello delve\n")) }()
+	defer w.Close()
 	var out strings.Builder
-	if err := Pipe(context.Background(), addr, strings.NewReader("hello delve\n"), &out); err != nil {
+	if err := Pipe(context.Background(), addr, r, &out); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-served; err != nil {
@@ -385,9 +390,26 @@ func TestPipeGivesUpWhenContextEnds(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
-	err := Pipe(ctx, addr, strings.NewReader(""), io.Discard)
+	r, w := io.Pipe() // a client that stays
+	defer w.Close()
+	err := Pipe(ctx, addr, r, io.Discard)
 	if err == nil {
 		t.Fatal("Pipe to nothing succeeded")
+	}
+}
+
+// A client that hangs up while nothing listens yet ends the pipe at
+// once: a health check's connection through the tunnel, say.
+func TestPipeEndsWhenTheClientHangsUp(t *testing.T) {
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	r, w := io.Pipe()
+	time.AfterFunc(300*time.Millisecond, func() { w.Close() })
+	start := time.Now()
+	if err := Pipe(context.Background(), addr, r, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the pipe waited %s for Delve after the client left", took)
 	}
 }
 

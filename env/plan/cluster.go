@@ -85,9 +85,9 @@ func (p *Plan) ship() {
 			if comp.Node != n.Name {
 				continue
 			}
-			n.Files = append(n.Files, remote.File{Local: comp.Binary, Remote: path.Join(n.Dir, comp.Kind)})
+			n.Files = append(n.Files, remote.File{Local: comp.Binary, Remote: n.Bin(comp.Kind)})
 			if d := comp.Debug; d != nil && d.Release != "" {
-				dlv := remote.File{Local: d.Dlv, Remote: path.Join(n.Dir, "dlv-"+d.Release)}
+				dlv := remote.File{Local: d.Dlv, Remote: n.Bin("dlv-" + d.Release)}
 				if !containsFile(n.Files, dlv) {
 					n.Files = append(n.Files, dlv)
 				}

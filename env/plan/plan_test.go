@@ -631,10 +631,10 @@ component "kube-scheduler" {}
 	}
 	binDir := p.BinDir
 	want := []string{
-		"/usr/local/bin/kenv -> /var/lib/kenv/swap/kenv",
-		binDir + "/kube-apiserver -> /var/lib/kenv/swap/kube-apiserver",
-		api.Debug.Dlv + " -> /var/lib/kenv/swap/dlv-" + api.Debug.Release,
-		binDir + "/kube-scheduler -> /var/lib/kenv/swap/kube-scheduler",
+		"/usr/local/bin/kenv -> /var/lib/kenv/swap/bin/kenv",
+		binDir + "/kube-apiserver -> /var/lib/kenv/swap/bin/kube-apiserver",
+		api.Debug.Dlv + " -> /var/lib/kenv/swap/bin/dlv-" + api.Debug.Release,
+		binDir + "/kube-scheduler -> /var/lib/kenv/swap/bin/kube-scheduler",
 	}
 	if !slices.Equal(shipped, want) {
 		t.Errorf("ships\n%s\nwant\n%s", strings.Join(shipped, "\n"), strings.Join(want, "\n"))

@@ -118,6 +118,9 @@ func (n Node) Forward(ctx context.Context, listen, address string) error {
 	return nil
 }
 
+// pipe carries c to address on the node, through the agent's pipe. When
+// the client hangs up, the transport's end of the pipe closes too, and the
+// agent on the node stops waiting for Delve.
 func (n Node) pipe(ctx context.Context, c net.Conn, address string) {
 	defer c.Close()
 	local, err := n.Command(n.Agent(), "agent", "pipe", address)
@@ -127,6 +130,9 @@ func (n Node) pipe(ctx context.Context, c net.Conn, address string) {
 	cmd := exec.CommandContext(ctx, local[0], local[1:]...)
 	cmd.Stdin, cmd.Stdout = c, c
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// Once the transport exits, the copy from c (which waits for the
+	// client) is not waited for.
+	cmd.WaitDelay = time.Second
 	_ = cmd.Run() // the client sees the connection close
 }
 

@@ -57,7 +57,11 @@ type File struct {
 }
 
 // Agent is kenv itself on the node.
-func (n Node) Agent() string { return path.Join(n.Dir, "kenv") }
+func (n Node) Agent() string { return n.Bin("kenv") }
+
+// Bin is where the file called name that kenv ships goes on the node:
+// beside the agent, apart from the agent's own directories in Dir.
+func (n Node) Bin(name string) string { return path.Join(n.Dir, "bin", name) }
 
 // Manifest is the static pod manifest of the component kind on the node.
 func (n Node) Manifest(kind string) string { return path.Join(n.Manifests, kind+".yaml") }
@@ -177,12 +181,18 @@ func (n Node) Ship(ctx context.Context) ([]string, error) {
 		hashes[f.Local] = sum
 	}
 	parent := path.Dir(n.Dir)
-	for _, dir := range []string{parent, n.Dir} {
+	dirs := []string{parent, n.Dir}
+	for _, f := range n.Files {
+		if d := path.Dir(f.Remote); !contains(dirs, d) {
+			dirs = append(dirs, d)
+		}
+	}
+	for _, dir := range dirs {
 		if _, err := n.Run(ctx, nil, "mkdir", "-p", "-m", "0700", dir); err != nil {
 			return nil, err
 		}
 	}
-	if _, err := n.Run(ctx, nil, "chmod", "0700", parent, n.Dir); err != nil {
+	if _, err := n.Run(ctx, nil, append([]string{"chmod", "0700"}, dirs...)...); err != nil {
 		return nil, err
 	}
 	var remotes []string

@@ -48,7 +48,7 @@ func TestShip(t *testing.T) {
 		if err := os.WriteFile(p, []byte("contents of "+name), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		files = append(files, File{Local: p, Remote: filepath.Join(n.Dir, name)})
+		files = append(files, File{Local: p, Remote: n.Bin(name)})
 	}
 	n.Files = files
 	ctx := context.Background()
@@ -68,7 +68,7 @@ func TestShip(t *testing.T) {
 			t.Errorf("%s is %v, want 0700", f.Remote, fi.Mode().Perm())
 		}
 	}
-	for _, dir := range []string{n.Dir, filepath.Dir(n.Dir)} {
+	for _, dir := range []string{n.Bin(""), n.Dir, filepath.Dir(n.Dir)} {
 		if fi, _ := os.Stat(dir); fi.Mode().Perm() != 0o700 {
 			t.Errorf("%s is %v, want 0700", dir, fi.Mode().Perm())
 		}

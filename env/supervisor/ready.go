@@ -152,7 +152,15 @@ func (r *Running) waitHealthy(ctx context.Context, pr *steps.Progress, c plan.Co
 	deadline := time.Now().Add(timeout)
 	var last, lastStop string
 	var asked time.Time
+	node := r.clusterNode(c)
 	err := wait.PollUntilContextCancel(ctx, pollInterval, true, func(ctx context.Context) (bool, error) {
+		if node != nil {
+			// Asked on the node, through its transport: once a second.
+			if time.Since(asked) < time.Second {
+				return false, nil
+			}
+			asked = time.Now()
+		}
 		if c.Debug != nil {
 			st, err := delve.Inspect(c.Debug.Listen)
 			switch {
@@ -177,15 +185,9 @@ func (r *Running) waitHealthy(ctx context.Context, pr *steps.Progress, c plan.Co
 			return false, p.ExitError()
 		}
 		var err error
-		switch n := r.clusterNode(c); {
-		case n != nil && c.HealthURL == "":
-			// Asked on the node, through its transport: once a second.
-			if time.Since(asked) < time.Second {
-				return false, nil
-			}
-			asked = time.Now()
-			err = n.Probe(ctx, c.Kind)
-		default:
+		if node != nil && c.HealthURL == "" {
+			err = node.Probe(ctx, c.Kind)
+		} else {
 			err = r.probe(ctx, c.HealthURL)
 		}
 		if err == nil {

@@ -1,0 +1,239 @@
+//go:build e2e
+
+package main_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-delve/delve/service/api"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// TestEndToEndCluster swaps the kube-apiserver of a real kubeadm cluster
+// kenv did not make (startKubeadmCluster: offline, in namespaces of its
+// own, reached over ssh) for kenv's debug build under Delve, and puts it
+// back: a create stops at the spec's breakpoint, read through kenv's
+// tunnel; Delve listens on the node's loopback only; down brings the
+// static pod back Ready with the object kept. A second up ships nothing;
+// kill -9 of kenv leaves the node's agent to put the static pod back
+// within restore_after; the exec transport does the same as ssh; after
+// down --purge nothing of kenv is on the node.
+func TestEndToEndCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds Kubernetes and runs a kubeadm cluster, as root")
+	}
+	cl := startKubeadmCluster(t, "swap")
+	work := t.TempDir()
+	home := filepath.Join(work, "state")
+	k := kenvCLI{t: t, bin: kenvBinary, home: home}
+	// in is kenv's CLI for the subtest t.
+	in := func(t *testing.T) kenvCLI { return kenvCLI{t: t, bin: kenvBinary, home: home} }
+	inNode := func(argv ...string) (string, error) {
+		out, err := exec.Command(cl.Exec[0], append(cl.Exec[1:], argv...)...).CombinedOutput()
+		return string(out), err
+	}
+	dlvPort := freePorts(t, 1)[0]
+	dlvAddr := "127.0.0.1:" + strconv.Itoa(dlvPort)
+	writeSpec := func(name, reach string) string {
+		path := filepath.Join(work, name+".hcl")
+		writeFile(t, path, fmt.Sprintf(`
+cluster {
+  kubeconfig    = %q
+  restore_after = "15s"
+  node %q {
+    %s
+  }
+}
+component "kube-apiserver" {
+  debug {
+    port = %d
+    breakpoint %q {
+      condition = "e.DefaultQualifiedResource.Resource == \"namespaces\""
+    }
+  }
+}
+`, cl.Kubeconfig, cl.NodeName, reach, dlvPort, storeCreate))
+		return path
+	}
+	quoted := func(list []string) string {
+		var q []string
+		for _, s := range list {
+			q = append(q, strconv.Quote(s))
+		}
+		return "[" + strings.Join(q, ", ") + "]"
+	}
+	overSSH := writeSpec("swap", fmt.Sprintf("ssh = %q\n    ssh_options = %s", cl.SSHTarget, quoted(cl.SSHOptions)))
+	t.Cleanup(func() { _, _ = k.run("down", "--purge", "--name", "swap") })
+
+	manifest := filepath.Join(cl.ManifestDir, "kube-apiserver.yaml")
+	cs := clientset(t, cl.Kubeconfig)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	staticPod := "kube-apiserver-" + cl.NodeName
+	podStarted := func() time.Time {
+		pod, err := cs.CoreV1().Pods("kube-system").Get(ctx, staticPod, metav1.GetOptions{})
+		if err != nil || len(pod.Status.ContainerStatuses) == 0 || pod.Status.ContainerStatuses[0].State.Running == nil {
+			return time.Time{}
+		}
+		return pod.Status.ContainerStatuses[0].State.Running.StartedAt.Time
+	}
+	before := podStarted()
+	if before.IsZero() {
+		t.Fatalf("the cluster's %s is not running", staticPod)
+	}
+	// putBack waits until the original static pod runs again, started
+	// after since, Ready, and the API server answers.
+	putBack := func(t *testing.T, since time.Time, within time.Duration) {
+		t.Helper()
+		waitFor(t, within, "the static pod kube-apiserver back and Ready", func() bool {
+			if _, err := inNode("test", "-f", manifest); err != nil {
+				return false
+			}
+			pod, err := cs.CoreV1().Pods("kube-system").Get(ctx, staticPod, metav1.GetOptions{})
+			if err != nil || len(pod.Status.ContainerStatuses) == 0 {
+				return false
+			}
+			st := pod.Status.ContainerStatuses[0]
+			return st.Ready && st.State.Running != nil && st.State.Running.StartedAt.After(since)
+		})
+	}
+
+	var swappedAt time.Time
+	t.Run("up swaps the static pod for the debug build under Delve", func(t *testing.T) {
+		k := in(t)
+		swappedAt = time.Now().Add(-time.Second)
+		out := k.mustRun("up", "-d", "--timeout", "10m", overSSH)
+		if !strings.Contains(out, "kenv builds kubernetes@"+cl.Version) {
+			t.Errorf("up does not say it builds the cluster's version %s", cl.Version)
+		}
+		if _, err := inNode("test", "-e", manifest); err == nil {
+			t.Errorf("%s is still in the manifests directory", manifest)
+		}
+		if st := statusOf(t, k, cl.NodeName+"/kube-apiserver"); st != "ready" {
+			t.Errorf("status says %q, want ready", st)
+		}
+		// Delve on the node listens on its loopback, nothing else.
+		ss, err := inNode("ss", "-Htlnp")
+		if err != nil {
+			t.Fatalf("ss in the node: %v\n%s", err, ss)
+		}
+		var dlv []string
+		for _, line := range strings.Split(ss, "\n") {
+			if strings.Contains(line, `"dlv`) {
+				dlv = append(dlv, strings.Fields(line)[3])
+			}
+		}
+		if len(dlv) != 1 || dlv[0] != dlvAddr {
+			t.Errorf("Delve listens at %v on the node, want %s only:\n%s", dlv, dlvAddr, ss)
+		}
+	})
+
+	t.Run("a create stops at the spec's breakpoint through kenv's tunnel", func(t *testing.T) {
+		client := connectDelve(t, dlvAddr, time.Minute)
+		created := make(chan error, 1)
+		go func() {
+			_, err := cs.CoreV1().Namespaces().Create(ctx, namespace("created-under-kenv"), metav1.CreateOptions{})
+			created <- err
+		}()
+		st := waitHalted(t, client, 2*time.Minute)
+		obj, err := client.EvalVariable(api.EvalScope{GoroutineID: -1}, "obj",
+			api.LoadConfig{FollowPointers: true, MaxVariableRecurse: 4, MaxStringLen: 64, MaxStructFields: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name := field(obj, "ObjectMeta", "Name"); name != "created-under-kenv" {
+			t.Errorf("stopped at %s creating %q, not our namespace", st.CurrentThread.Function.Name(), name)
+		}
+		client.Continue() // returns at the next stop, or never
+		select {
+		case err := <-created:
+			if err != nil {
+				t.Fatalf("the create after continue: %v", err)
+			}
+		case <-time.After(time.Minute):
+			t.Fatal("the create did not finish after continue")
+		}
+	})
+
+	t.Run("down puts the static pod back, Ready, with the object kept", func(t *testing.T) {
+		k := in(t)
+		k.mustRun("down", "--name", "swap")
+		putBack(t, swappedAt, 3*time.Minute)
+		if _, err := cs.CoreV1().Namespaces().Get(ctx, "created-under-kenv", metav1.GetOptions{}); err != nil {
+			t.Errorf("the namespace created under kenv: %v", err)
+		}
+	})
+
+	t.Run("a second up ships nothing; kill -9 leaves the node to put the pod back", func(t *testing.T) {
+		k := in(t)
+		out := k.mustRun("up", "-d", "--timeout", "10m", overSSH)
+		if !strings.Contains(out, "has everything already") {
+			t.Errorf("the second up shipped files again")
+		}
+		swappedAt = time.Now()
+		pid := supervisorPid(t, k)
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		// restore_after (15 s), then the kubelet's start of the pod.
+		putBack(t, swappedAt, 2*time.Minute)
+		k.mustRun("down", "--name", "swap")
+	})
+
+	t.Run("the exec transport", func(t *testing.T) {
+		k := in(t)
+		overExec := writeSpec("swap", "exec = "+quoted(cl.Exec))
+		k.mustRun("up", "-d", "--timeout", "10m", overExec)
+		swappedAt = time.Now()
+		if _, err := inNode("test", "-e", manifest); err == nil {
+			t.Errorf("%s is still in the manifests directory", manifest)
+		}
+		if _, err := cs.CoreV1().Namespaces().Get(ctx, "created-under-kenv", metav1.GetOptions{}); err != nil {
+			t.Errorf("through the swapped kube-apiserver: %v", err)
+		}
+		k.mustRun("down", "--purge", "--name", "swap")
+		putBack(t, swappedAt, 3*time.Minute)
+	})
+
+	t.Run("after down --purge nothing of kenv is on the node", func(t *testing.T) {
+		if out, err := inNode("ls", "/var/lib/kenv"); err == nil {
+			t.Errorf("/var/lib/kenv is still on the node: %s", out)
+		}
+		ps, _ := inNode("ps", "-eo", "args")
+		if strings.Contains(ps, "/var/lib/kenv/") {
+			t.Errorf("a process of kenv still runs on the node:\n%s", ps)
+		}
+		if ss, _ := inNode("ss", "-Htlnp"); strings.Contains(ss, ":"+strconv.Itoa(dlvPort)+" ") {
+			t.Errorf("something listens at Delve's port on the node:\n%s", ss)
+		}
+	})
+}
+
+// supervisorPid is the pid of the environment's supervisor, from its state.
+func supervisorPid(t *testing.T, k kenvCLI) int {
+	t.Helper()
+	matches, _ := filepath.Glob(filepath.Join(k.home, "*", "state.json"))
+	if len(matches) != 1 {
+		t.Fatalf("state files: %v", matches)
+	}
+	data, err := os.ReadFile(matches[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`"Supervisor":\s*\{\s*"Pid":\s*(\d+)`).FindSubmatch(data)
+	if m == nil {
+		t.Fatalf("no supervisor pid in %s", matches[0])
+	}
+	pid, _ := strconv.Atoi(string(m[1]))
+	return pid
+}
