@@ -119,8 +119,14 @@ component "kube-apiserver" {
 		if _, err := inNode("test", "-e", manifest); err == nil {
 			t.Errorf("%s is still in the manifests directory", manifest)
 		}
-		if st := statusOf(t, k, cl.NodeName+"/kube-apiserver"); st != "ready" {
-			t.Errorf("status says %q, want ready", st)
+		var status string
+		for _, c := range readState(t, k, "swap").Components {
+			if c.Name == cl.NodeName+"/kube-apiserver" {
+				status = c.Status
+			}
+		}
+		if status != "ready" {
+			t.Errorf("status says %q, want ready", status)
 		}
 		// Delve on the node listens on its loopback, nothing else.
 		ss, err := inNode("ss", "-Htlnp")
@@ -168,7 +174,7 @@ component "kube-apiserver" {
 	t.Run("down puts the static pod back, Ready, with the object kept", func(t *testing.T) {
 		k := in(t)
 		k.mustRun("down", "--name", "swap")
-		putBack(t, swappedAt, 3*time.Minute)
+		putBack(t, swappedAt, 4*time.Minute)
 		if _, err := cs.CoreV1().Namespaces().Get(ctx, "created-under-kenv", metav1.GetOptions{}); err != nil {
 			t.Errorf("the namespace created under kenv: %v", err)
 		}
@@ -186,7 +192,7 @@ component "kube-apiserver" {
 			t.Fatal(err)
 		}
 		// restore_after (15 s), then the kubelet's start of the pod.
-		putBack(t, swappedAt, 2*time.Minute)
+		putBack(t, swappedAt, 4*time.Minute)
 		k.mustRun("down", "--name", "swap")
 	})
 
@@ -202,7 +208,7 @@ component "kube-apiserver" {
 			t.Errorf("through the swapped kube-apiserver: %v", err)
 		}
 		k.mustRun("down", "--purge", "--name", "swap")
-		putBack(t, swappedAt, 3*time.Minute)
+		putBack(t, swappedAt, 4*time.Minute)
 	})
 
 	t.Run("after down --purge nothing of kenv is on the node", func(t *testing.T) {

@@ -78,7 +78,7 @@ func (o *output) follow(log *os.File, out io.Writer) {
 
 // say writes a line of the agent's.
 func (o *output) say(format string, args ...any) {
-	fmt.Fprintf(o.log, "kenv-agent: "+format+"\n", args...)
+	fmt.Fprintf(o.log, "kenv-agent: "+format+" [%s]\n", append(args, time.Now().Format("15:04:05.000"))...)
 }
 
 // close copies what is left to out, for a moment at most: a session that

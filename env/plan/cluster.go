@@ -22,7 +22,18 @@ type Cluster struct {
 	Version string
 	Commit  string `json:",omitempty"`
 	Nodes   []remote.Node
+	// Swaps are the static pods the plan swaps.
+	Swaps []Swap
 }
+
+// Swap names a static pod swapped: its kind, on its node.
+type Swap struct {
+	Node string
+	Kind string
+}
+
+// MirrorPod is the name of the pod the kubelet shows the static pod as.
+func (s Swap) MirrorPod() string { return s.Kind + "-" + s.Node }
 
 // Node returns the cluster's node called name, or nil.
 func (c *Cluster) Node(name string) *remote.Node {
@@ -70,6 +81,7 @@ func (p *Plan) cluster(binDir string) {
 			comp.Debug = &Debug{Listen: sc.Debug.Listen, Wait: sc.Debug.Wait, Pin: sc.Debug.Dlv, Args: sc.Debug.DlvArgs, Breakpoints: sc.Debug.Breakpoints}
 		}
 		p.Components = append(p.Components, comp)
+		c.Swaps = append(c.Swaps, Swap{Node: sc.Node, Kind: sc.Name})
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -88,11 +89,28 @@ func (n Node) Command(argv ...string) ([]string, error) {
 	if n.SSH != "" {
 		// -T: no terminal, so the program's output is its own, byte for
 		// byte; BatchMode: a key or agent, never a password prompt that
-		// would hang kenv.
-		cmd := append([]string{"ssh", "-T", "-o", "BatchMode=yes", "-o", "ServerAliveInterval=5"}, n.SSHOptions...)
+		// would hang kenv. kenv runs many short commands on a node (a
+		// check, a hash, a health check, each Delve connection): they
+		// share one connection, which ends a while after the last.
+		cmd := []string{"ssh", "-T", "-o", "BatchMode=yes", "-o", "ServerAliveInterval=5",
+			"-o", "ControlMaster=auto", "-o", "ControlPath=" + controlPath(), "-o", "ControlPersist=" + controlPersist}
+		cmd = append(cmd, n.SSHOptions...)
 		return append(append(cmd, n.SSH, "--"), argv...), nil
 	}
 	return append(append([]string(nil), n.Exec...), argv...), nil
+}
+
+// controlPersist is how long an ssh connection kenv shares outlives its
+// last command.
+const controlPersist = "20s"
+
+// controlPath is where the shared ssh connections' sockets are: a
+// directory of this user's, short enough for a socket's path (ssh's %C
+// is 40 bytes).
+func controlPath() string {
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("kenv-ssh-%d", os.Getuid()))
+	_ = os.Mkdir(dir, 0o700)
+	return filepath.Join(dir, "%C")
 }
 
 // cmd is the exec.Cmd that runs argv on the node.
@@ -101,7 +119,11 @@ func (n Node) cmd(ctx context.Context, argv ...string) (*exec.Cmd, error) {
 	if err != nil {
 		return nil, err
 	}
-	return exec.CommandContext(ctx, local[0], local[1:]...), nil
+	cmd := exec.CommandContext(ctx, local[0], local[1:]...)
+	// A shared ssh connection's master, started by this command, may
+	// hold its output open: the command is done when it exits.
+	cmd.WaitDelay = time.Second
+	return cmd, nil
 }
 
 // Run runs argv on the node with stdin as its input, and returns its

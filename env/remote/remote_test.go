@@ -14,7 +14,8 @@ func TestCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"ssh", "-T", "-o", "BatchMode=yes", "-o", "ServerAliveInterval=5", "-p", "2222", "root@10.0.0.5", "--",
+	want := []string{"ssh", "-T", "-o", "BatchMode=yes", "-o", "ServerAliveInterval=5",
+		"-o", "ControlMaster=auto", "-o", "ControlPath=" + controlPath(), "-o", "ControlPersist=" + controlPersist, "-p", "2222", "root@10.0.0.5", "--",
 		"/var/lib/kenv/e/kenv", "agent", "pipe", "127.0.0.1:2345"}
 	if !slices.Equal(got, want) {
 		t.Errorf("ssh: %q, want %q", got, want)

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"io"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,11 +18,13 @@ import (
 	"github.com/hashicorp/go-multierror"
 	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/util/wait"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/kenv-dev/kenv/env/access"
-	"github.com/kenv-dev/kenv/env/agent"
+		"github.com/kenv-dev/kenv/env/agent"
 	"github.com/kenv-dev/kenv/env/layout"
 	"github.com/kenv-dev/kenv/env/plan"
 	"github.com/kenv-dev/kenv/env/remote"
@@ -160,10 +163,9 @@ func readManifest(ctx context.Context, n remote.Node, kind string) (agent.Found,
 
 // shipToNodes copies to each node of the cluster what runs there (kenv
 // itself as the agent, the builds, Delve) that is not there yet, and
-// records the nodes, so that a down after a supervisor that died, and a
-// purge, reach them. Undone by having each node put its static pods back,
-// then waiting until the cluster's API server is ready again: what the
-// components' stop left to the agents' grace happens now.
+// records the cluster, so that a down after a supervisor that died, and a
+// purge, reach it. Undone by putting the cluster back (restoreCluster):
+// what the components' stop left to the agents' grace happens now.
 func (r *Running) shipToNodes() steps.Step {
 	return steps.Step{
 		Do: func(ctx context.Context, pr *steps.Progress) error {
@@ -171,7 +173,7 @@ func (r *Running) shipToNodes() steps.Step {
 			if c == nil {
 				return nil
 			}
-			if err := writeClusterNodes(r.opts.Env, c.Nodes); err != nil {
+			if err := writeCluster(r.opts.Env, c); err != nil {
 				return err
 			}
 			for _, n := range c.Nodes {
@@ -198,53 +200,82 @@ func (r *Running) shipToNodes() steps.Step {
 			return g.Wait()
 		},
 		Undo: func() error {
-			c := r.currentPlan().Cluster
-			if c == nil {
-				return nil
+			if c := r.currentPlan().Cluster; c != nil {
+				return restoreCluster(c, r.opts.Out)
 			}
-			return restoreCluster(c.Nodes, r.health, c.Server)
+			return nil
 		},
 	}
 }
 
-// restoreCluster has each node put its static pods back, then waits until
-// the cluster's API server, through client at server, is ready again.
-func restoreCluster(nodes []remote.Node, client *http.Client, server string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+// restoreWait bounds putting a cluster back: the kubelet's start of the
+// static pods, and their readiness.
+const restoreWait = 4 * time.Minute
+
+// restoreCluster has each node of c put its static pods back, then waits
+// until the kubelet runs each again and reports it Ready: its mirror pod,
+// through the cluster's kubeconfig. What was created in the cluster
+// meanwhile is in its etcd, untouched.
+func restoreCluster(c *plan.Cluster, out io.Writer) error {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), restoreWait)
 	defer cancel()
 	var errs *multierror.Error
-	for _, n := range nodes {
+	for _, n := range c.Nodes {
 		if err := n.Restore(ctx); err != nil {
 			errs = multierror.Append(errs, fmt.Errorf("put node %s's static pods back: %w", n.Name, err))
 		}
 	}
-	if errs != nil || client == nil {
+	if errs != nil {
 		return errs.ErrorOrNil()
 	}
-	err := wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
-		return access.Healthy(ctx, client, strings.TrimSuffix(server, "/")+"/readyz") == nil, nil
-	})
+	cfg, err := clusterConfig(c.Kubeconfig, c.Context)
 	if err != nil {
-		return fmt.Errorf("the cluster's API server at %s is not ready again after its static pod was put back: %w", server, err)
+		return err
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	for _, s := range c.Swaps {
+		var last string
+		err := wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
+			pod, err := client.CoreV1().Pods(metav1.NamespaceSystem).Get(ctx, s.MirrorPod(), metav1.GetOptions{})
+			if err != nil {
+				last = err.Error()
+				return false, nil
+			}
+			for _, cond := range pod.Status.Conditions {
+				if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
+					return true, nil
+				}
+			}
+			last = "not Ready"
+			return false, nil
+		})
+		if err != nil {
+			return fmt.Errorf("the static pod %s is back on node %s, but not Ready after %s (last: %s)", s.MirrorPod(), s.Node, restoreWait, last)
+		}
+		fmt.Fprintf(out, " ✓ %s is back, Ready (%s)\n", s.MirrorPod(), time.Since(start).Round(100*time.Millisecond))
 	}
 	return nil
 }
 
-// clusterFile records the nodes of a cluster an environment swapped
-// components of; it outlives the environment's state, until a purge.
-func clusterFile(env layout.Env) string { return filepath.Join(env.Dir, "cluster-nodes.json") }
+// clusterFile records the cluster an environment swapped components of;
+// it outlives the environment's state, until a purge.
+func clusterFile(env layout.Env) string { return filepath.Join(env.Dir, "cluster.json") }
 
-func writeClusterNodes(env layout.Env, nodes []remote.Node) error {
-	data, err := json.MarshalIndent(nodes, "", "  ")
+func writeCluster(env layout.Env, c *plan.Cluster) error {
+	data, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
 		return err
 	}
 	return renameio.WriteFile(clusterFile(env), data, 0o600)
 }
 
-// clusterNodes are the nodes recorded by writeClusterNodes; none when the
+// recordedCluster is the cluster writeCluster recorded; nil when the
 // environment never swapped a cluster's components.
-func clusterNodes(env layout.Env) ([]remote.Node, error) {
+func recordedCluster(env layout.Env) (*plan.Cluster, error) {
 	data, err := os.ReadFile(clusterFile(env))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -252,8 +283,8 @@ func clusterNodes(env layout.Env) ([]remote.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	var nodes []remote.Node
-	return nodes, json.Unmarshal(data, &nodes)
+	var c plan.Cluster
+	return &c, json.Unmarshal(data, &c)
 }
 
 // kubeconfig is the kubeconfig kenv's commands use: the cluster's, or

@@ -29,7 +29,7 @@ func Down(env layout.Env, name string, purge bool, out io.Writer) error {
 	case err != nil:
 		return err
 	default:
-		if err := stop(env, st); err != nil {
+		if err := stop(env, st, out); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, " ✓ stopped %q (%s)\n", name, time.Since(start).Round(100*time.Millisecond))
@@ -89,14 +89,23 @@ func kenvLogs() []string {
 	return names
 }
 
-func stop(env layout.Env, st *state.State) error {
-	if sup := st.Supervisor; sup.Alive() {
+func stop(env layout.Env, st *state.State, out io.Writer) error {
+	cluster, err := recordedCluster(env)
+	if err != nil {
+		return err
+	}
+	patience := 60 * time.Second
+	if cluster != nil {
+		patience += restoreWait // the supervisor puts the cluster back
+	}
+	died := !st.Supervisor.Alive()
+	if sup := st.Supervisor; !died {
 		// The supervisor gives its claim up once its components are
 		// stopped, and exits a moment later: down returns when nothing
 		// of the environment runs, the supervisor included.
 		released := func() bool { return !state.Claimed(env) }
 		_ = syscall.Kill(sup.Pid, syscall.SIGTERM)
-		if !process.WaitFor(context.Background(), 60*time.Second, released) {
+		if !process.WaitFor(context.Background(), patience, released) {
 			_ = syscall.Kill(sup.Pid, syscall.SIGKILL)
 			process.WaitFor(context.Background(), 10*time.Second, released)
 		}
@@ -107,8 +116,12 @@ func stop(env layout.Env, st *state.State) error {
 	if err := stopLeftovers(process.Host{}, st); err != nil {
 		return err
 	}
-	if err := restoreLeftNodes(env); err != nil {
-		return err
+	if died && cluster != nil {
+		// The nodes' agents put the static pods back after their grace;
+		// now, rather.
+		if err := restoreCluster(cluster, out); err != nil {
+			return err
+		}
 	}
 	if state.Claimed(env) {
 		return fmt.Errorf("the supervisor of %q (pid %d) does not stop", st.Name, st.Supervisor.Pid)
@@ -136,30 +149,20 @@ func stopLeftovers(place process.Place, st *state.State) error {
 	return nil
 }
 
-// restoreLeftNodes has the nodes of a cluster whose components a
-// supervisor that died swapped put their static pods back now, rather
-// than when their agents' grace ends.
-func restoreLeftNodes(env layout.Env) error {
-	nodes, err := clusterNodes(env)
-	if err != nil || len(nodes) == 0 {
-		return err
-	}
-	return restoreCluster(nodes, nil, "")
-}
-
 // purgeNodes deletes kenv's directory for the environment from each node
 // of a cluster it swapped components of, once their static pods are back.
 func purgeNodes(env layout.Env, out io.Writer) error {
-	nodes, err := clusterNodes(env)
-	if err != nil || len(nodes) == 0 {
-		return err
-	}
-	if err := restoreCluster(nodes, nil, ""); err != nil {
+	c, err := recordedCluster(env)
+	if err != nil || c == nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	for _, n := range nodes {
+	for _, n := range c.Nodes {
+		// Nothing to put back after a down: the agents' records are gone.
+		if err := n.Restore(ctx); err != nil {
+			return err
+		}
 		if err := n.Purge(ctx); err != nil {
 			return err
 		}

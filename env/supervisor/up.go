@@ -156,9 +156,14 @@ func Up(ctx context.Context, o Options) (retained *Running, err error) {
 	// Building takes minutes on a cold cache: Delve and the certificates
 	// are made meanwhile. Then each component starts as early as what it
 	// needs allows (inStages), so that their start-ups overlap.
+	// A cluster's version, which askCluster reads, is the source of a
+	// spec that swaps its components: the rows after it name it.
+	for _, row := range [][]steps.Step{{r.prepare()}, {r.askCluster()}} {
+		if err := r.run.Run(ctx, row...); err != nil {
+			return nil, err
+		}
+	}
 	rows := [][]steps.Step{
-		{r.prepare()},
-		{r.askCluster()},
 		{r.getSource()},
 		{r.check()},
 		{r.build(nil), r.installDelve(), r.installKwok(), r.installDNS(), r.buildPause(), r.writeConfig()},
