@@ -190,9 +190,12 @@ func (n Node) ReadFile(ctx context.Context, p string) ([]byte, error) {
 }
 
 // Ship copies the node's Files that are not there yet, or differ, to the
-// node, and returns those it copied. What is there is compared by SHA-256,
-// so a second up ships nothing that has not changed. A file arrives under
-// a temporary name and is renamed into place once whole.
+// node, and returns those it copied. What is there is known by the
+// SHA-256 sums kenv wrote beside the files when it shipped them (in a
+// directory only root reads), so a second up ships nothing that has not
+// changed and hashes nothing on the node. A file arrives under a
+// temporary name and is renamed into place once whole; the sums are
+// written last.
 func (n Node) Ship(ctx context.Context) ([]string, error) {
 	hashes := map[string]string{}
 	for _, f := range n.Files {
@@ -202,27 +205,18 @@ func (n Node) Ship(ctx context.Context) ([]string, error) {
 		}
 		hashes[f.Local] = sum
 	}
-	parent := path.Dir(n.Dir)
-	dirs := []string{parent, n.Dir}
+	dirs := []string{path.Dir(n.Dir), n.Dir}
 	for _, f := range n.Files {
 		if d := path.Dir(f.Remote); !contains(dirs, d) {
 			dirs = append(dirs, d)
 		}
 	}
-	for _, dir := range dirs {
-		if _, err := n.Run(ctx, nil, "mkdir", "-p", "-m", "0700", dir); err != nil {
-			return nil, err
-		}
-	}
-	if _, err := n.Run(ctx, nil, append([]string{"chmod", "0700"}, dirs...)...); err != nil {
+	// install -d sets the mode of directories that exist too.
+	if _, err := n.Run(ctx, nil, append([]string{"install", "-d", "-m", "0700"}, dirs...)...); err != nil {
 		return nil, err
 	}
-	var remotes []string
-	for _, f := range n.Files {
-		remotes = append(remotes, f.Remote)
-	}
-	// Missing files make sha256sum fail; it still prints the others.
-	out, _ := n.Run(ctx, nil, append([]string{"sha256sum"}, remotes...)...)
+	sums := n.Bin(sumsFile)
+	out, _ := n.Run(ctx, nil, "cat", sums) // none yet: everything goes
 	there := map[string]string{}
 	for _, line := range strings.Split(out, "\n") {
 		if sum, file, ok := strings.Cut(line, "  "); ok {
@@ -234,28 +228,44 @@ func (n Node) Ship(ctx context.Context) ([]string, error) {
 		if there[f.Remote] == hashes[f.Local] {
 			continue
 		}
-		if err := n.put(ctx, f); err != nil {
+		if err := n.put(ctx, f, strings.NewReader("")); err != nil {
 			return shipped, err
 		}
 		shipped = append(shipped, f.Remote)
 	}
-	return shipped, nil
+	if len(shipped) == 0 {
+		return nil, nil
+	}
+	var list strings.Builder
+	for _, f := range n.Files {
+		fmt.Fprintf(&list, "%s  %s\n", hashes[f.Local], f.Remote)
+	}
+	return shipped, n.put(ctx, File{Remote: sums}, strings.NewReader(list.String()))
 }
 
-func (n Node) put(ctx context.Context, f File) error {
-	in, err := os.Open(f.Local)
-	if err != nil {
-		return err
+// sumsFile holds the SHA-256 sums of what kenv shipped to the node.
+const sumsFile = "SHA256SUMS"
+
+// put copies f to the node: the local file, or content when f names
+// none.
+func (n Node) put(ctx context.Context, f File, content io.Reader) error {
+	in := content
+	if f.Local != "" {
+		file, err := os.Open(f.Local)
+		if err != nil {
+			return err
+		}
+		defer file.Close()
+		in = file
 	}
-	defer in.Close()
 	part := path.Join(path.Dir(f.Remote), "."+path.Base(f.Remote)+".part")
 	if _, err := n.Run(ctx, in, "dd", "of="+part, "bs=4M"); err != nil {
-		return fmt.Errorf("ship %s: %w", f.Local, err)
+		return fmt.Errorf("ship %s: %w", f.Remote, err)
 	}
 	if _, err := n.Run(ctx, nil, "chmod", "0700", part); err != nil {
 		return err
 	}
-	_, err = n.Run(ctx, nil, "mv", "-f", part, f.Remote)
+	_, err := n.Run(ctx, nil, "mv", "-f", part, f.Remote)
 	return err
 }
 

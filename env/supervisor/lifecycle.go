@@ -384,6 +384,12 @@ func (r *Running) relaunch(u *unit, c plan.Component) steps.Step {
 		if err := waitFree(ctx, c); err != nil {
 			return err
 		}
+		if n := r.clusterNode(c); n != nil {
+			// A rebuild runs on the node once it is there.
+			if _, err := n.Ship(ctx); err != nil {
+				return err
+			}
+		}
 		if err := r.launch(u, c); err != nil {
 			return err
 		}
