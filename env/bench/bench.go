@@ -97,6 +97,14 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if _, err := b.down(ctx, home); err != nil {
 		return nil, err
 	}
+	if o.Spec.Cluster != nil {
+		r := newReport(o.Spec.File, o.Runs, started)
+		if err := b.cluster(ctx, r); err != nil {
+			return nil, err
+		}
+		r.Took = time.Since(started)
+		return r, nil
+	}
 	if nodes {
 		// The floor of several nodes is one: the control plane's rows
 		// are another run's, of a spec without nodes.
