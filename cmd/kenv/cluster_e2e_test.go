@@ -237,6 +237,8 @@ component "kube-apiserver" {
 		// restore_after (15 s), then the kubelet's start of the pod.
 		putBack(t, swappedAt, 4*time.Minute)
 		t.Logf("FIGURE static pod back and Ready after kill -9 of kenv: %s", time.Since(killed).Round(time.Second))
+		agentLog, _ := inNode("grep", "kenv-agent", "/var/lib/kenv/swap/logs/kube-apiserver.log")
+		t.Logf("the node's agent said:\n%s", agentLog)
 		k.mustRun("down", "--purge", "--name", "swap")
 	})
 
