@@ -2,6 +2,7 @@ package access
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
@@ -21,6 +23,17 @@ func Client(kubeconfig string) (*kubernetes.Clientset, error) {
 	}
 	config.QPS, config.Burst = 200, 400
 	return kubernetes.NewForConfig(config)
+}
+
+// Config is the client configuration of the kubeconfig at path, in the
+// context named, or its current one: a cluster kenv did not make.
+func Config(path, context string) (*rest.Config, error) {
+	rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: path}
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: context}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("the cluster's kubeconfig %s: %w", path, err)
+	}
+	return cfg, nil
 }
 
 // WaitNodesReady waits until every named node among those list selects is

@@ -14,7 +14,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kenv-dev/kenv/env/access"
 	"github.com/kenv-dev/kenv/env/agent"
@@ -42,8 +41,7 @@ func (b *bench) cluster(ctx context.Context, r *Report) error {
 		return fmt.Errorf("kenv bench measures the swap of one kube-apiserver; %s swaps %v", b.o.Spec.File, c.Swaps)
 	}
 	n := *c.Node(c.Swaps[0].Node)
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(&clientcmd.ClientConfigLoadingRules{ExplicitPath: c.Kubeconfig},
-		&clientcmd.ConfigOverrides{CurrentContext: c.Context}).ClientConfig()
+	cfg, err := access.Config(c.Kubeconfig, c.Context)
 	if err != nil {
 		return err
 	}

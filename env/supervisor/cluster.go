@@ -22,8 +22,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/kenv-dev/kenv/env/access"
 	"github.com/kenv-dev/kenv/env/agent"
 	"github.com/kenv-dev/kenv/env/layout"
 	"github.com/kenv-dev/kenv/env/plan"
@@ -46,7 +46,7 @@ func (r *Running) askCluster() steps.Step {
 		if s.Cluster == nil {
 			return nil
 		}
-		cfg, err := clusterConfig(s.Cluster.Kubeconfig, s.Cluster.Context)
+		cfg, err := access.Config(s.Cluster.Kubeconfig, s.Cluster.Context)
 		if err != nil {
 			return err
 		}
@@ -77,17 +77,6 @@ func (r *Running) askCluster() steps.Step {
 		}
 		return nil
 	}}
-}
-
-// clusterConfig is the client configuration of the kubeconfig at path,
-// in the context named, or its current one.
-func clusterConfig(path, context string) (*rest.Config, error) {
-	rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: path}
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: context}).ClientConfig()
-	if err != nil {
-		return nil, fmt.Errorf("the cluster's kubeconfig %s: %w", path, err)
-	}
-	return cfg, nil
 }
 
 // readCluster asks the cluster's /version, and returns it with a client
@@ -229,7 +218,7 @@ func restoreCluster(c *plan.Cluster, out io.Writer) error {
 	if errs != nil {
 		return errs.ErrorOrNil()
 	}
-	cfg, err := clusterConfig(c.Kubeconfig, c.Context)
+	cfg, err := access.Config(c.Kubeconfig, c.Context)
 	if err != nil {
 		return err
 	}
