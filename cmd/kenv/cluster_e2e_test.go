@@ -64,6 +64,7 @@ component "kube-apiserver" {
     }
   }
 }
+component "kube-scheduler" {}
 `, cl.Kubeconfig, cl.NodeName, reach, dlvPort, storeCreate))
 		return path
 	}
@@ -110,8 +111,24 @@ component "kube-apiserver" {
 		})
 	}
 
+	t.Run("a node without the static pod is refused, and nothing changes there", func(t *testing.T) {
+		k := in(t)
+		elsewhere := writeSpec("elsewhere", fmt.Sprintf("ssh = %q\n    ssh_options = %s\n    manifests = \"/etc/kubernetes/elsewhere\"",
+			cl.SSHTarget, quoted(cl.SSHOptions)))
+		out, err := k.run("up", "-d", elsewhere)
+		if err == nil || !strings.Contains(out, "runs no static pod kube-apiserver: /etc/kubernetes/elsewhere/kube-apiserver.yaml cannot be read") {
+			t.Errorf("up on a node without the static pod: %v", err)
+		}
+		if out, err := inNode("ls", "/var/lib/kenv"); err == nil {
+			t.Errorf("the refused up left /var/lib/kenv on the node: %s", out)
+		}
+		if _, err := inNode("test", "-f", manifest); err != nil {
+			t.Errorf("the refused up moved %s", manifest)
+		}
+	})
+
 	var swappedAt time.Time
-	t.Run("up swaps the static pod for the debug build under Delve", func(t *testing.T) {
+	t.Run("up swaps the static pods for the debug builds, kube-apiserver under Delve", func(t *testing.T) {
 		k := in(t)
 		swappedAt = time.Now().Add(-time.Second)
 		out := k.mustRun("up", "-d", "--timeout", "10m", overSSH)
@@ -130,9 +147,15 @@ component "kube-apiserver" {
 		if err := json.Unmarshal([]byte(k.mustRun("status", "--name", "swap", "-o", "json")), &st); err != nil {
 			t.Fatal(err)
 		}
-		if len(st.Components) != 1 || st.Components[0].Name != cl.NodeName+"/kube-apiserver" ||
-			st.Components[0].Status != "ready" || st.Components[0].DebugAddress != dlvAddr {
+		if len(st.Components) != 2 || st.Components[0].Name != cl.NodeName+"/kube-apiserver" ||
+			st.Components[0].Status != "ready" || st.Components[0].DebugAddress != dlvAddr ||
+			st.Components[1].Name != cl.NodeName+"/kube-scheduler" || st.Components[1].Status != "ready" {
 			t.Errorf("status: %+v", st.Components)
+		}
+		// The scheduler's /healthz answered on the node's loopback, from
+		// kenv's build: the kubelet's pod is gone.
+		if _, err := inNode("test", "-e", filepath.Join(cl.ManifestDir, "kube-scheduler.yaml")); err == nil {
+			t.Errorf("kube-scheduler's manifest is still in the manifests directory")
 		}
 		// Delve on the node listens on its loopback, nothing else.
 		ss, err := inNode("ss", "-Htlnp")

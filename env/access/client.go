@@ -62,3 +62,43 @@ func isReady(n *corev1.Node) bool {
 	}
 	return false
 }
+
+// StaticPod is the container the mirror pod name in kube-system shows
+// running, empty when there is none: what a static pod put back must not
+// run any more.
+func StaticPod(ctx context.Context, client kubernetes.Interface, name string) string {
+	pod, err := client.CoreV1().Pods(metav1.NamespaceSystem).Get(ctx, name, metav1.GetOptions{})
+	if err != nil || len(pod.Status.ContainerStatuses) == 0 {
+		return ""
+	}
+	return pod.Status.ContainerStatuses[0].ContainerID
+}
+
+// WaitStaticPodBack waits until the kubelet runs the static pod whose
+// mirror pod is name again, in a container other than before, and reports
+// it Ready: a mirror pod's status lags behind its static pod's.
+func WaitStaticPodBack(ctx context.Context, client kubernetes.Interface, name, before string) error {
+	var last string
+	err := wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
+		pod, err := client.CoreV1().Pods(metav1.NamespaceSystem).Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case err != nil:
+			last = err.Error()
+			return false, nil
+		case len(pod.Status.ContainerStatuses) == 0 || pod.Status.ContainerStatuses[0].ContainerID == before:
+			last = "the kubelet has not started it again yet"
+			return false, nil
+		}
+		for _, cond := range pod.Status.Conditions {
+			if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
+				return true, nil
+			}
+		}
+		last = "not Ready"
+		return false, nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s is not back and Ready (last: %s): %w", name, last, err)
+	}
+	return nil
+}

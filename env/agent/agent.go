@@ -248,16 +248,22 @@ func (a *agent) putAside() (Found, error) {
 	return found, nil
 }
 
-// waitStopped waits until no process of the component's runs but the
-// agent's own, and its ports are free: the kubelet has stopped the pod.
+// waitStopped waits until the kubelet has stopped the pod: its ports are
+// free, as a person watching the pod go sees it. A component that closed
+// its listener may still drain its requests for a while (kube-apiserver,
+// up to its pod's grace period): the build starts beside it, as it would
+// by hand. Where the ports were free from the start, no process of the
+// component's may run but the agent's own.
 func (a *agent) waitStopped(ctx context.Context, found Found) (ending, error) {
 	a.o.say("waiting for the kubelet to stop %s", a.Component)
 	deadline := time.Now().Add(stopWait)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
+	listened := false
 	for {
 		procs, busy := processesOf(a.Component), busyPorts(found.Ports)
-		if len(procs) == 0 && len(busy) == 0 {
+		listened = listened || len(busy) > 0
+		if len(busy) == 0 && (listened || len(procs) == 0) {
 			return sessionGone, nil
 		}
 		if time.Now().After(deadline) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/kenv-dev/kenv/env/access"
@@ -50,6 +51,10 @@ func (b *bench) cluster(ctx context.Context, r *Report) error {
 		return err
 	}
 	client.Timeout = 2 * time.Second
+	pods, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
 	f, err := floorOf(ctx, n)
 	if err != nil {
 		return err
@@ -65,7 +70,7 @@ func (b *bench) cluster(ctx context.Context, r *Report) error {
 			return err
 		}
 		up.Kenv = append(up.Kenv, t)
-		t, err = f.run(ctx, client, c.Server)
+		t, err = f.run(ctx, client, pods, c.Server)
 		if err != nil {
 			return err
 		}
@@ -127,9 +132,11 @@ func floorOf(ctx context.Context, n remote.Node) (*floor, error) {
 
 // run is one swap by hand, timed until the cluster's /readyz answers,
 // then undone, unmeasured.
-func (f *floor) run(ctx context.Context, client *http.Client, server string) (float64, error) {
+func (f *floor) run(ctx context.Context, client *http.Client, pods kubernetes.Interface, server string) (float64, error) {
 	n := f.n
 	aside := path.Join(floorDir, "kube-apiserver.yaml")
+	mirror := "kube-apiserver-" + n.Name
+	before := access.StaticPod(ctx, pods, mirror)
 	start := time.Now()
 	if _, err := n.Run(ctx, nil, "mkdir", "-p", floorDir); err != nil {
 		return 0, err
@@ -143,13 +150,18 @@ func (f *floor) run(ctx context.Context, client *http.Client, server string) (fl
 		return 0, err
 	}
 	defer func() {
-		// Put back: Delve and its program stopped, the manifest back.
-		_, _ = n.Run(context.Background(), nil, "pkill", "-f", floorDir+"/")
-		_, _ = n.Run(context.Background(), nil, "mv", aside, f.manifest)
-		_ = wait.PollUntilContextTimeout(context.Background(), time.Second, 4*time.Minute, false, func(ctx context.Context) (bool, error) {
-			return access.Healthy(ctx, client, server+"/readyz") == nil, nil
+		// Put back, as kenv's down does: Delve and its program gone, the
+		// manifest back, the static pod Ready again.
+		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+		defer cancel()
+		_, _ = n.Run(ctx, nil, "pkill", "-KILL", "-f", floorDir+"/")
+		_ = wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
+			_, err := n.Run(ctx, nil, "pgrep", "-f", floorDir+"/")
+			return err != nil, nil
 		})
-		_, _ = n.Run(context.Background(), nil, "rm", "-rf", floorDir)
+		_, _ = n.Run(ctx, nil, "mv", aside, f.manifest)
+		_ = access.WaitStaticPodBack(ctx, pods, mirror, before)
+		_, _ = n.Run(ctx, nil, "rm", "-rf", floorDir)
 	}()
 	// As a person watches the old pod go: until nothing listens at its
 	// port.

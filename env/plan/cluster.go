@@ -55,9 +55,9 @@ type ClusterFacts struct {
 
 // cluster plans the spec's components on the cluster's nodes: each is the
 // build of its kind, under Delve if the spec says so, named "node/kind",
-// ready when the cluster's API server is (kube-apiserver's /readyz
-// through the kubeconfig) or, for the others, when their /healthz answers
-// on the node's loopback (no HealthURL: the node's agent asks it). Nothing of the environments kenv makes itself is planned: no
+// ready once the node's agent runs the build and, for kube-apiserver, the
+// cluster's /readyz answers through the kubeconfig (HealthURL), for the
+// others their /healthz on the node's loopback (the agent asks it). Nothing of the environments kenv makes itself is planned: no
 // etcd, certificates or kubeconfigs.
 func (p *Plan) cluster(binDir string) {
 	s, facts := p.spec, p.inputs.Cluster

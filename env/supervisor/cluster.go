@@ -17,9 +17,6 @@ import (
 	"github.com/google/renameio/v2"
 	"github.com/hashicorp/go-multierror"
 	"golang.org/x/sync/errgroup"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -162,9 +159,12 @@ func (r *Running) shipToNodes() steps.Step {
 			if c == nil {
 				return nil
 			}
-			if err := writeCluster(r.opts.Env, c); err != nil {
+			// What runs now, to tell the static pods put back from them.
+			rec := &clusterRecord{Cluster: c, Before: runningContainers(ctx, c)}
+			if err := writeCluster(r.opts.Env, rec); err != nil {
 				return err
 			}
+			r.clusterRecord = rec
 			for _, n := range c.Nodes {
 				if err := os.MkdirAll(filepath.Dir(r.plan.Log(plan.ComponentName(n.Name, "x"))), 0o700); err != nil {
 					return err
@@ -189,8 +189,8 @@ func (r *Running) shipToNodes() steps.Step {
 			return g.Wait()
 		},
 		Undo: func() error {
-			if c := r.currentPlan().Cluster; c != nil {
-				return restoreCluster(c, r.opts.Out)
+			if r.clusterRecord != nil {
+				return restoreCluster(r.clusterRecord, r.opts.Out)
 			}
 			return nil
 		},
@@ -201,11 +201,41 @@ func (r *Running) shipToNodes() steps.Step {
 // static pods, and their readiness.
 const restoreWait = 4 * time.Minute
 
+// clusterRecord is a cluster whose static pods an environment swaps, and
+// the containers they ran before, by mirror pod.
+type clusterRecord struct {
+	*plan.Cluster
+	Before map[string]string `json:",omitempty"`
+}
+
+// runningContainers are the containers the static pods c swaps run now,
+// by mirror pod; those not running are left out.
+func runningContainers(ctx context.Context, c *plan.Cluster) map[string]string {
+	client, err := clusterClient(c)
+	if err != nil {
+		return nil
+	}
+	ids := map[string]string{}
+	for _, s := range c.Swaps {
+		ids[s.MirrorPod()] = access.StaticPod(ctx, client, s.MirrorPod())
+	}
+	return ids
+}
+
+func clusterClient(c *plan.Cluster) (*kubernetes.Clientset, error) {
+	cfg, err := access.Config(c.Kubeconfig, c.Context)
+	if err != nil {
+		return nil, err
+	}
+	return kubernetes.NewForConfig(cfg)
+}
+
 // restoreCluster has each node of c put its static pods back, then waits
 // until the kubelet runs each again and reports it Ready: its mirror pod,
-// through the cluster's kubeconfig. What was created in the cluster
-// meanwhile is in its etcd, untouched.
-func restoreCluster(c *plan.Cluster, out io.Writer) error {
+// through the cluster's kubeconfig, Ready with a container other than the
+// one it ran before the swap (a mirror pod's status lags behind). What was
+// created in the cluster meanwhile is in its etcd, untouched.
+func restoreCluster(c *clusterRecord, out io.Writer) error {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), restoreWait)
 	defer cancel()
@@ -218,32 +248,13 @@ func restoreCluster(c *plan.Cluster, out io.Writer) error {
 	if errs != nil {
 		return errs.ErrorOrNil()
 	}
-	cfg, err := access.Config(c.Kubeconfig, c.Context)
-	if err != nil {
-		return err
-	}
-	client, err := kubernetes.NewForConfig(cfg)
+	client, err := clusterClient(c.Cluster)
 	if err != nil {
 		return err
 	}
 	for _, s := range c.Swaps {
-		var last string
-		err := wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
-			pod, err := client.CoreV1().Pods(metav1.NamespaceSystem).Get(ctx, s.MirrorPod(), metav1.GetOptions{})
-			if err != nil {
-				last = err.Error()
-				return false, nil
-			}
-			for _, cond := range pod.Status.Conditions {
-				if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
-					return true, nil
-				}
-			}
-			last = "not Ready"
-			return false, nil
-		})
-		if err != nil {
-			return fmt.Errorf("the static pod %s is back on node %s, but not Ready after %s (last: %s)", s.MirrorPod(), s.Node, restoreWait, last)
+		if err := access.WaitStaticPodBack(ctx, client, s.MirrorPod(), c.Before[s.MirrorPod()]); err != nil {
+			return fmt.Errorf("the static pod put back on node %s: %w", s.Node, err)
 		}
 		fmt.Fprintf(out, " ✓ %s is back, Ready (%s)\n", s.MirrorPod(), time.Since(start).Round(100*time.Millisecond))
 	}
@@ -254,7 +265,7 @@ func restoreCluster(c *plan.Cluster, out io.Writer) error {
 // it outlives the environment's state, until a purge.
 func clusterFile(env layout.Env) string { return filepath.Join(env.Dir, "cluster.json") }
 
-func writeCluster(env layout.Env, c *plan.Cluster) error {
+func writeCluster(env layout.Env, c *clusterRecord) error {
 	data, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
 		return err
@@ -264,7 +275,7 @@ func writeCluster(env layout.Env, c *plan.Cluster) error {
 
 // recordedCluster is the cluster writeCluster recorded; nil when the
 // environment never swapped a cluster's components.
-func recordedCluster(env layout.Env) (*plan.Cluster, error) {
+func recordedCluster(env layout.Env) (*clusterRecord, error) {
 	data, err := os.ReadFile(clusterFile(env))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -272,7 +283,7 @@ func recordedCluster(env layout.Env) (*plan.Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	var c plan.Cluster
+	var c clusterRecord
 	return &c, json.Unmarshal(data, &c)
 }
 

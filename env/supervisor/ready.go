@@ -185,9 +185,12 @@ func (r *Running) waitHealthy(ctx context.Context, pr *steps.Progress, c plan.Co
 			return false, p.ExitError()
 		}
 		var err error
-		if node != nil && c.HealthURL == "" {
+		if node != nil {
+			// The node's agent says when the build runs, and asks a
+			// health check only the node reaches.
 			err = node.Probe(ctx, c.Kind)
-		} else {
+		}
+		if err == nil && c.HealthURL != "" {
 			err = r.probe(ctx, c.HealthURL)
 		}
 		if err == nil {

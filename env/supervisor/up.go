@@ -83,8 +83,10 @@ type Running struct {
 	etcd   *etcd.Server
 	// health asks the components' health URLs.
 	health *http.Client
-	// clusterFacts are what up read of a cluster kenv did not make.
-	clusterFacts plan.ClusterFacts
+	// clusterFacts are what up read of a cluster kenv did not make, and
+	// clusterRecord the cluster it swaps static pods of, as recorded.
+	clusterFacts  plan.ClusterFacts
+	clusterRecord *clusterRecord
 	// units are the components started so far.
 	units   []*unit
 	unitsMu sync.Mutex
