@@ -116,7 +116,7 @@ component "kube-scheduler" {}
 		elsewhere := writeSpec("elsewhere", fmt.Sprintf("ssh = %q\n    ssh_options = %s\n    manifests = \"/etc/kubernetes/elsewhere\"",
 			cl.SSHTarget, quoted(cl.SSHOptions)))
 		out, err := k.run("up", "-d", elsewhere)
-		if err == nil || !strings.Contains(out, "runs no static pod kube-apiserver: /etc/kubernetes/elsewhere/kube-apiserver.yaml cannot be read") {
+		if err == nil || !strings.Contains(out, "runs no static pod kube-apiserver: /etc/kubernetes/elsewhere/kube-apiserver.yaml cannot be read") || !strings.Contains(out, "/etc/kubernetes/elsewhere does not exist") {
 			t.Errorf("up on a node without the static pod: %v", err)
 		}
 		if out, err := inNode("ls", "/var/lib/kenv"); err == nil {

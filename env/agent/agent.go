@@ -402,18 +402,24 @@ func (a *agent) restore() error {
 	return err
 }
 
-// processesOf describes the processes that run component, the agent's own
-// aside.
+// processesOf describes the processes that run component in the node's
+// network namespace (a static pod of the control plane runs in the
+// host's), the agent's own aside. A machine whose pid namespace holds
+// several nodes shows the others' too.
 func processesOf(component string) []string {
 	own := map[int]bool{os.Getpid(): true}
 	for _, pid := range process.Descendants(os.Getpid()) {
 		own[pid] = true
 	}
+	node, _ := os.Readlink("/proc/self/ns/net")
 	entries, _ := os.ReadDir("/proc")
 	var found []string
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil || own[pid] {
+			continue
+		}
+		if net, err := os.Readlink(filepath.Join("/proc", e.Name(), "ns", "net")); err != nil || net != node {
 			continue
 		}
 		raw, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))

@@ -134,9 +134,12 @@ func readManifest(ctx context.Context, n remote.Node, kind string) (agent.Found,
 	if err != nil {
 		aside, errAside := n.ReadFile(ctx, agent.Aside(n.Dir, kind, path))
 		if errAside != nil {
-			listing, _ := n.Run(ctx, nil, "ls", n.Manifests)
-			return agent.Found{}, fmt.Errorf("node %s runs no static pod %s: %s cannot be read (%v); its manifests are: %s. Name the node that runs it, or set manifests = \"...\" in its block",
-				n.Name, kind, path, err, strings.Join(strings.Fields(listing), ", "))
+			there := "does not exist"
+			if listing, err := n.Run(ctx, nil, "ls", n.Manifests); err == nil {
+				there = "holds " + strings.Join(strings.Fields(listing), ", ")
+			}
+			return agent.Found{}, fmt.Errorf("node %s runs no static pod %s: %s cannot be read (%v), and %s %s. Name the node that runs it, or set manifests = \"...\" in its block",
+				n.Name, kind, path, err, n.Manifests, there)
 		}
 		data = aside
 	}

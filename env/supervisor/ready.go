@@ -35,7 +35,11 @@ func (r *Running) waitReady(names []string) steps.Step {
 			if !slices.Contains(names, c.Name) {
 				continue
 			}
-			ready = append(ready, steps.Step{Title: c.Name + " ready at " + c.HealthURL, Do: func(ctx context.Context, pr *steps.Progress) error {
+			where := " at " + c.HealthURL
+			if c.HealthURL == "" {
+				where = " on node " + c.Node // asked there
+			}
+			ready = append(ready, steps.Step{Title: c.Name + " ready" + where, Do: func(ctx context.Context, pr *steps.Progress) error {
 				err := r.waitUnit(ctx, pr, u)
 				if err == nil && c.Serves {
 					r.apiReady.Store(time.Now().UnixNano())
