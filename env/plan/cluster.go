@@ -57,8 +57,9 @@ type ClusterFacts struct {
 // build of its kind, under Delve if the spec says so, named "node/kind",
 // ready once the node's agent runs the build and, for kube-apiserver, the
 // cluster's /readyz answers through the kubeconfig (HealthURL), for the
-// others their /healthz on the node's loopback (the agent asks it). Nothing of the environments kenv makes itself is planned: no
-// etcd, certificates or kubeconfigs.
+// others their /healthz on the node's loopback (the agent asks it).
+// Nothing of the environments kenv makes itself is planned: no etcd,
+// certificates or kubeconfigs.
 func (p *Plan) cluster(binDir string) {
 	s, facts := p.spec, p.inputs.Cluster
 	c := &Cluster{Kubeconfig: s.Cluster.Kubeconfig, Context: s.Cluster.Context, Server: facts.Server,
