@@ -132,7 +132,7 @@ func floorOf(ctx context.Context, n remote.Node) (*floor, error) {
 
 // run is one swap by hand, timed until the cluster's /readyz answers,
 // then undone, unmeasured.
-func (f *floor) run(ctx context.Context, client *http.Client, pods kubernetes.Interface, server string) (float64, error) {
+func (f *floor) run(ctx context.Context, client *http.Client, pods kubernetes.Interface, server string) (took float64, err error) {
 	n := f.n
 	aside := path.Join(floorDir, "kube-apiserver.yaml")
 	mirror := "kube-apiserver-" + n.Name
@@ -155,21 +155,21 @@ func (f *floor) run(ctx context.Context, client *http.Client, pods kubernetes.In
 		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 		defer cancel()
 		_, _ = n.Run(ctx, nil, "pkill", "-KILL", "-f", floorDir+"/")
-		_ = wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
-			_, err := n.Run(ctx, nil, "pgrep", "-f", floorDir+"/")
-			return err != nil, nil
-		})
-		_, _ = n.Run(ctx, nil, "mv", aside, f.manifest)
-		_ = access.WaitStaticPodBack(ctx, pods, mirror, before)
-		_, _ = n.Run(ctx, nil, "rm", "-rf", floorDir)
+		putBack := f.portFree(ctx)
+		_, mvErr := n.Run(ctx, nil, "mv", aside, f.manifest)
+		if mvErr == nil {
+			_, _ = n.Run(ctx, nil, "rm", "-rf", floorDir)
+			putBack = access.WaitStaticPodBack(ctx, pods, mirror, before)
+		} else {
+			putBack = mvErr
+		}
+		if putBack != nil && err == nil {
+			err = fmt.Errorf("put the cluster back after the floor (the manifest is in %s on node %s if it is not back): %w", aside, n.Name, putBack)
+		}
 	}()
 	// As a person watches the old pod go: until nothing listens at its
 	// port.
-	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
-		out, err := n.Run(ctx, nil, "ss", "-Htln", "sport", "=", ":"+f.port)
-		return err == nil && strings.TrimSpace(out) == "", nil
-	})
-	if err != nil {
+	if err := f.portFree(ctx); err != nil {
 		return 0, fmt.Errorf("the kubelet did not stop kube-apiserver: %w", err)
 	}
 	argv := append([]string{path.Join(floorDir, "dlv"), "exec", "--headless", "--listen=" + f.listen, "--api-version=2",
@@ -222,4 +222,14 @@ func (f *floor) copy(ctx context.Context, local string) error {
 	}
 	_, err := n.Run(ctx, nil, "chmod", "0700", dst)
 	return err
+}
+
+// portFree waits until nothing listens at kube-apiserver's port on the
+// node (what a person watches; a pattern of pgrep's would match the shell
+// that runs it).
+func (f *floor) portFree(ctx context.Context) error {
+	return wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
+		out, err := f.n.Run(ctx, nil, "ss", "-Htln", "sport", "=", ":"+f.port)
+		return err == nil && strings.TrimSpace(out) == "", nil
+	})
 }
