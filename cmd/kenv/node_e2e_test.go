@@ -432,7 +432,12 @@ func takeHost(t *testing.T) map[string][]string {
 		}
 	}
 	if out, err := exec.Command("pgrep", "-a", "containerd-shim").Output(); err == nil {
-		h["shims"] = strings.Split(strings.TrimSpace(string(out)), "\n")
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			// An exited shim its parent has not reaped yet holds nothing.
+			if !strings.Contains(line, "<defunct>") {
+				h["shims"] = append(h["shims"], line)
+			}
+		}
 	}
 	if out, err := exec.Command("ip", "-4", "route", "show", "table", "all").Output(); err == nil {
 		h["routes"] = strings.Split(strings.TrimSpace(string(out)), "\n")
