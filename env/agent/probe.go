@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/kenv-dev/kenv/env/access"
 )
 
 // Probe fails until the agent in dir runs kenv's build of component in
@@ -44,17 +46,8 @@ func Probe(ctx context.Context, component, manifest, dir string) error {
 	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, // the node's own loopback, no credentials
 	}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+net.JoinHostPort(host, port)+"/healthz", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s /healthz: %s", component, resp.Status)
+	if err := access.Healthy(ctx, client, "https://"+net.JoinHostPort(host, port)+"/healthz"); err != nil {
+		return fmt.Errorf("%s /healthz: %w", component, err)
 	}
 	return nil
 }
