@@ -17,7 +17,11 @@ import (
 	"time"
 
 	"github.com/go-delve/delve/service/api"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kenv-dev/kenv/env/layout"
+	"github.com/kenv-dev/kenv/env/source"
 )
 
 // TestEndToEndCluster swaps the kube-apiserver of a real kubeadm cluster
@@ -29,11 +33,23 @@ import (
 // over to a new session, the static pod never back meanwhile. Over the
 // exec transport (nsenter) a second up ships nothing and kill -9
 // of kenv leaves the node's agent to put the static pod back after
-// restore_after; after down --purge nothing of kenv is on the node.
+// restore_after; up --watch from a checkout ships an edited scheduler
+// and restarts it in place; after down --purge nothing of kenv is on the
+// node. The
+// cluster itself is checked first (Ready, logs through its kubelet, the
+// same manifest over ssh and exec, the kubelet's kernel settings in the
+// node), and the machine is as it was after it has gone.
 func TestEndToEndCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds Kubernetes and runs a kubeadm cluster, as root")
 	}
+	before := takeHost(t)
+	t.Run("swap", swapInKubeadmCluster)
+	// The cluster and kenv have gone with the subtest's cleanup.
+	sameHost(t, "the kubeadm cluster", before, takeHost(t))
+}
+
+func swapInKubeadmCluster(t *testing.T) {
 	cl := startKubeadmCluster(t, "swap")
 	work := t.TempDir()
 	home := filepath.Join(work, "state")
@@ -110,6 +126,28 @@ component "kube-scheduler" {}
 			return st.Ready && st.State.Running != nil && st.State.Running.StartedAt.After(since)
 		})
 	}
+
+	t.Run("the kubeadm cluster runs as a user's does", func(t *testing.T) {
+		pod, err := cs.CoreV1().Pods("kube-system").Get(ctx, staticPod, metav1.GetOptions{})
+		if err != nil || len(pod.Status.ContainerStatuses) == 0 || !pod.Status.ContainerStatuses[0].Ready {
+			t.Errorf("the mirror pod %s is not Ready: %v", staticPod, err)
+		}
+		tail := int64(5)
+		if log, err := cs.CoreV1().Pods("kube-system").GetLogs(staticPod, &corev1.PodLogOptions{TailLines: &tail}).DoRaw(ctx); err != nil || len(log) == 0 {
+			t.Errorf("the log of %s through the kubelet: %v", staticPod, err)
+		}
+		overSSH, err := exec.CommandContext(ctx, "ssh", append(append(append([]string{}, cl.SSHOptions...), cl.SSHTarget), "cat", manifest)...).CombinedOutput()
+		if err != nil || !strings.Contains(string(overSSH), "--advertise-address="+cl.Address) {
+			t.Errorf("ssh %s cat %s: %v\n%s", cl.SSHTarget, manifest, err, overSSH)
+		}
+		if overExec, err := inNode("cat", manifest); err != nil || overExec != string(overSSH) {
+			t.Errorf("%s cat %s: %v\n%s", strings.Join(cl.Exec, " "), manifest, err, overExec)
+		}
+		// The kubelet sets kernel.panic to 10: in the node's own file.
+		if set, err := inNode("cat", "/proc/sys/kernel/panic"); err != nil || strings.TrimSpace(set) != "10" {
+			t.Errorf("kernel.panic in the node is %q (%v), want the kubelet's 10", set, err)
+		}
+	})
 
 	t.Run("a node without the static pod is refused, and nothing changes there", func(t *testing.T) {
 		k := in(t)
@@ -262,6 +300,84 @@ component "kube-scheduler" {}
 		t.Logf("FIGURE static pod back and Ready after kill -9 of kenv: %s", time.Since(killed).Round(time.Second))
 		agentLog, _ := inNode("grep", "kenv-agent", "/var/lib/kenv/swap/logs/kube-apiserver.log")
 		t.Logf("the node's agent said:\n%s", agentLog)
+		k.mustRun("down", "--name", "swap")
+	})
+
+	t.Run("up --watch from a checkout: an edit ships the rebuilt scheduler and restarts it in place", func(t *testing.T) {
+		// A checkout of the cluster's release; its binaries go to a cache
+		// of the test's, Go's build cache serves the tree at its new path.
+		cacheRoot, err := layout.CacheRoot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tree, err := source.FromModule(ctx, layout.Cache{Dir: cacheRoot}, cl.Version, func(string) {})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkout := filepath.Join(work, "kubernetes")
+		if out, err := exec.CommandContext(ctx, "cp", "-a", tree.Dir, checkout).CombinedOutput(); err != nil {
+			t.Fatalf("cp: %v\n%s", err, out)
+		}
+		os.Remove(filepath.Join(checkout, ".kenv-source.json"))
+		k := in(t)
+		k.env = []string{"KENV_CACHE=" + filepath.Join(work, "cache")}
+		specPath := filepath.Join(work, "swap.hcl")
+		writeFile(t, specPath, fmt.Sprintf(`
+kubernetes {
+  path = "./kubernetes"
+}
+cluster {
+  kubeconfig = %q
+  node %q {
+    exec = %s
+  }
+}
+component "kube-scheduler" {}
+`, cl.Kubeconfig, cl.NodeName, quoted(cl.Exec)))
+		k.mustRun("up", "-d", "--watch", "--timeout", "10m", specPath)
+		scheduler := "/var/lib/kenv/swap/bin/kube-scheduler"
+		shipped := func() string {
+			sum, err := inNode("sha256sum", scheduler)
+			if err != nil {
+				t.Fatalf("sha256sum %s on the node: %v\n%s", scheduler, err, sum)
+			}
+			return strings.Fields(sum)[0]
+		}
+		first := shipped()
+		supervisorLog := filepath.Join(home, "swap", "logs", "kenv.log")
+		waitFor(t, time.Minute, "the watch loop to watch", func() bool {
+			return strings.Contains(readFile(t, supervisorLog), "Watching the ")
+		})
+
+		editCycle(t, filepath.Join(checkout, "pkg", "scheduler", "schedule_one.go"), `klog.FromContext(ctx).V(5).Info("kenv edit on the node")`)
+		var round string
+		waitFor(t, 5*time.Minute, "the round of the edit", func() bool {
+			for l := range strings.Lines(readFile(t, supervisorLog)) {
+				if strings.HasPrefix(l, "↻ ") || strings.HasPrefix(l, "✗ ") {
+					round = strings.TrimSpace(l)
+				}
+			}
+			return round != ""
+		})
+		if !strings.HasPrefix(round, "↻ pkg/scheduler/schedule_one.go: built ") || !strings.Contains(round, "restarted "+cl.NodeName+"/kube-scheduler, ready in") {
+			t.Errorf("the edit's round: %q, want the node's scheduler rebuilt and restarted", round)
+		}
+		if first == shipped() {
+			t.Errorf("the node still runs the scheduler shipped first")
+		}
+		if out, err := inNode("grep", "-c", "kenv edit on the node", scheduler); err != nil {
+			t.Errorf("the scheduler on the node is not the edited build: %v %s", err, out)
+		}
+		if _, err := inNode("test", "-e", filepath.Join(cl.ManifestDir, "kube-scheduler.yaml")); err == nil {
+			t.Errorf("kube-scheduler's static pod came back during the restart")
+		}
+		var st struct{ Components []struct{ Name, Status string } }
+		if err := json.Unmarshal([]byte(k.mustRun("status", "--name", "swap", "-o", "json")), &st); err != nil {
+			t.Fatal(err)
+		}
+		if len(st.Components) != 1 || st.Components[0].Status != "ready" {
+			t.Errorf("status after the edit: %+v", st.Components)
+		}
 		k.mustRun("down", "--purge", "--name", "swap")
 	})
 

@@ -246,15 +246,7 @@ func TestEndToEndNodes(t *testing.T) {
 	}
 	k.mustRun("down", "--name", "nodes-a")
 	k.mustRun("down", "--name", "nodes-b")
-	after := takeHost(t)
-	for _, what := range slices.Sorted(maps.Keys(before)) {
-		if added := addedTo(before[what], after[what]); len(added) > 0 {
-			t.Errorf("down left %s: %s", what, strings.Join(added, "; "))
-		}
-		if gone := addedTo(after[what], before[what]); len(gone) > 0 {
-			t.Errorf("down took %s away: %s", what, strings.Join(gone, "; "))
-		}
-	}
+	sameHost(t, "down", before, takeHost(t))
 	if stays, err := os.Stat(filepath.Join(k.home, "nodes-a", "etcd")); err != nil || !stays.IsDir() {
 		t.Errorf("etcd's data did not survive down: %v", err)
 	}
@@ -396,9 +388,10 @@ func getUntil(ctx context.Context, t *testing.T, url string) string {
 
 // takeHost lists what a node may leave on the machine: iptables chains and
 // rules (v4 and v6), network interfaces, routes, network namespaces,
-// mounts, the processes of containerd's shims, cgroups named after kenv,
-// the kernel settings the kubelets and kube-proxies write, and the
-// directories beside the system's /run, /var/lib and /var/log.
+// mounts, the processes of containerd's shims, cgroups named after kenv
+// and after the test's kubeadm clusters, the kernel settings the kubelets
+// and kube-proxies write, and the directories beside the system's /run,
+// /var/lib and /var/log.
 func takeHost(t *testing.T) map[string][]string {
 	t.Helper()
 	h := map[string][]string{}
@@ -452,9 +445,11 @@ func takeHost(t *testing.T) map[string][]string {
 			h["kernel settings"] = append(h["kernel settings"], name+"="+strings.TrimSpace(string(v)))
 		}
 	}
-	cgroups, _ := filepath.Glob("/sys/fs/cgroup/*/kenv-*")
-	more, _ := filepath.Glob("/sys/fs/cgroup/kenv-*")
-	h["cgroups"] = append(cgroups, more...)
+	// kenv's, and the test's kubeadm clusters'.
+	for _, pattern := range []string{"/sys/fs/cgroup/*/kenv-*", "/sys/fs/cgroup/kenv-*", "/sys/fs/cgroup/*/kadm-*", "/sys/fs/cgroup/kadm-*"} {
+		cgroups, _ := filepath.Glob(pattern)
+		h["cgroups"] = append(h["cgroups"], cgroups...)
+	}
 	for _, dir := range []string{"/run", "/var/lib", "/var/log"} {
 		entries, _ := os.ReadDir(dir)
 		for _, e := range entries {
@@ -462,6 +457,20 @@ func takeHost(t *testing.T) map[string][]string {
 		}
 	}
 	return h
+}
+
+// sameHost fails t for each thing in after that before does not hold,
+// and each thing gone from it: what left them is who.
+func sameHost(t *testing.T, who string, before, after map[string][]string) {
+	t.Helper()
+	for _, what := range slices.Sorted(maps.Keys(before)) {
+		if added := addedTo(before[what], after[what]); len(added) > 0 {
+			t.Errorf("%s left %s: %s", who, what, strings.Join(added, "; "))
+		}
+		if gone := addedTo(after[what], before[what]); len(gone) > 0 {
+			t.Errorf("%s took %s away: %s", who, what, strings.Join(gone, "; "))
+		}
+	}
 }
 
 // addedTo lists what after holds that before does not, as many times as
