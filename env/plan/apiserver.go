@@ -16,7 +16,7 @@ const apiServerName = "kube-apiserver"
 // kubeAPIServer is the API server, with local-up-cluster's flags, bound to
 // the spec's address. It needs only etcd, which starts beside it.
 var kubeAPIServer = Kind{
-	Kind: spec.Kind{Name: apiServerName, Port: 6443, DebugPort: 2345, Required: true},
+	Kind: spec.Kind{Name: apiServerName, Port: 6443, DebugPort: 2345, Required: true, Takes: emulating},
 	plan: (*Plan).apiServer,
 }
 

@@ -13,7 +13,7 @@ const controllerManagerName = "kube-controller-manager"
 // with a serving certificate of the server CA; it starts once
 // kube-apiserver accepts connections.
 var kubeControllerManager = Kind{
-	Kind:  spec.Kind{Name: controllerManagerName, Port: 10257, DebugPort: 2346, Skew: 1},
+	Kind:  spec.Kind{Name: controllerManagerName, Port: 10257, DebugPort: 2346, Skew: 1, Takes: emulating},
 	Needs: []Need{{apiServerName, Serving}},
 	plan:  (*Plan).controllerManager,
 }

@@ -126,6 +126,11 @@ func Decide(in Inputs) (*Plan, error) {
 			}
 		}
 	}
+	for _, c := range in.Spec.Components {
+		if err := checkEmulation(in.Spec, c, p.TreeOf(c.Name).Source); err != nil {
+			return nil, err
+		}
+	}
 	if n := p.Nodes; n != nil {
 		n.PauseSource = filepath.Join(main.Source.Dir, "build", "pause", "linux", "pause.c")
 		n.PauseDir = in.Cache.PauseDir(main.Source.Key)
@@ -170,6 +175,16 @@ func checkSkew(s *spec.Spec, name string, api, own *source.Tree) error {
 	if err := spec.CheckSkew(k.Kind, api.Version.GitVersion, own.Version.GitVersion); err != nil {
 		at := s.Range("component." + name + ".kubernetes")
 		return fmt.Errorf("%s: %w", at, err)
+	}
+	return nil
+}
+
+// checkEmulation refuses an emulated version the binary of c, built from
+// tree, does not take, once the tree says its version (a checkout or a
+// git ref says it only then).
+func checkEmulation(s *spec.Spec, c spec.Component, tree *source.Tree) error {
+	if err := spec.CheckEmulation(c.Name, tree.Version.GitVersion, c.Emulation); err != nil {
+		return fmt.Errorf("%s: %w", s.EmulationRange(c, err), err)
 	}
 	return nil
 }

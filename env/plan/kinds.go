@@ -44,6 +44,10 @@ const (
 	Stocked
 )
 
+// emulating are the attributes of the kinds that run as an older release
+// (the control plane's, KEP-4330): emulationFlags render them.
+var emulating = []string{spec.EmulatedVersion, spec.MinCompatibilityVersion}
+
 // Kinds are the kinds of component kenv runs.
 var Kinds = []*Kind{
 	&kubeAPIServer,

@@ -396,7 +396,7 @@ func (p *Plan) add(k *Kind, c spec.Component, n *Node, binDir string) {
 		comp.Debug = &Debug{Listen: c.Debug.Listen, Wait: c.Debug.Wait, Pin: c.Debug.Dlv, Args: c.Debug.DlvArgs, Breakpoints: c.Debug.Breakpoints}
 	}
 	if !k.Implied {
-		comp.Flags = override(append(p.logFlags(k, c), comp.Flags...), c)
+		comp.Flags = override(slices.Concat(p.logFlags(k, c), comp.Flags, emulationFlags(c.Emulation)), c)
 	}
 	comp.Args = c.Args
 	comp.RestartOnFailure = c.Restart == spec.RestartOnFailure
@@ -562,6 +562,19 @@ func appendNew(list []string, values ...string) []string {
 
 func (p *Plan) cert(name string) string { return pki.CertPath(p.Env.CertDir(), name) }
 func (p *Plan) key(name string) string  { return pki.KeyPath(p.Env.CertDir(), name) }
+
+// emulationFlags run a component as the release e says, for Kubernetes'
+// own components ("kube=").
+func emulationFlags(e spec.Emulation) []Flag {
+	var flags []Flag
+	if e.Version != "" {
+		flags = append(flags, Flag{"emulated-version", "kube=" + e.Version})
+	}
+	if e.MinCompatibility != "" {
+		flags = append(flags, Flag{"min-compatibility-version", "kube=" + e.MinCompatibility})
+	}
+	return flags
+}
 
 // override applies the spec's flags: a value replaces the computed flag of
 // that name in place or is appended; nil removes it.

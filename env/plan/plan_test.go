@@ -640,3 +640,60 @@ component "kube-scheduler" {}
 		t.Errorf("ships\n%s\nwant\n%s", strings.Join(shipped, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestEmulation: the kubernetes block's emulated version becomes the
+// control plane's --emulated-version, a component's own overrides it, the
+// kubelet runs as its binary's release; a checkout's version is checked
+// once its tree is at hand, at the spec's line.
+func TestEmulation(t *testing.T) {
+	const src = `
+kubernetes {
+  path             = "."
+  emulated_version = "1.33"
+}
+component "kube-apiserver" {}
+component "kube-scheduler" {
+  emulated_version = "1.32"
+}
+component "kubelet" {}
+`
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "cmd", "kube-apiserver"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"go.work", ".go-version"} {
+		if err := os.WriteFile(filepath.Join(dir, f), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, diags := spec.Parse([]byte(src), filepath.Join(dir, "emulate.hcl"), plan.Catalog())
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	tree := &source.Tree{Key: "checkout", Dir: dir, GoVersion: "1.24.12", Version: source.Version{GitVersion: "v1.34.2-12+0123456789ab"}}
+	in := plan.Inputs{Spec: s, Env: layout.NewEnv("/state", s.Name), Cache: layout.Cache{Dir: "/cache"}, Tree: tree}
+	p, err := plan.Decide(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"kube-apiserver": "kube=1.33", "kube-scheduler": "kube=1.32", "node-0/kubelet": ""} {
+		c, ok := p.Component(name)
+		if !ok {
+			t.Fatalf("no %s in the plan", name)
+		}
+		var got string
+		for _, f := range c.Flags {
+			if f.Name == "emulated-version" {
+				got = f.Value
+			}
+		}
+		if got != want {
+			t.Errorf("%s runs with --emulated-version=%q, want %q", name, got, want)
+		}
+	}
+	tree.Version.GitVersion = "v1.37.0-alpha.0.5+fedcba987654"
+	if _, err := plan.Decide(in); err == nil || !strings.Contains(err.Error(), "emulate.hcl:4,") ||
+		!strings.Contains(err.Error(), "kube-apiserver v1.37.0-alpha.0.5+fedcba987654 emulates 1.34 to 1.37, not 1.33") {
+		t.Errorf("a checkout of 1.37 emulating 1.33: %v", err)
+	}
+}

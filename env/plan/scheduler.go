@@ -14,7 +14,7 @@ const schedulerName = "kube-scheduler"
 // kubeScheduler is the scheduler, configured by a file without leader
 // election; it starts once kube-apiserver accepts connections.
 var kubeScheduler = Kind{
-	Kind:  spec.Kind{Name: schedulerName, Port: 10259, DebugPort: 2347, Skew: 1},
+	Kind:  spec.Kind{Name: schedulerName, Port: 10259, DebugPort: 2347, Skew: 1, Takes: emulating},
 	Needs: []Need{{apiServerName, Serving}},
 	plan:  (*Plan).scheduler,
 }

@@ -61,8 +61,14 @@ type kubernetesSchema struct {
 	RefAt     hcl.Range `hcl:"ref,attr_value_range"`
 	Go        *string   `hcl:"go,optional"`
 	GoAt      hcl.Range `hcl:"go,attr_value_range"`
-	Body      hcl.Body  `hcl:",body"`
-	DefRange  hcl.Range `hcl:",def_range"`
+	// The environment's emulation (spec.Emulation); not a component's
+	// own source's.
+	EmulatedVersion           *string   `hcl:"emulated_version,optional"`
+	EmulatedVersionAt         hcl.Range `hcl:"emulated_version,attr_value_range"`
+	MinCompatibilityVersion   *string   `hcl:"min_compatibility_version,optional"`
+	MinCompatibilityVersionAt hcl.Range `hcl:"min_compatibility_version,attr_value_range"`
+	Body                      hcl.Body  `hcl:",body"`
+	DefRange                  hcl.Range `hcl:",def_range"`
 }
 
 type buildSchema struct {
@@ -120,32 +126,38 @@ type auditSchema struct {
 }
 
 type componentSchema struct {
-	Name         string            `hcl:"name,label"`
-	Enabled      *bool             `hcl:"enabled,optional"`
-	EnabledRange hcl.Range         `hcl:"enabled,attr_range"`
-	Port         *int              `hcl:"port,optional"`
-	PortAt       hcl.Range         `hcl:"port,attr_value_range"`
-	PortRange    hcl.Range         `hcl:"port,attr_range"`
-	Debug        *debugSchema      `hcl:"debug,block"`
-	Flags        *hcl.Attribute    `hcl:"flags,optional"`
-	Args         []string          `hcl:"args,optional"`
-	Env          map[string]string `hcl:"env,optional"`
-	Verbosity    *int              `hcl:"verbosity,optional"`
-	VerbosityAt  hcl.Range         `hcl:"verbosity,attr_value_range"`
-	VModule      *hcl.Attribute    `hcl:"vmodule,optional"`
-	Restart      *string           `hcl:"restart,optional"`
-	RestartAt    hcl.Range         `hcl:"restart,attr_value_range"`
-	Nodes        *int              `hcl:"nodes,optional"`
-	NodesAt      hcl.Range         `hcl:"nodes,attr_value_range"`
-	NodesRange   hcl.Range         `hcl:"nodes,attr_range"`
-	Version      *string           `hcl:"version,optional"`
-	VersionAt    hcl.Range         `hcl:"version,attr_value_range"`
-	VersionRange hcl.Range         `hcl:"version,attr_range"`
-	Images       *hcl.Attribute    `hcl:"images,optional"`
-	Kubernetes   *kubernetesSchema `hcl:"kubernetes,block"`
-	Node         *string           `hcl:"node,optional"`
-	NodeAt       hcl.Range         `hcl:"node,attr_value_range"`
-	DefRange     hcl.Range         `hcl:",def_range"`
+	Name                         string            `hcl:"name,label"`
+	Enabled                      *bool             `hcl:"enabled,optional"`
+	EnabledRange                 hcl.Range         `hcl:"enabled,attr_range"`
+	Port                         *int              `hcl:"port,optional"`
+	PortAt                       hcl.Range         `hcl:"port,attr_value_range"`
+	PortRange                    hcl.Range         `hcl:"port,attr_range"`
+	Debug                        *debugSchema      `hcl:"debug,block"`
+	Flags                        *hcl.Attribute    `hcl:"flags,optional"`
+	Args                         []string          `hcl:"args,optional"`
+	Env                          map[string]string `hcl:"env,optional"`
+	Verbosity                    *int              `hcl:"verbosity,optional"`
+	VerbosityAt                  hcl.Range         `hcl:"verbosity,attr_value_range"`
+	VModule                      *hcl.Attribute    `hcl:"vmodule,optional"`
+	Restart                      *string           `hcl:"restart,optional"`
+	RestartAt                    hcl.Range         `hcl:"restart,attr_value_range"`
+	Nodes                        *int              `hcl:"nodes,optional"`
+	NodesAt                      hcl.Range         `hcl:"nodes,attr_value_range"`
+	NodesRange                   hcl.Range         `hcl:"nodes,attr_range"`
+	Version                      *string           `hcl:"version,optional"`
+	VersionAt                    hcl.Range         `hcl:"version,attr_value_range"`
+	VersionRange                 hcl.Range         `hcl:"version,attr_range"`
+	Images                       *hcl.Attribute    `hcl:"images,optional"`
+	Kubernetes                   *kubernetesSchema `hcl:"kubernetes,block"`
+	Node                         *string           `hcl:"node,optional"`
+	NodeAt                       hcl.Range         `hcl:"node,attr_value_range"`
+	EmulatedVersion              *string           `hcl:"emulated_version,optional"`
+	EmulatedVersionAt            hcl.Range         `hcl:"emulated_version,attr_value_range"`
+	EmulatedVersionRange         hcl.Range         `hcl:"emulated_version,attr_range"`
+	MinCompatibilityVersion      *string           `hcl:"min_compatibility_version,optional"`
+	MinCompatibilityVersionAt    hcl.Range         `hcl:"min_compatibility_version,attr_value_range"`
+	MinCompatibilityVersionRange hcl.Range         `hcl:"min_compatibility_version,attr_range"`
+	DefRange                     hcl.Range         `hcl:",def_range"`
 }
 
 type debugSchema struct {
@@ -261,6 +273,9 @@ type decoder struct {
 	// swapping says the spec swaps components of a cluster kenv did not
 	// make (a cluster block).
 	swapping bool
+	// emulation is the kubernetes block's, which the components that
+	// emulate a release start from.
+	emulation Emulation
 }
 
 func (d *decoder) errorf(subject hcl.Range, summary, format string, args ...any) {
@@ -323,6 +338,8 @@ func (d *decoder) spec(raw *fileSchema, filename string, body hcl.Body) *Spec {
 			"The spec must say which Kubernetes to build, for example:\n  kubernetes {\n    version = \"v1.34.4\"\n  }")
 	default:
 		s.Kubernetes = d.kubernetes(raw.Kubernetes, "kubernetes")
+		d.emulation = d.decodeEmulation(emulationSchema{raw.Kubernetes.EmulatedVersion, raw.Kubernetes.MinCompatibilityVersion,
+			raw.Kubernetes.EmulatedVersionAt, raw.Kubernetes.MinCompatibilityVersionAt}, "kubernetes", Emulation{})
 	}
 	s.Build = d.build(raw.Build)
 	s.Network = d.network(raw.Network)
@@ -384,6 +401,7 @@ func (d *decoder) spec(raw *fileSchema, filename string, body hcl.Body) *Spec {
 	}
 	d.checkPorts(raw, s)
 	d.checkSkew(s)
+	d.checkEmulation(s)
 	return s
 }
 
@@ -392,6 +410,13 @@ func (d *decoder) spec(raw *fileSchema, filename string, body hcl.Body) *Spec {
 func (d *decoder) kubernetes(raw *kubernetesSchema, prefix string) Kubernetes {
 	d.note(prefix, raw.DefRange, raw.Body)
 	k := Kubernetes{Version: or(raw.Version, ""), Git: or(raw.Git, ""), Ref: or(raw.Ref, ""), Path: or(raw.Path, ""), Go: or(raw.Go, "")}
+	if prefix != "kubernetes" {
+		for _, at := range []*hcl.Range{d.ranges[prefix+"."+EmulatedVersion].Ptr(), d.ranges[prefix+"."+MinCompatibilityVersion].Ptr()} {
+			if *at != (hcl.Range{}) {
+				d.errorf(*at, "Not a source's", "A component's emulated version is its own: set it on the component, beside this kubernetes block.")
+			}
+		}
+	}
 	if raw.Go != nil && !goVersionRE.MatchString(k.Go) {
 		d.errorf(raw.GoAt, "Invalid Go version", "%q is not a Go release; write it like \"1.24.12\" (without \"go\").", k.Go)
 	}
@@ -475,6 +500,7 @@ func (d *decoder) component(raw *componentSchema) (Component, bool) {
 	}
 	d.simulated(raw, kind, &c)
 	d.images(raw, kind, &c)
+	d.componentEmulation(raw, kind, &c)
 	if raw.Kubernetes != nil {
 		d.ownSource(raw, kind, &c)
 	}
@@ -583,15 +609,18 @@ func CheckSkew(k Kind, apiVersion, version string) error {
 	return nil
 }
 
-// minorOf is the minor version of a Kubernetes release such as "v1.34.4".
+// minorOf is the minor version of a Kubernetes release such as "v1.34.4",
+// or of a checkout's "v1.35.0-alpha.1.123+0123456789ab".
 func minorOf(version string) (int, bool) {
-	m := versionRE.FindStringSubmatch(version)
-	if m == nil || m[1] != "1" {
+	m := minorRE.FindStringSubmatch(version)
+	if m == nil {
 		return 0, false
 	}
-	minor, err := strconv.Atoi(m[2])
+	minor, err := strconv.Atoi(m[1])
 	return minor, err == nil
 }
+
+var minorRE = regexp.MustCompile(`^v1\.(\d+)\.\d+`)
 
 // unsupported reports an attribute at a component of a kind that does not
 // take it, naming the kinds that do.
@@ -602,9 +631,16 @@ func (d *decoder) unsupported(at hcl.Range, attribute string) {
 			takers = append(takers, fmt.Sprintf("component %q", k.Name))
 		}
 	}
-	detail := fmt.Sprintf("%s is set on %s only.", attribute, strings.Join(takers, " and "))
-	if attribute == "version" {
+	list := strings.Join(takers, " and ")
+	if n := len(takers); n > 2 {
+		list = strings.Join(takers[:n-1], ", ") + " and " + takers[n-1]
+	}
+	detail := fmt.Sprintf("%s is set on %s only.", attribute, list)
+	switch attribute {
+	case "version":
 		detail += " The components' version is kubernetes { version }."
+	case EmulatedVersion, MinCompatibilityVersion:
+		detail += " Only the control plane takes --emulated-version (KEP-4330); the kubelet and the others run as their binary's own release."
 	}
 	d.errorf(at, "Unsupported argument", "%s", detail)
 }

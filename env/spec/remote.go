@@ -166,6 +166,7 @@ func (d *decoder) cluster(raw *fileSchema, s *Spec) {
 		{raw.Etcd != nil, "etcd"}, {raw.Network != nil, "network"}, {raw.Audit != nil, "audit"},
 		{raw.Admission != nil, "admission"}, {raw.FeatureGates != nil, "feature_gates"},
 		{raw.AuthorizationModes != nil, "authorization_modes"}, {len(raw.Nodes) > 0, "node"},
+		{raw.Kubernetes != nil && (raw.Kubernetes.EmulatedVersion != nil || raw.Kubernetes.MinCompatibilityVersion != nil), "kubernetes { emulated_version }"},
 	} {
 		if b.set {
 			d.errorf(rc.DefRange, "Not for a cluster kenv did not make",
@@ -186,7 +187,8 @@ func (d *decoder) cluster(raw *fileSchema, s *Spec) {
 			set  bool
 			what string
 		}{{comp.Port != nil, "port"}, {comp.Flags != nil, "flags"}, {len(comp.Args) > 0, "args"}, {len(comp.Env) > 0, "env"},
-			{comp.Verbosity != nil, "verbosity"}, {comp.VModule != nil, "vmodule"}, {comp.Restart != nil, "restart"}} {
+			{comp.Verbosity != nil, "verbosity"}, {comp.VModule != nil, "vmodule"}, {comp.Restart != nil, "restart"},
+			{comp.EmulatedVersion != nil, EmulatedVersion}, {comp.MinCompatibilityVersion != nil, MinCompatibilityVersion}} {
 			if a.set {
 				d.errorf(comp.DefRange, "Not for a cluster's component",
 					"%s runs with the command, flags and environment of its manifest on the node; %s is not taken here. Remove it.", comp.Name, a.what)

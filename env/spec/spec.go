@@ -262,6 +262,10 @@ type Component struct {
 	Kubernetes *Kubernetes
 	// Node is the node of the Cluster it runs on.
 	Node string
+	// Emulation is the release it runs as (KEP-4330): the kubernetes
+	// block's, or its own; empty for its binary's own, and for the kinds
+	// that do not take --emulated-version.
+	Emulation Emulation
 
 	// DeclRange is where the component's block starts, for later messages.
 	DeclRange hcl.Range

@@ -1,6 +1,7 @@
 package spec_test
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -197,11 +198,22 @@ func TestInvalidSpecs(t *testing.T) {
 			`14:17 Invalid path on the node: "etc/kubernetes/manifests" must be an absolute directory`,
 			`4:1 Not for a cluster kenv did not make: etcd sets up an environment kenv makes itself`,
 			`18:10 Unknown node: "cp-9" is not a node of the cluster block; it has cp-1, cp-2, cp-3.`,
-			`20:1 Not for a cluster's component: kube-scheduler runs with the command, flags and environment of its manifest`,
+			`20:1 Not for a cluster's component: kube-scheduler runs with the command, flags and environment of its manifest on the node; flags is not taken here.`,
+			`20:1 Not for a cluster's component: kube-scheduler runs with the command, flags and environment of its manifest on the node; emulated_version is not taken here.`,
 			`20:1 Which node: The cluster block has 3 nodes`,
-			`23:1 Not a static pod kenv swaps: kenv swaps the static pods of kube-apiserver, kube-controller-manager, kube-scheduler. A node's kubelet`,
+			`24:1 Not a static pod kenv swaps: kenv swaps the static pods of kube-apiserver, kube-controller-manager, kube-scheduler. A node's kubelet`,
 		}},
 		{"node-without-kubelet.hcl", []string{`5:1 Node without a kubelet: add component "kubelet" {}`}},
+		{"bad-emulation.hcl", []string{
+			`6:31 Invalid min_compatibility_version: "v1.33" is not a Kubernetes minor release; write it like "1.33".`,
+			`16:5 Not a source's: A component's emulated version is its own: set it on the component`,
+			`20:3 Unsupported argument: emulated_version is set on component "kube-apiserver", component "kube-controller-manager" and component "kube-scheduler" only. Only the control plane takes --emulated-version`,
+			`23:3 Unsupported argument: emulated_version is set on`,
+			`26:3 Unsupported argument: min_compatibility_version is set on`,
+			`3:3 Emulated version not supported: kube-apiserver v1.34.4 emulates 1.31 to 1.34, not 1.30.`,
+			`9:22 Emulated version not supported: kube-controller-manager v1.34.4 cannot emulate 1.35, a newer release`,
+			`13:31 Emulated version not supported: kube-scheduler v1.33.4 has no --min-compatibility-version: it came with Kubernetes 1.35`,
+		}},
 		{"bad-debug.hcl", []string{
 			`7:5 Conflicting Delve address: either port or listen`,
 			`8:14 Invalid Delve version: "1.27" is not a Delve release`,
@@ -560,5 +572,59 @@ func TestSwap(t *testing.T) {
 	}
 	if api := s.Component("kube-apiserver"); api == nil || api.Node != "cp-1" || api.Debug == nil {
 		t.Errorf("kube-apiserver: %+v", api)
+	}
+}
+
+func TestEmulation(t *testing.T) {
+	s, _, diags := spec.ParseFile(filepath.Join("testdata", "emulation.hcl"), plan.Catalog())
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	for name, want := range map[string]string{"kube-apiserver": "1.33", "kube-controller-manager": "1.32", "kube-scheduler": "1.33", "kubelet": ""} {
+		if got := s.Component(name).Emulation.Version; got != want {
+			t.Errorf("%s emulates %q, want %q (the kubernetes block's, its own, or none for the kubelet)", name, got, want)
+		}
+	}
+	if r := s.Range(s.Component("kube-controller-manager").Emulation.SetAt[spec.EmulatedVersion]); r.Start.Line != 7 {
+		t.Errorf("the controller-manager's emulated_version is at %s, want line 7", r)
+	}
+}
+
+// TestCheckEmulation follows each release's own rules (k8s.io/apiserver
+// pkg/util/compatibility and its predecessors).
+func TestCheckEmulation(t *testing.T) {
+	tests := []struct {
+		binary          string
+		version, compat string
+		refused         string // the attribute, or "" when taken
+	}{
+		{"v1.30.9", "1.30", "", spec.EmulatedVersion}, // no flag before 1.31
+		{"v1.31.4", "1.31", "", ""},
+		{"v1.31.4", "1.30", "", spec.EmulatedVersion}, // 1.31 emulates only itself
+		{"v1.32.3", "1.31", "", ""},
+		{"v1.32.3", "1.30", "", spec.EmulatedVersion},
+		{"v1.33.1", "1.31", "", ""},
+		{"v1.34.4", "1.31", "", ""},
+		{"v1.34.4", "1.30", "", spec.EmulatedVersion},
+		{"v1.34.4", "1.35", "", spec.EmulatedVersion},
+		{"v1.36.3", "1.33", "", ""},
+		{"v1.36.3", "1.32", "", spec.EmulatedVersion}, // three back
+		{"v1.34.4", "1.33", "1.32", spec.MinCompatibilityVersion},
+		{"v1.35.0", "1.34", "1.32", ""},
+		{"v1.35.0", "1.34", "1.35", spec.MinCompatibilityVersion}, // newer than emulated
+		{"v1.35.0", "", "1.31", spec.MinCompatibilityVersion},     // below the floor 1.32
+		{"v1.35.0", "", "1.32", ""},
+		{"v1.34.0-alpha.1.123+abcdef", "1.33", "", ""},
+		{"", "1.20", "", ""}, // a checkout not yet at hand
+	}
+	for _, tt := range tests {
+		err := spec.CheckEmulation("kube-apiserver", tt.binary, spec.Emulation{Version: tt.version, MinCompatibility: tt.compat})
+		var e *spec.EmulationError
+		switch {
+		case tt.refused == "" && err != nil:
+			t.Errorf("%s emulating %q (compatible with %q): refused: %v", tt.binary, tt.version, tt.compat, err)
+		case tt.refused != "" && (!errors.As(err, &e) || e.Attribute != tt.refused):
+			t.Errorf("%s emulating %q (compatible with %q): %v, want %s refused", tt.binary, tt.version, tt.compat, err, tt.refused)
+		}
 	}
 }

@@ -19,5 +19,6 @@ component "kube-apiserver" {
 }
 component "kube-scheduler" {
   flags = { v = "4" }
+  emulated_version = "1.33"
 }
 component "kubelet" {}
