@@ -371,7 +371,9 @@ component "kube-scheduler" {}
 		if _, err := inNode("test", "-e", filepath.Join(cl.ManifestDir, "kube-scheduler.yaml")); err == nil {
 			t.Errorf("kube-scheduler's static pod came back during the restart")
 		}
-		var st struct{ Components []struct{ Name, Status string } }
+		var st struct {
+			Components []struct{ Name, Status string }
+		}
 		if err := json.Unmarshal([]byte(k.mustRun("status", "--name", "swap", "-o", "json")), &st); err != nil {
 			t.Fatal(err)
 		}

@@ -107,7 +107,9 @@ component "kube-scheduler" {
 	if _, err := cs.CoreV1().Namespaces().Get(ctx, "before-emulation", metav1.GetOptions{}); err != nil {
 		t.Errorf("the namespace made before the emulation: %v", err)
 	}
-	var st struct{ Components []struct{ Name, Status string } }
+	var st struct {
+		Components []struct{ Name, Status string }
+	}
 	if err := json.Unmarshal([]byte(k.mustRun("status", "--name", "emulated", "-o", "json")), &st); err != nil {
 		t.Fatal(err)
 	}
