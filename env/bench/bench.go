@@ -193,6 +193,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := b.measureEdits(ctx, r); err != nil {
 		return nil, err
 	}
+	if err := b.measureRestore(ctx, r); err != nil {
+		return nil, err
+	}
 	if o.Cold {
 		cold := r.row(rowCold)
 		floor, t, err := b.cold(ctx)

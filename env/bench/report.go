@@ -47,6 +47,7 @@ const (
 	rowNodesUp
 	rowNodesDown
 	rowSwapUp
+	rowRestore
 	rowCount
 )
 
@@ -79,6 +80,8 @@ var rows = map[rowKind]Row{
 	rowSwapUp: {What: "up, a cluster's kube-apiserver swapped, under Delve, to /readyz (nothing to ship)",
 		Against: "by hand: scp build and dlv, mv the manifest, dlv exec --continue over the transport", Unit: "s", Target: "≤ 1.20 × floor",
 		met: func(k, f float64) bool { return k <= 1.20*f }},
+	rowRestore: {What: fmt.Sprintf("snapshot restore, %d ConfigMaps, as the spec says", restoreObjects), Against: "kenv down, then kenv up -d", Unit: "s", Target: "≤ 1.50 × floor",
+		met: func(k, f float64) bool { return k <= 1.50*f }},
 }
 
 // newReport is an empty table.

@@ -20,6 +20,9 @@ type Config struct {
 	StartTimeout time.Duration
 }
 
+// memberName names kenv's one member.
+const memberName = "kenv"
+
 // Server is a running embedded etcd.
 type Server struct {
 	etcd *embed.Etcd
@@ -37,7 +40,7 @@ func Start(ctx context.Context, c Config) (*Server, error) {
 		return nil, fmt.Errorf("etcd peer URL: %w", err)
 	}
 	cfg := embed.NewConfig()
-	cfg.Name = "kenv"
+	cfg.Name = memberName
 	cfg.Dir = c.DataDir
 	cfg.ListenClientUrls = []url.URL{*client}
 	cfg.AdvertiseClientUrls = []url.URL{*client}

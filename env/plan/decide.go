@@ -245,6 +245,27 @@ func (p *Plan) delveListens(addr string) bool {
 	return slices.ContainsFunc(p.Components, func(c Component) bool { return c.Debug != nil && c.Debug.Listen == addr })
 }
 
+// Versions are the releases the components built from a Kubernetes tree
+// run as, by kind: their tree's version, and the release they emulate
+// ("v1.34.4 emulating 1.33"). They decide how the objects in etcd are
+// stored: a snapshot records them.
+func (p *Plan) Versions() map[string]string {
+	versions := map[string]string{}
+	for _, c := range p.Components {
+		k, ok := KindOf(c.Kind)
+		tree := p.TreeOf(c.Kind).Source
+		if !ok || k.Origin != spec.FromTree || tree == nil {
+			continue
+		}
+		v := tree.Version.GitVersion
+		if sc := p.spec.Component(c.Kind); sc != nil && sc.Emulation.Version != "" {
+			v += " emulating " + sc.Emulation.Version
+		}
+		versions[c.Kind] = v
+	}
+	return versions
+}
+
 // Component returns the named component of the plan.
 func (p *Plan) Component(name string) (Component, bool) {
 	for _, c := range p.Components {

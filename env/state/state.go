@@ -36,9 +36,12 @@ type State struct {
 	SourceDir string
 	// SourceMap maps the file names in the binaries to the files on this
 	// machine, for Delve's clients and editors.
-	SourceMap  sourcemap.Map
-	Kubectl    string
-	Etcd       EtcdState
+	SourceMap sourcemap.Map
+	Kubectl   string
+	Etcd      EtcdState
+	// Versions are the releases the components run as, by kind
+	// (plan.Versions): what a snapshot of its etcd is taken of.
+	Versions   map[string]string `json:",omitempty"`
 	Components []ComponentState
 	// Nodes is what the environment's nodes hold on this machine, for a
 	// down after a supervisor that died.

@@ -36,6 +36,7 @@ import (
 	"github.com/kenv-dev/kenv/env/ns"
 	"github.com/kenv-dev/kenv/env/plan"
 	"github.com/kenv-dev/kenv/env/process"
+	"github.com/kenv-dev/kenv/env/snapshot"
 	"github.com/kenv-dev/kenv/env/source"
 	"github.com/kenv-dev/kenv/env/sourcemap"
 	"github.com/kenv-dev/kenv/env/spec"
@@ -60,6 +61,11 @@ type Options struct {
 	Lock *lock.Lock
 	// WriteLock writes the spec's lock once the binaries are built.
 	WriteLock bool
+	// Restore is a snapshot file whose etcd data replaces the
+	// environment's (kept until it is ready); RestoreAnyVersion restores
+	// it when it was taken of other versions.
+	Restore           string
+	RestoreAnyVersion bool
 	// Place is where the components run; this machine when nil.
 	Place process.Place
 }
@@ -184,6 +190,11 @@ func Up(ctx context.Context, o Options) (retained *Running, err error) {
 	components := r.inStages(r.plan.Components, r.startComponents, []steps.Step{r.startEtcd()}, []steps.Step{r.loadImages()})
 	for _, row := range append(components, []steps.Step{r.registerNodes()}) {
 		if err := r.run.Run(ctx, row...); err != nil {
+			return nil, err
+		}
+	}
+	if r.opts.Restore != "" && r.plan.Etcd.ClientURL != "" {
+		if err := etcd.Commit(r.plan.Etcd.DataDir); err != nil {
 			return nil, err
 		}
 	}
@@ -731,6 +742,7 @@ func (r *Running) recordState() steps.Step {
 				SourceMap:    r.sources,
 				Kubectl:      filepath.Join(p.BinDir, "kubectl"),
 				Etcd:         state.EtcdState{ClientURL: p.Etcd.ClientURL, LogPath: p.Etcd.LogPath},
+				Versions:     p.Versions(),
 			}
 			return r.saveState()
 		},
@@ -749,13 +761,32 @@ func (r *Running) recordState() steps.Step {
 	}
 }
 
-// startEtcd starts the embedded etcd; undone by closing it.
+// startEtcd starts the embedded etcd, on the data of the snapshot
+// Options.Restore names when it names one; undone by closing it, and by
+// putting back the data a restore replaced.
 func (r *Running) startEtcd() steps.Step {
+	restored := false
 	return steps.Step{
 		Do: func(ctx context.Context, pr *steps.Progress) (err error) {
 			p := r.plan.Etcd
 			if p.ClientURL == "" {
 				return nil // the cluster's own
+			}
+			// A restore that did not finish (kenv killed) leaves the data
+			// as it was before it.
+			if back, err := etcd.Rollback(p.DataDir); err != nil {
+				return fmt.Errorf("put back the etcd data a restore that did not finish replaced: %w", err)
+			} else if back {
+				pr.Printf(" • a snapshot restore did not finish: etcd's data in %s is as it was before it\n", p.DataDir)
+			}
+			if r.opts.Restore != "" {
+				done := pr.Step("etcd's data from " + r.opts.Restore + ", the data it replaces kept until ready")
+				err := r.restore(p)
+				done(err)
+				if err != nil {
+					return err
+				}
+				restored = true
 			}
 			done := pr.Step("etcd on " + p.ClientURL)
 			r.etcd, err = etcd.Start(ctx, etcd.Config{ClientURL: p.ClientURL, PeerURL: p.PeerURL, DataDir: p.DataDir, LogPath: p.LogPath})
@@ -766,9 +797,29 @@ func (r *Running) startEtcd() steps.Step {
 			if r.etcd != nil {
 				r.etcd.Close()
 			}
+			if restored {
+				_, err := etcd.Rollback(r.plan.Etcd.DataDir)
+				return err
+			}
 			return nil
 		},
 	}
+}
+
+// restore replaces etcd's data by the snapshot Options.Restore names,
+// unless it was taken of other versions and Options.RestoreAnyVersion is
+// not set; up commits it once the environment is ready.
+func (r *Running) restore(p plan.Etcd) error {
+	db := filepath.Join(r.opts.Env.Dir, "restoring.db")
+	defer os.Remove(db)
+	m, err := snapshot.Read(r.opts.Restore, db)
+	if err != nil {
+		return err
+	}
+	if err := snapshot.Check(m, r.plan.Versions()); err != nil && !r.opts.RestoreAnyVersion {
+		return err
+	}
+	return etcd.Restore(db, p.DataDir, p.PeerURL)
 }
 
 // startComponents starts cs, records them in the state file and sets the

@@ -95,6 +95,7 @@ against an embedded etcd, and puts the ones you ask for under Delve.
 		newStartCommand(streams),
 		newLogsCommand(streams),
 		newImageCommand(streams),
+		newSnapshotCommand(streams),
 		newBenchCommand(streams),
 		newAgentCommand(streams),
 	)

@@ -27,6 +27,10 @@ type upOptions struct {
 	updateLock bool
 	noDebug    bool
 	watch      bool
+	// restore is a snapshot to start from; restoreAnyVersion restores
+	// one taken of other versions.
+	restore           string
+	restoreAnyVersion bool
 }
 
 func newUpCommand(streams Streams) *cobra.Command {
@@ -58,6 +62,8 @@ with -d in ` + "`kenv logs kenv`" + `.`,
 	cmd.Flags().BoolVar(&o.updateLock, "update-lock", false, "build from the spec as it is and write its lock anew, instead of refusing a spec that differs from its lock")
 	cmd.Flags().BoolVar(&o.noDebug, "no-debug", false, "run every component without Delve this time, whatever the spec says (the build is the same)")
 	cmd.Flags().BoolVarP(&o.watch, "watch", "w", false, "rebuild and restart what each save in the checkout (kubernetes { path }) touches, and apply each save of the spec")
+	cmd.Flags().StringVar(&o.restore, "restore", "", "start from the snapshot `NAME` (see `kenv snapshot`): etcd's data is replaced by it, the data it replaces kept until ready")
+	cmd.Flags().BoolVar(&o.restoreAnyVersion, "restore-any-version", false, "with --restore, restore a snapshot taken of other versions than the spec's")
 	cmd.Flags().BoolVar(&o.supervised, "supervise", false, "run as the detached supervisor (internal)")
 	_ = cmd.Flags().MarkHidden("supervise")
 	return cmd
@@ -78,6 +84,17 @@ func runUp(ctx context.Context, specPath string, o upOptions, streams Streams) e
 	if err := state.PrepareDirs(env, s); err != nil {
 		return err
 	}
+	if o.restore != "" {
+		if s.Cluster != nil {
+			return fmt.Errorf("--restore: %s swaps components of a cluster kenv did not make, whose etcd is the cluster's own", specPath)
+		}
+		if o.restore, err = snapshotPath(env, o.restore); err != nil {
+			return err
+		}
+		if _, err := os.Stat(o.restore); err != nil {
+			return fmt.Errorf("--restore: %w; see `kenv snapshot list`", err)
+		}
+	}
 	if o.detach && !o.supervised {
 		return detach(s, env, o, streams)
 	}
@@ -91,14 +108,16 @@ func runUp(ctx context.Context, specPath string, o upOptions, streams Streams) e
 	ctx, cancel := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	running, err := supervisor.Up(ctx, supervisor.Options{
-		Spec:         s,
-		Env:          env,
-		Cache:        cache,
-		Out:          out,
-		ReadyTimeout: o.timeout,
-		Retain:       o.retain,
-		Lock:         locked,
-		WriteLock:    writeLock,
+		Spec:              s,
+		Env:               env,
+		Cache:             cache,
+		Out:               out,
+		ReadyTimeout:      o.timeout,
+		Retain:            o.retain,
+		Lock:              locked,
+		WriteLock:         writeLock,
+		Restore:           o.restore,
+		RestoreAnyVersion: o.restoreAnyVersion,
 	})
 	var errs *multierror.Error
 	switch {
@@ -163,6 +182,12 @@ func detach(s *spec.Spec, env layout.Env, o upOptions, streams Streams) error {
 	}
 	if o.watch {
 		argv = append(argv, "--watch")
+	}
+	if o.restore != "" {
+		argv = append(argv, "--restore", o.restore)
+	}
+	if o.restoreAnyVersion {
+		argv = append(argv, "--restore-any-version")
 	}
 	err = supervisor.Detach(append(argv, s.File), filepath.Dir(s.File), env.Log("kenv"), streams.Out)
 	if errors.Is(err, supervisor.ErrKept) || errors.Is(err, supervisor.ErrFailed) {
