@@ -45,30 +45,54 @@ type Request struct {
 	Cgo bool
 }
 
+// The binaries the build knows besides the commands under cmd/: the e2e
+// suite (go test -c of test/e2e) and the ginkgo that runs it, at the
+// release the tree's go.mod requires.
+const (
+	E2ETest = "e2e.test"
+	Ginkgo  = "ginkgo"
+)
+
+// packageOf is the package the binary c is built from.
+func packageOf(c string) string {
+	switch c {
+	case E2ETest:
+		return "./test/e2e"
+	case Ginkgo:
+		return "github.com/onsi/ginkgo/v2/ginkgo"
+	}
+	return "./cmd/" + c
+}
+
 // staticCommands are the commands upstream builds with CGO_ENABLED=0
 // (KUBE_STATIC_BINARIES in hack/lib/golang.sh); the others, the kubelet
 // among them, are built with cgo.
 var staticCommands = []string{"apiextensions-apiserver", "kube-aggregator", "kube-apiserver", "kube-controller-manager",
-	"kube-scheduler", "kube-proxy", "kube-log-runner", "kubeadm", "kubectl", "kubectl-convert", "kubemark", "mounter"}
+	"kube-scheduler", "kube-proxy", "kube-log-runner", "kubeadm", "kubectl", "kubectl-convert", "kubemark", "mounter",
+	E2ETest, Ginkgo}
 
 // Static reports whether upstream builds the named command without cgo.
 func Static(command string) bool { return slices.Contains(staticCommands, command) }
 
 // Split splits r into the builds go runs: one of its static commands and
-// one, with cgo, of the others; a build with nothing to build is left out.
+// one, with cgo, of the others, and the e2e suite's go test -c; a build
+// with nothing to build is left out.
 func Split(r Request) []Request {
-	static, cgo := r, r
-	static.Components, cgo.Components = nil, nil
+	static, cgo, suite := r, r, r
+	static.Components, cgo.Components, suite.Components = nil, nil, nil
 	static.Cgo, cgo.Cgo = false, true
 	for _, c := range r.Components {
-		if Static(c) {
+		switch {
+		case c == E2ETest:
+			suite.Components = []string{c}
+		case Static(c):
 			static.Components = append(static.Components, c)
-		} else {
+		default:
 			cgo.Components = append(cgo.Components, c)
 		}
 	}
 	var out []Request
-	for _, b := range []Request{static, cgo} {
+	for _, b := range []Request{static, cgo, suite} {
 		if len(b.Components) > 0 {
 			out = append(out, b)
 		}
@@ -88,16 +112,19 @@ func Command(r Request) (argv []string, env []string) {
 	if r.Cgo {
 		cgo = "1"
 	}
-	argv = []string{"go", "build",
-		"-o=" + r.OutDir + string(filepath.Separator),
+	argv = []string{"go", "build", "-o=" + r.OutDir + string(filepath.Separator)}
+	if slices.Equal(r.Components, []string{E2ETest}) {
+		argv = []string{"go", "test", "-c", "-o=" + filepath.Join(r.OutDir, E2ETest)}
+	}
+	argv = append(argv,
 		// Binaries name their files by module path, not by where the
 		// tree, the toolchain and the module cache lie: the same source
 		// builds the same binary on any machine, and a tree at a new path
 		// reuses Go's build cache. sourcemap puts the paths back for
 		// Delve and editors.
 		"-trimpath",
-		"-gcflags=all=" + strings.Join(gcflags, " "),
-	}
+		"-gcflags=all="+strings.Join(gcflags, " "),
+	)
 	if r.Unoptimized {
 		// The last pattern a package matches decides its flags.
 		for _, pattern := range r.Optimize {
@@ -109,7 +136,7 @@ func Command(r Request) (argv []string, env []string) {
 		"-tags="+tags(r),
 	)
 	for _, c := range r.Components {
-		argv = append(argv, "./cmd/"+c)
+		argv = append(argv, packageOf(c))
 	}
 	env = []string{
 		"GOTOOLCHAIN=go" + r.Tree.GoVersion,
@@ -126,9 +153,13 @@ func ldflags(r Request) string {
 }
 
 // tags are the build tags: those hack/lib/golang.sh uses for a debug build
-// and the request's.
+// and the request's; the e2e suite is a test, without notest.
 func tags(r Request) string {
-	return strings.Join(append([]string{"selinux", "notest"}, r.Tags...), ",")
+	own := []string{"selinux", "notest"}
+	if slices.Contains(r.Components, E2ETest) {
+		own = own[:1]
+	}
+	return strings.Join(append(own, r.Tags...), ",")
 }
 
 // VersionLDFlags returns the -X flags that set the version variables in
@@ -218,7 +249,9 @@ func run(ctx context.Context, r Request, output io.Writer) ([]string, error) {
 // component imports a module the tree holds only the go.mod of, and says
 // which.
 func checkStubs(ctx context.Context, r Request) error {
-	if len(r.Tree.Stubs) == 0 {
+	// The commands under cmd/: go itself says what the e2e suite lacks.
+	r.Components = slices.DeleteFunc(slices.Clone(r.Components), func(c string) bool { return c == E2ETest || c == Ginkgo })
+	if len(r.Tree.Stubs) == 0 || len(r.Components) == 0 {
 		return nil
 	}
 	deps, err := Packages(ctx, r)
@@ -320,8 +353,12 @@ func inputsHash(r Request, argv, env []string) string {
 	h := sha256.New()
 	fmt.Fprintln(h, r.Tree.Key, r.Tree.GoVersion)
 	// The component list is not an input of any one binary.
+	packages := map[string]bool{}
+	for _, c := range r.Components {
+		packages[packageOf(c)] = true
+	}
 	for _, a := range argv {
-		if !strings.HasPrefix(a, "./cmd/") {
+		if !packages[a] {
 			fmt.Fprintln(h, a)
 		}
 	}

@@ -96,6 +96,7 @@ against an embedded etcd, and puts the ones you ask for under Delve.
 		newLogsCommand(streams),
 		newImageCommand(streams),
 		newSnapshotCommand(streams),
+		newE2ECommand(streams),
 		newBenchCommand(streams),
 		newAgentCommand(streams),
 	)

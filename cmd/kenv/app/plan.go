@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kenv-dev/kenv/env/build"
+	"github.com/kenv-dev/kenv/env/layout"
 	"github.com/kenv-dev/kenv/env/lock"
 	"github.com/kenv-dev/kenv/env/node"
 	"github.com/kenv-dev/kenv/env/plan"
@@ -52,22 +54,11 @@ With -o json, the plan itself, as up carries it out.`,
 			if err != nil {
 				return err
 			}
-			lockPath := lock.PathFor(s.File)
-			locked, _, diags := lock.Read(lockPath)
-			tree, cached, err := source.Peek(cmd.Context(), cache, plan.Where(s, locked))
+			d, err := decidePlan(cmd.Context(), s, env, cache, survey())
 			if err != nil {
 				return err
 			}
-			trees := map[string]*source.Tree{}
-			for _, own := range plan.Owns(s, locked) {
-				if trees[own.Name], _, err = source.Peek(cmd.Context(), cache, own.Where); err != nil {
-					return fmt.Errorf("%s: %w", own.Name, err)
-				}
-			}
-			p, err := plan.Decide(plan.Inputs{Spec: s, Lock: locked, Env: env, Cache: cache, Tree: tree, Trees: trees, Machine: survey()})
-			if err != nil {
-				return err
-			}
+			p, locked, diags, cached := d.plan, d.lock, d.lockDiags, d.cached
 			if output == "json" {
 				enc := json.NewEncoder(streams.Out)
 				enc.SetIndent("", "  ")
@@ -79,6 +70,37 @@ With -o json, the plan itself, as up carries it out.`,
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: json")
 	return cmd
+}
+
+// decided is a plan decided as up would decide it.
+type decided struct {
+	plan *plan.Plan
+	// lock is the lock beside the spec, nil without one; lockDiags why it
+	// cannot be read.
+	lock      *lock.Lock
+	lockDiags hcl.Diagnostics
+	// cached says whether the source is in the cache already.
+	cached bool
+}
+
+// decidePlan decides the plan of s as up would, from the lock beside it
+// and the sources as the cache holds them (source.Peek: nothing is got).
+func decidePlan(ctx context.Context, s *spec.Spec, env layout.Env, cache layout.Cache, machine plan.Machine) (decided, error) {
+	var d decided
+	d.lock, _, d.lockDiags = lock.Read(lock.PathFor(s.File))
+	tree, cached, err := source.Peek(ctx, cache, plan.Where(s, d.lock))
+	if err != nil {
+		return d, err
+	}
+	d.cached = cached
+	trees := map[string]*source.Tree{}
+	for _, own := range plan.Owns(s, d.lock) {
+		if trees[own.Name], _, err = source.Peek(ctx, cache, own.Where); err != nil {
+			return d, fmt.Errorf("%s: %w", own.Name, err)
+		}
+	}
+	d.plan, err = plan.Decide(plan.Inputs{Spec: s, Lock: d.lock, Env: env, Cache: cache, Tree: tree, Trees: trees, Machine: machine})
+	return d, err
 }
 
 // lockStatus says what up does with the lock of s.

@@ -1,0 +1,232 @@
+package app
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kenv-dev/kenv/env/build"
+	"github.com/kenv-dev/kenv/env/plan"
+	"github.com/kenv-dev/kenv/env/state"
+)
+
+type e2eOptions struct {
+	focus, skip []string
+	labels      string
+	nodes       int
+	tail        int
+}
+
+func newE2ECommand(streams Streams) *cobra.Command {
+	var (
+		f envFlags
+		o e2eOptions
+	)
+	cmd := &cobra.Command{
+		Use:   "e2e [SPEC] [-- E2E_FLAGS...]",
+		Short: "Run the Kubernetes e2e tests of the environment's own tree against it",
+		Long: `Run the e2e tests of the tree the environment's components are built from
+against the running environment: e2e.test and ginkgo are built from that tree,
+with its toolchain and kenv's debug build, into the cache (only the first build
+is cold), then ginkgo runs e2e.test with the environment's admin kubeconfig,
+--provider=skeleton and the kubectl built from the same tree.
+
+--focus, --skip and --label-filter are ginkgo's, passed through; flags after
+-- go to e2e.test. The JUnit report lands in the environment's directory
+(e2e/<time>/). A run that fails ends with what the environment's components
+logged meanwhile, the last lines of each; kenv's exit status is the tests'.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			at := cmd.ArgsLenAtDash()
+			var extra []string
+			if at >= 0 {
+				args, extra = args[:at], args[at:]
+			}
+			if len(args) > 1 {
+				return fmt.Errorf("kenv e2e takes at most one spec; flags for e2e.test go after --")
+			}
+			env, name, err := f.resolve(args, streams)
+			if err != nil {
+				return err
+			}
+			st, err := state.Read(env)
+			if errors.Is(err, state.ErrNotUp) {
+				return fmt.Errorf("environment %q is not up: the e2e tests run against a running environment; `kenv up -d` it first", name)
+			}
+			if err != nil {
+				return err
+			}
+			s, env, cache, err := loadSpecEnv(st.Spec, streams)
+			if err != nil {
+				return err
+			}
+			if s.Cluster != nil {
+				return fmt.Errorf("environment %q swaps components of a cluster kenv did not make; run the e2e tests against environments kenv makes", name)
+			}
+			d, err := decidePlan(cmd.Context(), s, env, cache, plan.Machine{})
+			if err != nil {
+				return err
+			}
+			suite, err := buildSuite(cmd, d.plan, streams)
+			if err != nil {
+				return err
+			}
+			return runSuite(cmd, env.Dir, st, suite, o, extra, streams)
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringArrayVar(&o.focus, "focus", nil, "ginkgo's --focus: run the specs whose text matches `REGEXP` (repeatable)")
+	cmd.Flags().StringArrayVar(&o.skip, "skip", nil, "ginkgo's --skip: leave out the specs whose text matches `REGEXP` (repeatable)")
+	cmd.Flags().StringVar(&o.labels, "label-filter", "", "ginkgo's --label-filter, such as 'Conformance && !Slow'")
+	cmd.Flags().IntVar(&o.nodes, "nodes", 1, "ginkgo's --nodes: how many specs run in parallel")
+	cmd.Flags().IntVar(&o.tail, "tail", 20, "on failure, how many of each component's last log lines to show")
+	return cmd
+}
+
+// suite is the e2e suite built from the environment's tree.
+type suite struct {
+	e2eTest, ginkgo string
+}
+
+// buildSuite builds e2e.test and ginkgo from the environment's tree, as
+// its components are built, unless they are up to date.
+func buildSuite(cmd *cobra.Command, p *plan.Plan, streams Streams) (suite, error) {
+	r := p.Tree.Build
+	r.Components = []string{build.E2ETest, build.Ginkgo}
+	log := p.Env.Log("e2e-build")
+	f, err := os.OpenFile(log, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return suite{}, err
+	}
+	defer f.Close()
+	start := time.Now()
+	fmt.Fprintf(streams.Out, " • e2e.test and ginkgo from %s with Go %s\n", p.Tree.Source.Dir, p.Tree.Toolchain.Go)
+	built, err := build.Run(cmd.Context(), r, f)
+	if err != nil {
+		return suite{}, fmt.Errorf("%w; the build's output is in %s:\n%s", err, log, tailOf(log, 20))
+	}
+	if len(built) == 0 {
+		fmt.Fprintf(streams.Out, " ✓ e2e.test and ginkgo are up to date\n")
+	} else {
+		fmt.Fprintf(streams.Out, " ✓ built %s (%s)\n", strings.Join(built, ", "), time.Since(start).Round(100*time.Millisecond))
+	}
+	return suite{e2eTest: filepath.Join(r.OutDir, build.E2ETest), ginkgo: filepath.Join(r.OutDir, build.Ginkgo)}, nil
+}
+
+// summaryRE is ginkgo's line that counts the specs run.
+var summaryRE = regexp.MustCompile(`^Ran \d+ of \d+ Specs? in `)
+
+// runSuite runs the suite against the environment st, its output shown
+// and kept in the environment's directory envDir, and ends with the
+// tests' exit status.
+func runSuite(cmd *cobra.Command, envDir string, st *state.State, s suite, o e2eOptions, extra []string, streams Streams) error {
+	dir := filepath.Join(envDir, "e2e", time.Now().Format("20060102-150405"))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	argv := []string{s.ginkgo, "--no-color", fmt.Sprintf("--nodes=%d", o.nodes), "--output-dir=" + dir, "--junit-report=junit.xml"}
+	for _, f := range o.focus {
+		argv = append(argv, "--focus="+f)
+	}
+	for _, sk := range o.skip {
+		argv = append(argv, "--skip="+sk)
+	}
+	if o.labels != "" {
+		argv = append(argv, "--label-filter="+o.labels)
+	}
+	argv = append(argv, s.e2eTest, "--",
+		"--kubeconfig="+st.Kubeconfig, "--provider=skeleton", "--kubectl-path="+st.Kubectl, "--report-dir="+dir)
+	argv = append(argv, extra...)
+
+	logs := map[string]int64{}
+	for _, c := range st.Components {
+		if info, err := os.Stat(c.LogPath); err == nil {
+			logs[c.LogPath] = info.Size()
+		}
+	}
+	out, err := os.Create(filepath.Join(dir, "e2e.log"))
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	var summary []string
+	lines := &lineWriter{line: func(l string) {
+		if summaryRE.MatchString(l) || strings.HasPrefix(l, "SUCCESS!") || strings.HasPrefix(l, "FAIL!") {
+			summary = append(summary, l)
+		}
+	}}
+	run := exec.CommandContext(cmd.Context(), argv[0], argv[1:]...)
+	run.Dir = dir
+	run.Stdout = io.MultiWriter(streams.Out, out, lines)
+	run.Stderr = io.MultiWriter(streams.Err, out)
+	fmt.Fprintf(streams.Out, " • %s\n", strings.Join(argv, " "))
+	err = run.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		return err
+	}
+	fmt.Fprintf(streams.Out, "\n%s\nJUnit report and output: %s\n", strings.Join(summary, "\n"), dir)
+	if exit == nil {
+		return nil
+	}
+	// What the environment's components logged while the tests ran.
+	for _, c := range st.Components {
+		if tail := tailSince(c.LogPath, logs[c.LogPath], o.tail); tail != "" {
+			fmt.Fprintf(streams.Out, "\n── %s, its last lines during the run (%s) ──\n%s", c.Name, c.LogPath, tail)
+		}
+	}
+	return exitCode(exit.ExitCode())
+}
+
+// lineWriter hands each complete line written to it to line.
+type lineWriter struct {
+	buf  bytes.Buffer
+	line func(string)
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.buf.Write(p)
+	for {
+		i := bytes.IndexByte(w.buf.Bytes(), '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		w.line(strings.TrimSpace(string(w.buf.Next(i + 1))))
+	}
+}
+
+// tailSince is the last n lines of what path holds past offset.
+func tailSince(path string, offset int64, n int) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return ""
+	}
+	var last []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if last = append(last, sc.Text()); len(last) > n {
+			last = last[1:]
+		}
+	}
+	if len(last) == 0 {
+		return ""
+	}
+	return strings.Join(last, "\n") + "\n"
+}
+
+// tailOf is the last n lines of path.
+func tailOf(path string, n int) string { return tailSince(path, 0, n) }
