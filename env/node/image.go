@@ -86,7 +86,10 @@ func executableImage(name string, content []byte, config v1.Config) (v1.Image, e
 	if err := tw.Close(); err != nil {
 		return nil, err
 	}
-	layer, err := tarball.LayerFromReader(bytes.NewReader(buf.Bytes()))
+	// From memory: LayerFromReader would buffer it in a temporary file
+	// it never removes.
+	data := buf.Bytes()
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
 	if err != nil {
 		return nil, err
 	}
