@@ -54,6 +54,31 @@ func snapshotPath(env layout.Env, name string) (string, error) {
 	return path, nil
 }
 
+// snapshotTarget is what a snapshot command's arguments NAME [SPEC] name:
+// the environment, its name, and the snapshot's file.
+type snapshotTarget struct {
+	env        layout.Env
+	name, path string
+}
+
+func (f *envFlags) snapshot(args []string, streams Streams) (snapshotTarget, error) {
+	env, name, err := f.resolve(args[1:], streams)
+	if err != nil {
+		return snapshotTarget{}, err
+	}
+	path, err := snapshotPath(env, args[0])
+	return snapshotTarget{env, name, path}, err
+}
+
+// read reads what the snapshot was taken of, or says it has none.
+func (t snapshotTarget) read(snapshotName string) (snapshot.Meta, error) {
+	m, err := snapshot.Read(t.path, "")
+	if errors.Is(err, fs.ErrNotExist) {
+		return m, fmt.Errorf("environment %q has no snapshot %s (%s); see `kenv snapshot list`", t.name, snapshotName, t.path)
+	}
+	return m, err
+}
+
 func newSnapshotSaveCommand(streams Streams) *cobra.Command {
 	var f envFlags
 	cmd := &cobra.Command{
@@ -61,14 +86,11 @@ func newSnapshotSaveCommand(streams Streams) *cobra.Command {
 		Short: "Save the running environment's state as the snapshot NAME, stopping nothing",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			env, name, err := f.resolve(args[1:], streams)
+			t, err := f.snapshot(args, streams)
 			if err != nil {
 				return err
 			}
-			path, err := snapshotPath(env, args[0])
-			if err != nil {
-				return err
-			}
+			env, name, path := t.env, t.name, t.path
 			st, err := state.Read(env)
 			if errors.Is(err, state.ErrNotUp) {
 				return fmt.Errorf("environment %q is not up: a snapshot is taken of a running environment; `kenv up` it first", name)
@@ -134,18 +156,12 @@ A snapshot taken of other versions than the environment runs is refused
 unless --force. An environment that is not up needs its SPEC.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			env, name, err := f.resolve(args[1:], streams)
+			t, err := f.snapshot(args, streams)
 			if err != nil {
 				return err
 			}
-			path, err := snapshotPath(env, args[0])
-			if err != nil {
-				return err
-			}
-			m, err := snapshot.Read(path, "")
-			if errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("environment %q has no snapshot %s (%s); see `kenv snapshot list`", name, args[0], path)
-			}
+			env, name, path := t.env, t.name, t.path
+			m, err := t.read(args[0])
 			if err != nil {
 				return err
 			}
@@ -225,23 +241,17 @@ func newSnapshotDeleteCommand(streams Streams) *cobra.Command {
 		Short: "Delete the snapshot NAME",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			env, name, err := f.resolve(args[1:], streams)
+			t, err := f.snapshot(args, streams)
 			if err != nil {
 				return err
 			}
-			path, err := snapshotPath(env, args[0])
-			if err != nil {
+			if _, err := t.read(args[0]); err != nil {
 				return err
 			}
-			if _, err := snapshot.Read(path, ""); errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("environment %q has no snapshot %s (%s); see `kenv snapshot list`", name, args[0], path)
-			} else if err != nil {
+			if err := os.Remove(t.path); err != nil {
 				return err
 			}
-			if err := os.Remove(path); err != nil {
-				return err
-			}
-			fmt.Fprintf(streams.Out, " ✓ deleted snapshot %s (%s)\n", args[0], path)
+			fmt.Fprintf(streams.Out, " ✓ deleted snapshot %s (%s)\n", args[0], t.path)
 			return nil
 		},
 	}
