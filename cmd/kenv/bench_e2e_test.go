@@ -24,6 +24,7 @@ func TestBenchShort(t *testing.T) {
 		"down, no Delve":                   regexp.MustCompile(`down, no Delve, to no process and no port +\d+\.\d\d s +\d+\.\d\d s `),
 		"down, under Delve":                regexp.MustCompile(`down, under Delve as the spec says +\d+\.\d\d s +\d+\.\d\d s `),
 		"supervisor memory":                regexp.MustCompile(`supervisor memory, idle, etcd embedded +\d+\.\d\d MB `),
+		"snapshot restore":                 regexp.MustCompile(`snapshot restore, 1000 ConfigMaps, as the spec says +\d+\.\d\d s +\d+\.\d\d s +kenv down, then kenv up -d +\d+\.\d\d `),
 	}
 	for name, re := range rows {
 		if !re.MatchString(out) {

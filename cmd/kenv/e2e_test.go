@@ -135,6 +135,37 @@ component "kube-scheduler" {
 	return k, specPath, p
 }
 
+// controlPlaneSpec is a spec of the e2e version's control plane on the
+// ports p: etcd, its peers, kube-apiserver, the controller-manager and the
+// scheduler. kubernetesExtra goes into the kubernetes block, more after
+// the components.
+func controlPlaneSpec(p []int, kubernetesExtra, more string) string {
+	return fmt.Sprintf(`
+kubernetes {
+  version = %q
+  %s
+}
+etcd {
+  port      = %d
+  peer_port = %d
+}
+component "kube-apiserver" {
+  port = %d
+}
+component "kube-controller-manager" {
+  port = %d
+}
+component "kube-scheduler" {
+  port = %d
+}
+%s`, e2eVersion(), kubernetesExtra, p[0], p[1], p[2], p[3], p[4], more)
+}
+
+// kwokNodes is a kwok component with n simulated nodes on port.
+func kwokNodes(port, n int) string {
+	return fmt.Sprintf("component \"kwok\" {\n  port  = %d\n  nodes = %d\n}\n", port, n)
+}
+
 func TestEndToEnd(t *testing.T) {
 	version := e2eVersion()
 	k, specPath, p := newEnvironment(t, "e2e", "", `vmodule = { "httplog" = 5 }`)

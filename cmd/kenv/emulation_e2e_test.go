@@ -39,27 +39,7 @@ func TestEndToEndEmulation(t *testing.T) {
 	k := kenvCLI{t: t, bin: kenvBinary, home: filepath.Join(work, "state")}
 	p := freePorts(t, 5)
 	specPath := filepath.Join(work, "emulated.hcl")
-	writeSpec := func(emulation string) {
-		writeFile(t, specPath, fmt.Sprintf(`
-kubernetes {
-  version = %q
-  %s
-}
-etcd {
-  port      = %d
-  peer_port = %d
-}
-component "kube-apiserver" {
-  port = %d
-}
-component "kube-controller-manager" {
-  port = %d
-}
-component "kube-scheduler" {
-  port = %d
-}
-`, e2eVersion(), emulation, p[0], p[1], p[2], p[3], p[4]))
-	}
+	writeSpec := func(emulation string) { writeFile(t, specPath, controlPlaneSpec(p, emulation, "")) }
 	t.Cleanup(func() { _, _ = k.run("down", "--name", "emulated") })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()

@@ -38,28 +38,7 @@ func TestEndToEndSnapshot(t *testing.T) {
 	k := kenvCLI{t: t, bin: kenvBinary, home: filepath.Join(work, "state")}
 	p := freePorts(t, 6)
 	specPath := filepath.Join(work, "snap.hcl")
-	writeFile(t, specPath, fmt.Sprintf(`
-kubernetes {
-  version = %q
-}
-etcd {
-  port      = %d
-  peer_port = %d
-}
-component "kube-apiserver" {
-  port = %d
-}
-component "kube-controller-manager" {
-  port = %d
-}
-component "kube-scheduler" {
-  port = %d
-}
-component "kwok" {
-  port  = %d
-  nodes = 2
-}
-`, e2eVersion(), p[0], p[1], p[2], p[3], p[4], p[5]))
+	writeFile(t, specPath, controlPlaneSpec(p, "", kwokNodes(p[5], 2)))
 	t.Cleanup(func() { _, _ = k.run("down", "--name", "snap") })
 	k.mustRun("up", "-d", specPath)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
@@ -148,9 +127,11 @@ component "kwok" {
 	}()
 	killed := false
 	for !killed && ctx.Err() == nil {
+		// The restoring supervisor has recorded its state before it
+		// replaces etcd's data.
 		if _, err := os.Stat(aside); err == nil {
-			if data, err := os.ReadFile(filepath.Join(k.home, "snap", "state.json")); err == nil && !strings.Contains(string(data), fmt.Sprintf(`"Pid": %d,`, pid)) {
-				killed = syscall.Kill(supervisorPid(t, k), syscall.SIGKILL) == nil
+			if now := supervisorPid(t, k); now != pid {
+				killed = syscall.Kill(now, syscall.SIGKILL) == nil
 			}
 		}
 		time.Sleep(20 * time.Millisecond)

@@ -4,7 +4,6 @@ package main_test
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,28 +26,7 @@ func TestEndToEndSuite(t *testing.T) {
 	k := kenvCLI{t: t, bin: kenvBinary, home: filepath.Join(work, "state")}
 	p := freePorts(t, 6)
 	specPath := filepath.Join(work, "suite.hcl")
-	writeFile(t, specPath, fmt.Sprintf(`
-kubernetes {
-  version = %q
-}
-etcd {
-  port      = %d
-  peer_port = %d
-}
-component "kube-apiserver" {
-  port = %d
-}
-component "kube-controller-manager" {
-  port = %d
-}
-component "kube-scheduler" {
-  port = %d
-}
-component "kwok" {
-  port  = %d
-  nodes = 2
-}
-`, e2eVersion(), p[0], p[1], p[2], p[3], p[4], p[5]))
+	writeFile(t, specPath, controlPlaneSpec(p, "", kwokNodes(p[5], 2)))
 	t.Cleanup(func() { _, _ = k.run("down", "--name", "suite") })
 	k.mustRun("up", "-d", specPath)
 
