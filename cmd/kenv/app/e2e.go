@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/kenv-dev/kenv/env/build"
 	"github.com/kenv-dev/kenv/env/plan"
+	"github.com/kenv-dev/kenv/env/process"
 	"github.com/kenv-dev/kenv/env/state"
 )
 
@@ -214,14 +214,7 @@ func tailSince(path string, offset int64, n int) string {
 	if _, err := f.Seek(offset, io.SeekStart); err != nil {
 		return ""
 	}
-	var last []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		if last = append(last, sc.Text()); len(last) > n {
-			last = last[1:]
-		}
-	}
+	last, _ := process.Tail(f, n)
 	if len(last) == 0 {
 		return ""
 	}
