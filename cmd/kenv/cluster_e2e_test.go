@@ -19,9 +19,6 @@ import (
 	"github.com/go-delve/delve/service/api"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"github.com/kenv-dev/kenv/env/layout"
-	"github.com/kenv-dev/kenv/env/source"
 )
 
 // TestEndToEndCluster swaps the kube-apiserver of a real kubeadm cluster
@@ -305,20 +302,8 @@ component "kube-scheduler" {}
 
 	t.Run("up --watch from a checkout: an edit ships the rebuilt scheduler and restarts it in place", func(t *testing.T) {
 		// A checkout of the cluster's release; its binaries go to a cache
-		// of the test's, Go's build cache serves the tree at its new path.
-		cacheRoot, err := layout.CacheRoot()
-		if err != nil {
-			t.Fatal(err)
-		}
-		tree, err := source.FromModule(ctx, layout.Cache{Dir: cacheRoot}, cl.Version, func(string) {})
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkout := filepath.Join(work, "kubernetes")
-		if out, err := exec.CommandContext(ctx, "cp", "-a", tree.Dir, checkout).CombinedOutput(); err != nil {
-			t.Fatalf("cp: %v\n%s", err, out)
-		}
-		os.Remove(filepath.Join(checkout, ".kenv-source.json"))
+		// of the test's.
+		checkout := moduleCheckout(t, ctx, cl.Version, work)
 		k := in(t)
 		k.env = []string{"KENV_CACHE=" + filepath.Join(work, "cache")}
 		specPath := filepath.Join(work, "swap.hcl")

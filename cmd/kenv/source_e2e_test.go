@@ -14,9 +14,6 @@ import (
 	"time"
 
 	apiversion "k8s.io/apimachinery/pkg/version"
-
-	"github.com/kenv-dev/kenv/env/layout"
-	"github.com/kenv-dev/kenv/env/source"
 )
 
 // TestEndToEndSources builds kube-apiserver from a local git repository,
@@ -32,19 +29,11 @@ func TestEndToEndSources(t *testing.T) {
 		t.Skip("builds and runs Kubernetes")
 	}
 	version := e2eVersion()
-	cacheRoot, err := layout.CacheRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	tree, err := source.FromModule(ctx, layout.Cache{Dir: cacheRoot}, version, func(string) {})
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	work := t.TempDir()
-	checkout := filepath.Join(work, "kubernetes")
+	checkout := moduleCheckout(t, ctx, version, work)
 	run := func(dir string, args ...string) string {
 		t.Helper()
 		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
@@ -55,8 +44,6 @@ func TestEndToEndSources(t *testing.T) {
 		}
 		return strings.TrimSpace(string(out))
 	}
-	run(work, "cp", "-a", tree.Dir, checkout)
-	os.Remove(filepath.Join(checkout, ".kenv-source.json"))
 	gitc := []string{"git", "-c", "user.name=kenv", "-c", "user.email=kenv@example.invalid"}
 	run(checkout, "git", "init", "-q")
 	run(checkout, "git", "add", "-A")

@@ -33,22 +33,10 @@ func TestEndToEndWatch(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs Kubernetes")
 	}
-	cacheRoot, err := layout.CacheRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	tree, err := source.FromModule(ctx, layout.Cache{Dir: cacheRoot}, e2eVersion(), func(string) {})
-	if err != nil {
-		t.Fatal(err)
-	}
 	work := t.TempDir()
-	checkout := filepath.Join(work, "kubernetes")
-	if out, err := exec.CommandContext(ctx, "cp", "-a", tree.Dir, checkout).CombinedOutput(); err != nil {
-		t.Fatalf("cp: %v\n%s", err, out)
-	}
-	os.Remove(filepath.Join(checkout, ".kenv-source.json"))
+	checkout := moduleCheckout(t, ctx, e2eVersion(), work)
 
 	// The checkout's binaries go to a temporary cache; Go's build cache is
 	// shared, and serves the tree at its new path (-trimpath).
@@ -238,4 +226,26 @@ func replaceInFile(t *testing.T, path, old, new string) {
 		t.Fatalf("%s does not hold %q", path, old)
 	}
 	writeFile(t, path, strings.Replace(src, old, new, 1))
+}
+
+// moduleCheckout lays the module source of Kubernetes version out in the
+// cache, copies it to dir/kubernetes as a checkout a person edits, and
+// returns that path. kenv builds it with -trimpath, so Go's build cache
+// serves it at its new path.
+func moduleCheckout(t *testing.T, ctx context.Context, version, dir string) string {
+	t.Helper()
+	cacheRoot, err := layout.CacheRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := source.FromModule(ctx, layout.Cache{Dir: cacheRoot}, version, func(string) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkout := filepath.Join(dir, "kubernetes")
+	if out, err := exec.CommandContext(ctx, "cp", "-a", tree.Dir, checkout).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v\n%s", err, out)
+	}
+	os.Remove(filepath.Join(checkout, ".kenv-source.json"))
+	return checkout
 }
