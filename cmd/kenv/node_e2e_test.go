@@ -42,7 +42,8 @@ const syncPod = "k8s.io/kubernetes/pkg/kubelet.(*Kubelet).SyncPod"
 // here (busybox as one layer) on every node; the pod on node-0 reaches the
 // one on node-2 by its IP and through a ClusterIP Service, which this
 // machine reaches too, and finds it by its name through CoreDNS; logs and
-// exec work; a third spec in A's ranges is refused. Then A's supervisor is
+// exec work; a third spec in A's ranges is refused. In B, `kenv e2e` runs
+// the tree's e2e test of a pod. Then A's supervisor is
 // killed with SIGKILL and `kenv down` sweeps what it left; A comes up
 // again with its data, B goes down as usual, and the machine is as it was.
 func TestEndToEndNodes(t *testing.T) {
@@ -216,6 +217,15 @@ func TestEndToEndNodes(t *testing.T) {
 	csB := clientset(t, filepath.Join(k.home, "nodes-b", "admin.kubeconfig"))
 	if nodes, err := csB.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err != nil || len(nodes.Items) != 2 {
 		t.Errorf("environment B's nodes: %v, %v", nodes, err)
+	}
+	// The tree's e2e test of a pod passes on B's nodes: its pod runs e2e's
+	// pause image, which is the one kenv built.
+	out = k.mustRun("e2e", "--name", "nodes-b", "--focus", `Pods should get a host IP`)
+	if !regexp.MustCompile(`(?m)^Ran 1 of \d+ Specs? in `).MatchString(out) || !strings.Contains(out, "SUCCESS!") {
+		t.Errorf("kenv e2e of a test that runs a pod on a node does not print ginkgo's summary of one spec passed:\n%s", out)
+	}
+	if !regexp.MustCompile(`the nodes' pause image is \S+/pause:\S+ too`).MatchString(out) {
+		t.Errorf("kenv e2e does not say the nodes' pause image has e2e's name:\n%s", out)
 	}
 
 	// A's supervisor dies; down sweeps what it left. B goes down as usual.

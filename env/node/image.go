@@ -163,6 +163,15 @@ func Import(ctx context.Context, socket, path string, pin []string, out io.Write
 	return platformed, nil
 }
 
+// Tag gives the image src, in the runtime at socket, the name dst as
+// well, pinned: what a pod names dst runs src, with nothing to pull.
+func Tag(ctx context.Context, socket, src, dst string, out io.Writer) error {
+	if err := ctr(ctx, socket, out, "images", "tag", "--force", src, dst); err != nil {
+		return err
+	}
+	return ctr(ctx, socket, out, "images", "label", dst, pinned)
+}
+
 // PlatformNote says that Import gave the image ref Platform.
 func PlatformNote(ref string) string {
 	return fmt.Sprintf("%s names no platform; loaded as %s, this machine's, with a new image ID", ref, Platform)

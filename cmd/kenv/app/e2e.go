@@ -2,19 +2,24 @@ package app
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/kenv-dev/kenv/env/build"
+	"github.com/kenv-dev/kenv/env/node"
 	"github.com/kenv-dev/kenv/env/plan"
 	"github.com/kenv-dev/kenv/env/process"
 	"github.com/kenv-dev/kenv/env/state"
@@ -25,6 +30,10 @@ type e2eOptions struct {
 	labels      string
 	nodes       int
 	tail        int
+	// debug runs e2e.test under Delve, at breaks, listening on port.
+	debug  bool
+	breaks []string
+	port   int
 }
 
 func newE2ECommand(streams Streams) *cobra.Command {
@@ -44,7 +53,13 @@ is cold), then ginkgo runs e2e.test with the environment's admin kubeconfig,
 --focus, --skip and --label-filter are ginkgo's, passed through; flags after
 -- go to e2e.test. The JUnit report lands in the environment's directory
 (e2e/<time>/). A run that fails ends with what the environment's components
-logged meanwhile, the last lines of each; kenv's exit status is the tests'.`,
+logged meanwhile, the last lines of each; kenv's exit status is the tests'.
+
+--debug runs e2e.test itself under Delve on 127.0.0.1, without ginkgo's
+runner (one process, the specs in series): with --break, kenv sets those
+breakpoints (file.go:line or file.go:Function, in the tree) and runs the
+tests; without, e2e.test waits at its start for your debugger. kenv says
+where it stops and how to attach.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			at := cmd.ArgsLenAtDash()
 			var extra []string
@@ -76,9 +91,24 @@ logged meanwhile, the last lines of each; kenv's exit status is the tests'.`,
 			if err != nil {
 				return err
 			}
+			o.debug = o.debug || len(o.breaks) > 0
+			if o.debug && o.nodes != 1 {
+				return fmt.Errorf("--debug runs the specs in one e2e.test process; leave --nodes out")
+			}
 			suite, err := buildSuite(cmd, d.plan, streams)
 			if err != nil {
 				return err
+			}
+			if d.plan.Nodes != nil {
+				if err := e2ePause(cmd.Context(), suite, d.plan.Nodes, streams); err != nil {
+					return err
+				}
+			}
+			if o.debug {
+				tc := d.plan.Tree.Toolchain.Go
+				if suite.dlv, err = e2eDelve(cmd.Context(), cache, tc, streams); err != nil {
+					return err
+				}
 			}
 			return runSuite(cmd, env.Dir, st, suite, o, extra, streams)
 		},
@@ -89,12 +119,16 @@ logged meanwhile, the last lines of each; kenv's exit status is the tests'.`,
 	cmd.Flags().StringVar(&o.labels, "label-filter", "", "ginkgo's --label-filter, such as 'Conformance && !Slow'")
 	cmd.Flags().IntVar(&o.nodes, "nodes", 1, "ginkgo's --nodes: how many specs run in parallel")
 	cmd.Flags().IntVar(&o.tail, "tail", 20, "on failure, how many of each component's last log lines to show")
+	cmd.Flags().BoolVar(&o.debug, "debug", false, "run e2e.test under Delve on 127.0.0.1, waiting at its start unless --break is given")
+	cmd.Flags().StringArrayVar(&o.breaks, "break", nil, "with --debug: a breakpoint at `LOCATION` (file.go:line or file.go:Function in the tree; repeatable)")
+	cmd.Flags().IntVar(&o.port, "debug-port", 0, "with --debug: Delve's port on 127.0.0.1 (default: a free one)")
 	return cmd
 }
 
-// suite is the e2e suite built from the environment's tree.
+// suite is the e2e suite built from the environment's tree, and the
+// Delve that debugs e2e.test when asked.
 type suite struct {
-	e2eTest, ginkgo string
+	e2eTest, ginkgo, dlv string
 }
 
 // buildSuite builds e2e.test and ginkgo from the environment's tree, as
@@ -122,6 +156,39 @@ func buildSuite(cmd *cobra.Command, p *plan.Plan, streams Streams) (suite, error
 	return suite{e2eTest: filepath.Join(r.OutDir, build.E2ETest), ginkgo: filepath.Join(r.OutDir, build.Ginkgo)}, nil
 }
 
+// e2ePause gives the pause image kenv built from the tree, which every
+// node has, the name the e2e tests give it (registry.k8s.io/pause:3.10.1
+// for v1.34), which e2e.test --list-images says: the tests whose pods run
+// it need no registry. Other images the tests name are the kubelet's
+// `images` in the spec.
+func e2ePause(ctx context.Context, s suite, nodes *plan.Nodes, streams Streams) error {
+	out, err := exec.CommandContext(ctx, s.e2eTest, "--list-images").Output()
+	if err != nil {
+		return fmt.Errorf("%s --list-images: %w", s.e2eTest, err)
+	}
+	ref := pauseRE.FindString(string(out))
+	if ref == "" {
+		return nil
+	}
+	var g errgroup.Group
+	for _, n := range nodes.List {
+		g.Go(func() error {
+			if err := node.Tag(ctx, n.Socket, node.PauseImage, ref, io.Discard); err != nil {
+				return fmt.Errorf("node %s: %w", n.Name, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	fmt.Fprintf(streams.Out, " ✓ the nodes' pause image is %s too, as the tests name it\n", ref)
+	return nil
+}
+
+// pauseRE finds the pause image among e2e.test --list-images' lines.
+var pauseRE = regexp.MustCompile(`(?m)^\S+/pause:\S+$`)
+
 // summaryRE is ginkgo's line that counts the specs run.
 var summaryRE = regexp.MustCompile(`^Ran \d+ of \d+ Specs? in `)
 
@@ -133,19 +200,24 @@ func runSuite(cmd *cobra.Command, envDir string, st *state.State, s suite, o e2e
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	argv := []string{s.ginkgo, "--no-color", fmt.Sprintf("--nodes=%d", o.nodes), "--output-dir=" + dir, "--junit-report=junit.xml"}
-	for _, f := range o.focus {
-		argv = append(argv, "--focus="+f)
+	e2eFlags := append([]string{"--kubeconfig=" + st.Kubeconfig, "--provider=skeleton", "--kubectl-path=" + st.Kubectl, "--report-dir=" + dir}, extra...)
+	var argv []string
+	var addr string
+	if o.debug {
+		port := o.port
+		if port == 0 {
+			var err error
+			if port, err = freePort(); err != nil {
+				return err
+			}
+		}
+		addr = net.JoinHostPort(plan.Loopback, strconv.Itoa(port))
+		argv = append(debugArgv(s, addr), ginkgoFlags(o, "--ginkgo.", "junit.xml")...)
+	} else {
+		argv = append([]string{s.ginkgo, fmt.Sprintf("--nodes=%d", o.nodes), "--output-dir=" + dir}, ginkgoFlags(o, "--", "junit.xml")...)
+		argv = append(argv, s.e2eTest, "--")
 	}
-	for _, sk := range o.skip {
-		argv = append(argv, "--skip="+sk)
-	}
-	if o.labels != "" {
-		argv = append(argv, "--label-filter="+o.labels)
-	}
-	argv = append(argv, s.e2eTest, "--",
-		"--kubeconfig="+st.Kubeconfig, "--provider=skeleton", "--kubectl-path="+st.Kubectl, "--report-dir="+dir)
-	argv = append(argv, extra...)
+	argv = append(argv, e2eFlags...)
 
 	logs := map[string]int64{}
 	for _, c := range st.Components {
@@ -169,13 +241,17 @@ func runSuite(cmd *cobra.Command, envDir string, st *state.State, s suite, o e2e
 	run.Stdout = io.MultiWriter(streams.Out, out, lines)
 	run.Stderr = io.MultiWriter(streams.Err, out)
 	fmt.Fprintf(streams.Out, " • %s\n", strings.Join(argv, " "))
-	err = run.Run()
-	var exit *exec.ExitError
-	if err != nil && !errors.As(err, &exit) {
+	var code int
+	if o.debug {
+		code, err = runDebugged(cmd.Context(), run, addr, st, o.breaks, streams)
+	} else {
+		code, err = runExit(run.Run())
+	}
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(streams.Out, "\n%s\nJUnit report and output: %s\n", strings.Join(summary, "\n"), dir)
-	if exit == nil {
+	if code == 0 {
 		return nil
 	}
 	// What the environment's components logged while the tests ran.
@@ -184,7 +260,33 @@ func runSuite(cmd *cobra.Command, envDir string, st *state.State, s suite, o e2e
 			fmt.Fprintf(streams.Out, "\n── %s, its last lines during the run (%s) ──\n%s", c.Name, c.LogPath, tail)
 		}
 	}
-	return exitCode(exit.ExitCode())
+	return exitCode(code)
+}
+
+// runExit is the exit status of a command that Run returned err for, or
+// err when it did not run to its end.
+func runExit(err error) (int, error) {
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return exit.ExitCode(), nil
+	}
+	return 0, err
+}
+
+// ginkgoFlags are o's ginkgo flags, written with prefix: "--" for the
+// ginkgo CLI, "--ginkgo." for e2e.test itself.
+func ginkgoFlags(o e2eOptions, prefix, junit string) []string {
+	flags := []string{prefix + "no-color", prefix + "junit-report=" + junit}
+	for _, f := range o.focus {
+		flags = append(flags, prefix+"focus="+f)
+	}
+	for _, sk := range o.skip {
+		flags = append(flags, prefix+"skip="+sk)
+	}
+	if o.labels != "" {
+		flags = append(flags, prefix+"label-filter="+o.labels)
+	}
+	return flags
 }
 
 // lineWriter hands each complete line written to it to line.
