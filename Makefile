@@ -2,7 +2,7 @@
 
 GO ?= go
 
-.PHONY: build test unit e2e test-suite vet race node-deps bench
+.PHONY: build test unit e2e vet race node-deps bench
 
 build:
 	$(GO) build -o bin/kenv ./cmd/kenv
@@ -48,14 +48,8 @@ bench: build
 e2e:
 	$(GO) test -count=1 -timeout 80m -tags e2e -run 'TestEndToEnd' -v ./cmd/kenv/
 
-# kenv e2e end to end: builds e2e.test (about 10 minutes cold), so not in
-# make test yet.
-test-suite:
-	$(GO) test -count=1 -timeout 60m -tags 'e2e suite' -run 'TestEndToEndSuite' -v ./cmd/kenv/
-
 vet:
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./cmd/kenv/
-	$(GO) vet -tags 'e2e suite' ./cmd/kenv/
 	$(GO) mod tidy -diff
 	@test -z "$$(gofmt -l cmd env pki)" || { gofmt -l cmd env pki; echo "gofmt needed"; exit 1; }

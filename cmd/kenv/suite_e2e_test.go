@@ -1,15 +1,21 @@
-//go:build e2e && suite
+//go:build e2e
 
 package main_test
 
 import (
+	"bufio"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/go-delve/delve/service/rpc2"
+
+	"github.com/kenv-dev/kenv/env/layout"
 )
 
 // TestEndToEndSuite runs `kenv e2e` against an environment with
@@ -18,6 +24,7 @@ import (
 // JUnit report; a second run builds nothing; a test that lacks what it
 // needs (here kubectl, at a path where there is none) fails, with the
 // components' last log lines, and kenv exits with the tests' status.
+// Under Delve, e2e.test stops at a breakpoint in the test's code.
 func TestEndToEndSuite(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs Kubernetes and its e2e suite")
@@ -46,8 +53,56 @@ func TestEndToEndSuite(t *testing.T) {
 		t.Errorf("the second kenv e2e built again:\n%s", out)
 	}
 
+	// e2e.test under Delve: it stops at a breakpoint in the test's own
+	// code, read through Delve's API, and passes once continued.
+	cacheRoot, err := layout.CacheRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const testFile = "test/e2e/apimachinery/discovery.go"
+	_, line := lineOf(t, filepath.Join(cacheRoot, "src", "kubernetes@"+e2eVersion()), testFile, `AbsPath("/apis/").Do(ctx).Into(list)`)
+	debugged := exec.Command(k.bin, "e2e", "--name", "suite", "--focus", discovery, "--break", fmt.Sprintf("%s:%d", testFile, line))
+	debugged.Env = append(os.Environ(), "KENV_HOME="+k.home)
+	pipe, err := debugged.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	debugged.Stderr = debugged.Stdout
+	if err := debugged.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer debugged.Process.Kill()
+	var said strings.Builder
+	sc := bufio.NewScanner(pipe)
+	attach := regexp.MustCompile(`⏸ e2e\.test halted at .*: dlv connect (127\.0\.0\.1:\d+)`)
+	var addr string
+	for addr == "" && sc.Scan() {
+		said.WriteString(sc.Text() + "\n")
+		if m := attach.FindStringSubmatch(sc.Text()); m != nil {
+			addr = m[1]
+		}
+	}
+	if addr == "" {
+		t.Fatalf("kenv e2e --break never said e2e.test halted:\n%s", said.String())
+	}
+	dlv := rpc2.NewClient(addr)
+	st, err := dlv.GetState()
+	if err != nil || st.CurrentThread == nil || !strings.HasSuffix(st.CurrentThread.File, testFile) || st.CurrentThread.Line != line {
+		t.Errorf("e2e.test halted at %+v (%v), want %s:%d", st.CurrentThread, err, testFile, line)
+	}
+	if err := dlv.Disconnect(true); err != nil {
+		t.Fatal(err)
+	}
+	for sc.Scan() {
+		said.WriteString(sc.Text() + "\n")
+	}
+	if err := debugged.Wait(); err != nil || !strings.Contains(said.String(), "SUCCESS!") {
+		t.Errorf("kenv e2e --break, continued: %v\n%s", err, said.String())
+	}
+	t.Logf("$ kenv e2e --break\n%s", said.String())
+
 	// kubectl where there is none: the test that runs it fails.
-	out, err := k.run("e2e", "--name", "suite", "--focus", `Kubectl version should check is all data is printed`, "--", "--kubectl-path=/nonexistent/kubectl")
+	out, err = k.run("e2e", "--name", "suite", "--focus", `Kubectl version should check is all data is printed`, "--", "--kubectl-path=/nonexistent/kubectl")
 	if code := exitStatus(err); code == 0 || !strings.Contains(out, "FAIL!") {
 		t.Errorf("a failing test: exit %d, want the tests' non-zero status and ginkgo's FAIL!:\n%s", code, out)
 	}
