@@ -196,6 +196,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := b.measureRestore(ctx, r); err != nil {
 		return nil, err
 	}
+	if err := b.measureE2E(ctx, r); err != nil {
+		return nil, err
+	}
 	if o.Cold {
 		cold := r.row(rowCold)
 		floor, t, err := b.cold(ctx)

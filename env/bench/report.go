@@ -48,6 +48,7 @@ const (
 	rowNodesDown
 	rowSwapUp
 	rowRestore
+	rowE2E
 	rowCount
 )
 
@@ -82,6 +83,8 @@ var rows = map[rowKind]Row{
 		met: func(k, f float64) bool { return k <= 1.20*f }},
 	rowRestore: {What: fmt.Sprintf("snapshot restore, %d ConfigMaps, as the spec says", restoreObjects), Against: "kenv down, then kenv up -d", Unit: "s", Target: "≤ 1.50 × floor",
 		met: func(k, f float64) bool { return k <= 1.50*f }},
+	rowE2E: {What: "kenv e2e of one test, nothing to build", Against: "ginkgo running the cached e2e.test by hand", Unit: "s", Target: "≤ 1.10 × floor",
+		met: func(k, f float64) bool { return k <= 1.10*f }},
 }
 
 // newReport is an empty table.
