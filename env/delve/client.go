@@ -6,6 +6,7 @@ import (
 	"net"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,9 +18,11 @@ import (
 
 // State is what a headless Delve says about the program it debugs.
 type State struct {
-	// Exited is set once the program has ended; How says how.
+	// Exited is set once the program has ended; How says how, and
+	// Status is its exit status.
 	Exited bool
 	How    string
+	Status int
 	// Halted is set while the program is stopped: at entry, at a
 	// breakpoint (then Breakpoint names it) or by a client.
 	Halted     bool
@@ -42,13 +45,14 @@ func Inspect(addr string) (State, error) {
 	}
 	st, err := rpc2.NewClientFromConn(conn).GetStateNonBlocking()
 	switch {
-	case err != nil && strings.Contains(err.Error(), "has exited with status"):
+	case err != nil && exitedRE.MatchString(err.Error()):
 		// Delve answers "Process 42 has exited with status 1".
-		return State{Exited: true, How: err.Error()}, nil
+		status, _ := strconv.Atoi(exitedRE.FindStringSubmatch(err.Error())[1])
+		return State{Exited: true, How: err.Error(), Status: status}, nil
 	case err != nil:
 		return State{}, err
 	case st.Exited:
-		return State{Exited: true, How: "the program exited"}, nil
+		return State{Exited: true, How: fmt.Sprintf("the program exited with status %d", st.ExitStatus), Status: st.ExitStatus}, nil
 	}
 	// A stop at a tracepoint is passing: the tracer resumes it.
 	s := State{Halted: !st.Running && !atTracepoint(st)}
@@ -60,6 +64,9 @@ func Inspect(addr string) (State, error) {
 	}
 	return s, nil
 }
+
+// exitedRE reads Delve's word on a program that ended.
+var exitedRE = regexp.MustCompile(`has exited with status (-?\d+)`)
 
 // Summary fits a stop into a status column: "halted at" the function
 // without its package path, the file without its directory. "Halted", not

@@ -6,8 +6,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"regexp"
-	"strconv"
 	"time"
 
 	"github.com/go-delve/delve/service/rpc2"
@@ -99,7 +97,7 @@ func runDebugged(ctx context.Context, run *exec.Cmd, addr string, st *state.Stat
 			continue
 		case s.Exited:
 			stop()
-			return exitedWith(s.How), nil
+			return s.Status, nil
 		case s.Halted && s.Breakpoint != "" && s.Summary() != said:
 			said = s.Summary()
 			fmt.Fprintf(streams.Out, " ⏸ e2e.test %s: dlv connect %s (or your editor's remote attach), then continue\n", said, addr)
@@ -107,19 +105,6 @@ func runDebugged(ctx context.Context, run *exec.Cmd, addr string, st *state.Stat
 			said = ""
 		}
 	}
-}
-
-// exitedRE reads Delve's "Process 42 has exited with status 1".
-var exitedRE = regexp.MustCompile(`exited with status (-?\d+)`)
-
-// exitedWith is the exit status Delve's word on the program's end gives.
-func exitedWith(how string) int {
-	m := exitedRE.FindStringSubmatch(how)
-	if m == nil {
-		return 1
-	}
-	code, _ := strconv.Atoi(m[1])
-	return code
 }
 
 // freePort is a port on the loopback nothing listens on now.

@@ -3,6 +3,7 @@ package app
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -29,5 +30,17 @@ func TestLineWriter(t *testing.T) {
 	}
 	if len(lines) != 2 || !summaryRE.MatchString(lines[0]) || !strings.HasPrefix(lines[1], "SUCCESS!") {
 		t.Errorf("lines %q", lines)
+	}
+}
+
+func TestGinkgoFlags(t *testing.T) {
+	o := e2eOptions{focus: []string{"a b", "c"}, skip: []string{"Slow"}, labels: "Conformance"}
+	want := []string{"--no-color", "--junit-report=junit.xml", "--focus=a b", "--focus=c", "--skip=Slow", "--label-filter=Conformance"}
+	if got := ginkgoFlags(o, "--", "junit.xml"); !slices.Equal(got, want) {
+		t.Errorf("ginkgo's flags %q, want %q", got, want)
+	}
+	// e2e.test itself, under Delve, takes them as --ginkgo.*.
+	if got := ginkgoFlags(e2eOptions{focus: []string{"x"}}, "--ginkgo.", "j.xml"); !slices.Equal(got, []string{"--ginkgo.no-color", "--ginkgo.junit-report=j.xml", "--ginkgo.focus=x"}) {
+		t.Errorf("e2e.test's ginkgo flags %q", got)
 	}
 }
