@@ -25,7 +25,6 @@ func TestBenchShort(t *testing.T) {
 		"down, under Delve":                regexp.MustCompile(`down, under Delve as the spec says +\d+\.\d\d s +\d+\.\d\d s `),
 		"supervisor memory":                regexp.MustCompile(`supervisor memory, idle, etcd embedded +\d+\.\d\d MB `),
 		"snapshot restore":                 regexp.MustCompile(`snapshot restore, 1000 ConfigMaps, as the spec says +\d+\.\d\d s +\d+\.\d\d s +kenv down, then kenv up -d +\d+\.\d\d `),
-		"kenv e2e":                         regexp.MustCompile(`kenv e2e of one test, nothing to build +\d+\.\d\d s +\d+\.\d\d s +ginkgo running the cached e2e\.test by hand +\d+\.\d\d `),
 	}
 	for name, re := range rows {
 		if !re.MatchString(out) {

@@ -38,6 +38,9 @@ func (b *bench) measureE2E(ctx context.Context, r *Report) error {
 	byHand := []string{filepath.Join(bin, build.Ginkgo), "--no-color", "--nodes=1", "--output-dir=" + report, "--junit-report=junit.xml",
 		"--focus=" + e2eFocus, filepath.Join(bin, build.E2ETest), "--",
 		"--kubeconfig=" + env.Kubeconfig("admin"), "--provider=skeleton", "--kubectl-path=" + filepath.Join(b.plain.BinDir, "kubectl"), "--report-dir=" + report}
+	if b.plain.Nodes == nil && b.plain.Kwok == nil {
+		byHand = append(byHand, "--num-nodes=0", "--allowed-not-ready-nodes=-1")
+	}
 	row := r.row(rowE2E)
 	for i := range b.o.Runs {
 		b.progress(fmt.Sprintf("kenv e2e, run %d of %d", i+1, b.o.Runs))

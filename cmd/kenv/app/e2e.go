@@ -22,6 +22,7 @@ import (
 	"github.com/kenv-dev/kenv/env/node"
 	"github.com/kenv-dev/kenv/env/plan"
 	"github.com/kenv-dev/kenv/env/process"
+	"github.com/kenv-dev/kenv/env/source"
 	"github.com/kenv-dev/kenv/env/state"
 )
 
@@ -34,6 +35,8 @@ type e2eOptions struct {
 	debug  bool
 	breaks []string
 	port   int
+	// buildOnly builds e2e.test and ginkgo for a spec, and runs nothing.
+	buildOnly bool
 }
 
 func newE2ECommand(streams Streams) *cobra.Command {
@@ -59,7 +62,10 @@ logged meanwhile, the last lines of each; kenv's exit status is the tests'.
 runner (one process, the specs in series): with --break, kenv sets those
 breakpoints (file.go:line or file.go:Function, in the tree) and runs the
 tests; without, e2e.test waits at its start for your debugger. kenv says
-where it stops and how to attach.`,
+where it stops and how to attach.
+
+--build-only builds e2e.test and ginkgo for SPEC and runs nothing: the
+environment need not be up.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			at := cmd.ArgsLenAtDash()
 			var extra []string
@@ -69,13 +75,19 @@ where it stops and how to attach.`,
 			if len(args) > 1 {
 				return fmt.Errorf("kenv e2e takes at most one spec; flags for e2e.test go after --")
 			}
+			if o.buildOnly {
+				if len(args) != 1 {
+					return fmt.Errorf("kenv e2e --build-only builds for a spec: name it")
+				}
+				return buildSuiteOnly(cmd, args[0], streams)
+			}
 			env, name, err := f.resolve(args, streams)
 			if err != nil {
 				return err
 			}
 			st, err := state.Read(env)
 			if errors.Is(err, state.ErrNotUp) {
-				return fmt.Errorf("environment %q is not up: the e2e tests run against a running environment; `kenv up -d` it first", name)
+				return fmt.Errorf("environment %q is not up: the e2e tests run against a running environment; `kenv up -d` it first (`kenv e2e --build-only SPEC` builds the suite alone)", name)
 			}
 			if err != nil {
 				return err
@@ -110,6 +122,11 @@ where it stops and how to attach.`,
 					return err
 				}
 			}
+			if d.plan.Nodes == nil && d.plan.Kwok == nil {
+				// The suite waits for a node before any test, API-only or not.
+				fmt.Fprintf(streams.Out, " • no nodes: e2e.test waits for none (--num-nodes=0 --allowed-not-ready-nodes=-1); the tests that need one fail\n")
+				extra = append([]string{"--num-nodes=0", "--allowed-not-ready-nodes=-1"}, extra...)
+			}
 			return runSuite(cmd, env.Dir, st, suite, o, extra, streams)
 		},
 	}
@@ -121,6 +138,7 @@ where it stops and how to attach.`,
 	cmd.Flags().IntVar(&o.tail, "tail", 20, "on failure, how many of each component's last log lines to show")
 	cmd.Flags().BoolVar(&o.debug, "debug", false, "run e2e.test under Delve on 127.0.0.1, waiting at its start unless --break is given")
 	cmd.Flags().StringArrayVar(&o.breaks, "break", nil, "with --debug: a breakpoint at `LOCATION` (file.go:line or file.go:Function in the tree; repeatable)")
+	cmd.Flags().BoolVar(&o.buildOnly, "build-only", false, "build e2e.test and ginkgo for SPEC, and run nothing")
 	cmd.Flags().IntVar(&o.port, "debug-port", 0, "with --debug: Delve's port on 127.0.0.1 (default: a free one)")
 	return cmd
 }
@@ -131,12 +149,39 @@ type suite struct {
 	e2eTest, ginkgo, dlv string
 }
 
+// buildSuiteOnly builds e2e.test and ginkgo for the spec at path, its
+// source got first when it is not in the cache.
+func buildSuiteOnly(cmd *cobra.Command, path string, streams Streams) error {
+	s, env, cache, err := loadSpecEnv(path, streams)
+	if err != nil {
+		return err
+	}
+	if s.Cluster != nil {
+		return fmt.Errorf("%s swaps components of a cluster kenv did not make; the e2e tests are built for environments kenv makes", path)
+	}
+	d, err := decidePlan(cmd.Context(), s, env, cache, plan.Machine{})
+	if !d.cached {
+		say := func(msg string) { fmt.Fprintf(streams.Out, " • %s\n", msg) }
+		if _, err = source.Get(cmd.Context(), cache, plan.Where(s, d.lock), say); err == nil {
+			d, err = decidePlan(cmd.Context(), s, env, cache, plan.Machine{})
+		}
+	}
+	if err != nil {
+		return err
+	}
+	_, err = buildSuite(cmd, d.plan, streams)
+	return err
+}
+
 // buildSuite builds e2e.test and ginkgo from the environment's tree, as
 // its components are built, unless they are up to date.
 func buildSuite(cmd *cobra.Command, p *plan.Plan, streams Streams) (suite, error) {
 	r := p.Tree.Build
 	r.Components = []string{build.E2ETest, build.Ginkgo}
 	log := p.Env.Log("e2e-build")
+	if err := os.MkdirAll(filepath.Dir(log), 0o700); err != nil {
+		return suite{}, err
+	}
 	f, err := os.OpenFile(log, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return suite{}, err
