@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -79,7 +80,12 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build kenv: %v\n%s", err, out)
 		os.Exit(1)
 	}
+	flag.Parse()
+	if !testing.Short() && runs("TestEndToEndNodes", "TestEndToEndSuite") {
+		startSuiteBuild(dir)
+	}
 	code := m.Run()
+	stopSuiteBuild()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -67,7 +67,7 @@ component "kube-apiserver" {
 
 	start := time.Now()
 	first.mustRun("lock", specPath)
-	t.Logf("FIGURE kenv lock from a clean cache (cold build of kube-apiserver, -trimpath): %s", time.Since(start).Round(time.Second))
+	t.Logf("FIGURE kenv lock from a new kenv cache (kube-apiserver from the shared Go build cache, -trimpath): %s", time.Since(start).Round(time.Second))
 	locked := readFile(t, lockPath)
 	sum := fileSHA256(t, binary("first"))
 	if !regexp.MustCompile(`binary "kube-apiserver" \{\n\s+sha256\s+= "` + sum + `"`).MatchString(locked) {

@@ -220,6 +220,7 @@ func TestEndToEndNodes(t *testing.T) {
 	}
 	// The tree's e2e test of a pod passes on B's nodes: its pod runs e2e's
 	// pause image, which is the one kenv built.
+	suiteBuilt(t)
 	out = k.mustRun("e2e", "--name", "nodes-b", "--focus", `Pods should get a host IP`)
 	if !regexp.MustCompile(`(?m)^Ran 1 of \d+ Specs? in `).MatchString(out) || !strings.Contains(out, "SUCCESS!") {
 		t.Errorf("kenv e2e of a test that runs a pod on a node does not print ginkgo's summary of one spec passed:\n%s", out)
