@@ -140,6 +140,11 @@ func exitStatus(err error) int {
 // the cache (the first test's up lays it out): it takes what CPU the
 // tests before those that run `kenv e2e` leave idle, waiting on
 // components. Those tests wait for it with suiteBuilt.
+//
+// The lowest priority is its session's: the kernel shares the CPU between
+// sessions (autogroups) first, so that a niced process of this one would
+// still take half of it from the builds of a kenv supervisor, which runs
+// in a session of its own.
 var suiteBuild struct {
 	done chan struct{}
 	stop context.CancelFunc
@@ -178,9 +183,14 @@ func startSuiteBuild(dir string) {
 			cmd.Env = append(os.Environ(), "KENV_HOME="+filepath.Join(dir, "suite-build"))
 			cmd.Stdout, cmd.Stderr = &suiteBuild.out, &suiteBuild.out
 			// Stopped, the build's go commands stop with it.
-			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 			cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-			return cmd.Run()
+			if err := cmd.Start(); err != nil {
+				return err
+			}
+			// Where the kernel has no autogroups, nice alone applies.
+			_ = os.WriteFile(fmt.Sprintf("/proc/%d/autogroup", cmd.Process.Pid), []byte("19"), 0)
+			return cmd.Wait()
 		}()
 	}()
 }
