@@ -26,9 +26,9 @@ import (
 )
 
 // skewVersion is the release of the scheduler built from a source of its
-// own, one minor older than kube-apiserver's: the versions test builds
-// kube-apiserver of the same tree, so the two share it.
-// KENV_E2E_SKEW_VERSION chooses another.
+// own, one minor older than kube-apiserver's, with the toolchain it asks
+// for (Go 1.25.11 for v1.33.13, not the tests' release's 1.24.12): the
+// end-to-end tests' older release. KENV_E2E_SKEW_VERSION chooses another.
 func skewVersion() string {
 	if v := os.Getenv("KENV_E2E_SKEW_VERSION"); v != "" {
 		return v
