@@ -113,58 +113,51 @@ func newEnvironment(t *testing.T, name, debugExtra, apiserverExtra string) (kenv
 	k := kenvCLI{t: t, bin: kenvBinary, home: filepath.Join(work, "state")}
 	p := freePorts(t, 6)
 	specPath := filepath.Join(work, name+".hcl")
-	writeFile(t, specPath, fmt.Sprintf(`
-kubernetes {
-  version = %q
-}
-etcd {
-  port      = %d
-  peer_port = %d
-}
-component "kube-apiserver" {
-  port = %d
-  debug {
-    port = %d
-    %s
-  }
-  %s
-}
-component "kube-controller-manager" {
-  port = %d
-}
-component "kube-scheduler" {
-  port    = %d
-  restart = "on-failure"
-}
-`, e2eVersion(), p[0], p[1], p[2], p[3], debugExtra, apiserverExtra, p[4], p[5]))
+	writeFile(t, specPath, controlPlaneSpec([]int{p[0], p[1], p[2], p[4], p[5]}, controlPlane{
+		apiserver: fmt.Sprintf("debug {\n    port = %d\n    %s\n  }\n  %s", p[3], debugExtra, apiserverExtra),
+		scheduler: `restart = "on-failure"`,
+	}))
 	t.Cleanup(func() { _, _ = k.run("down", "--name", name) })
 	return k, specPath, p
 }
 
+// controlPlane is what a control-plane spec holds besides the ports: in
+// the kubernetes block, in kube-apiserver's and the scheduler's, and more
+// after the components.
+type controlPlane struct {
+	kubernetes, apiserver, scheduler, more string
+}
+
 // controlPlaneSpec is a spec of the e2e version's control plane on the
 // ports p: etcd, its peers, kube-apiserver, the controller-manager and the
-// scheduler. kubernetesExtra goes into the kubernetes block, more after
-// the components.
-func controlPlaneSpec(p []int, kubernetesExtra, more string) string {
+// scheduler. Empty extras add no line: the lines of what follows stay put.
+func controlPlaneSpec(p []int, c controlPlane) string {
 	return fmt.Sprintf(`
 kubernetes {
   version = %q
-  %s
-}
+%s}
 etcd {
   port      = %d
   peer_port = %d
 }
 component "kube-apiserver" {
   port = %d
-}
+%s}
 component "kube-controller-manager" {
   port = %d
 }
 component "kube-scheduler" {
   port = %d
+%s}
+%s`, e2eVersion(), inBlock(c.kubernetes), p[0], p[1], p[2], inBlock(c.apiserver), p[3], p[4], inBlock(c.scheduler), c.more)
 }
-%s`, e2eVersion(), kubernetesExtra, p[0], p[1], p[2], p[3], p[4], more)
+
+// inBlock is extra as a line of a block, or nothing.
+func inBlock(extra string) string {
+	if extra == "" {
+		return ""
+	}
+	return "  " + extra + "\n"
 }
 
 // kwokNodes is a kwok component with n simulated nodes on port.

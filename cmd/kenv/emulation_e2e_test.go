@@ -39,7 +39,9 @@ func TestEndToEndEmulation(t *testing.T) {
 	k := kenvCLI{t: t, bin: kenvBinary, home: filepath.Join(work, "state")}
 	p := freePorts(t, 5)
 	specPath := filepath.Join(work, "emulated.hcl")
-	writeSpec := func(emulation string) { writeFile(t, specPath, controlPlaneSpec(p, emulation, "")) }
+	writeSpec := func(emulation string) {
+		writeFile(t, specPath, controlPlaneSpec(p, controlPlane{kubernetes: emulation}))
+	}
 	t.Cleanup(func() { _, _ = k.run("down", "--name", "emulated") })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()

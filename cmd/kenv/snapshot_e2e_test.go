@@ -38,7 +38,7 @@ func TestEndToEndSnapshot(t *testing.T) {
 	k := kenvCLI{t: t, bin: kenvBinary, home: filepath.Join(work, "state")}
 	p := freePorts(t, 6)
 	specPath := filepath.Join(work, "snap.hcl")
-	writeFile(t, specPath, controlPlaneSpec(p, "", kwokNodes(p[5], 2)))
+	writeFile(t, specPath, controlPlaneSpec(p, controlPlane{more: kwokNodes(p[5], 2)}))
 	t.Cleanup(func() { _, _ = k.run("down", "--name", "snap") })
 	k.mustRun("up", "-d", specPath)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)

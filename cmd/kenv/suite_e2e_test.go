@@ -41,7 +41,7 @@ func TestEndToEndSuite(t *testing.T) {
 	k := kenvCLI{t: t, bin: kenvBinary, home: filepath.Join(work, "state")}
 	p := freePorts(t, 5)
 	specPath := filepath.Join(work, "suite.hcl")
-	writeFile(t, specPath, controlPlaneSpec(p, "", ""))
+	writeFile(t, specPath, controlPlaneSpec(p, controlPlane{}))
 	t.Cleanup(func() { _, _ = k.run("down", "--name", "suite") })
 	k.mustRun("up", "-d", specPath)
 
