@@ -102,3 +102,40 @@ func WaitStaticPodBack(ctx context.Context, client kubernetes.Interface, name, b
 	}
 	return nil
 }
+
+// NodeLease is when the node's kubelet last renewed its lease in
+// kube-node-lease (every ten seconds by default), zero when there is
+// none: a renewal after a kubelet was put back is the one put back.
+func NodeLease(ctx context.Context, client kubernetes.Interface, node string) time.Time {
+	lease, err := client.CoordinationV1().Leases(corev1.NamespaceNodeLease).Get(ctx, node, metav1.GetOptions{})
+	if err != nil || lease.Spec.RenewTime == nil {
+		return time.Time{}
+	}
+	return lease.Spec.RenewTime.Time
+}
+
+// WaitKubeletBack waits until the node's kubelet renews its lease again
+// after before (NodeLease, read once kenv's build had stopped), and the
+// node is Ready: the node's own kubelet runs and reports.
+func WaitKubeletBack(ctx context.Context, client kubernetes.Interface, node string, before time.Time) error {
+	last := "its lease is not renewed yet"
+	err := wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
+		if renewed := NodeLease(ctx, client, node); !renewed.After(before) {
+			return false, nil
+		}
+		n, err := client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+		switch {
+		case err != nil:
+			last = err.Error()
+			return false, nil
+		case !isReady(n):
+			last = "the node is not Ready"
+			return false, nil
+		}
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("node %s's kubelet is not back (last: %s): %w", node, last, err)
+	}
+	return nil
+}

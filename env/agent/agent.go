@@ -1,7 +1,8 @@
 // Package agent is kenv's side on a node of a cluster kenv did not make
 // (kubeadm, kind, minikube): it swaps a control-plane component that the
 // kubelet runs from a static pod manifest for kenv's debug build, and puts
-// the manifest back afterwards. kenv ships itself to the node and runs
+// the manifest back afterwards; or the kubelet itself, which systemd runs
+// from its unit: the unit is stopped instead, and started again (unit.go). kenv ships itself to the node and runs
 // `kenv agent …` there over ssh or an exec prefix; this package is what
 // those commands do.
 //
@@ -61,9 +62,12 @@ import (
 
 // Swap is what one session of the agent does on the node.
 type Swap struct {
-	Component string // "kube-apiserver", "kube-controller-manager" or "kube-scheduler"
-	Manifest  string // the static pod manifest, e.g. /etc/kubernetes/manifests/kube-apiserver.yaml
-	Dir       string // kenv's directory on the node for this environment (0700), e.g. /var/lib/kenv/<env>
+	Component string // "kube-apiserver", "kube-controller-manager", "kube-scheduler" or "kubelet"
+	// Manifest is the static pod manifest, e.g.
+	// /etc/kubernetes/manifests/kube-apiserver.yaml; none for the
+	// kubelet, which its systemd unit runs (KubeletUnit).
+	Manifest string
+	Dir      string // kenv's directory on the node for this environment (0700), e.g. /var/lib/kenv/<env>
 	// Prefix is the command line up to the component's own flags: the
 	// debug build alone ([binary]) or Delve running it ([dlv, exec,
 	// --headless, --listen=127.0.0.1:P, ..., binary, --]). The agent
@@ -123,13 +127,26 @@ func (s Swap) Run(ctx context.Context, session io.Reader, out io.Writer) error {
 	return nil
 }
 
+// holder names what runs the component when kenv does not: its manifest,
+// or the kubelet's unit.
+func (s Swap) holder() string {
+	if s.Component == Kubelet {
+		return KubeletUnit
+	}
+	return s.Manifest
+}
+
 func (s Swap) validate() error {
 	if _, ok := defaultPort[s.Component]; !ok {
-		return fmt.Errorf("kenv's agent swaps kube-apiserver, kube-controller-manager or kube-scheduler, not %q", s.Component)
+		return notSwapped(s.Component)
 	}
 	switch {
-	case !filepath.IsAbs(s.Manifest) || !filepath.IsAbs(s.Dir):
-		return fmt.Errorf("the manifest (%q) and the agent's directory (%q) are absolute paths", s.Manifest, s.Dir)
+	case s.Component == Kubelet && s.Manifest != "":
+		return fmt.Errorf("the kubelet has no manifest (%q): its systemd unit, %s, runs it", s.Manifest, KubeletUnit)
+	case s.Component != Kubelet && !filepath.IsAbs(s.Manifest):
+		return fmt.Errorf("the manifest (%q) is an absolute path", s.Manifest)
+	case !filepath.IsAbs(s.Dir):
+		return fmt.Errorf("the agent's directory (%q) is an absolute path", s.Dir)
 	case len(s.Prefix) == 0:
 		return errors.New("no command to run the debug build with")
 	case s.Grace <= 0:
@@ -198,7 +215,7 @@ func (a *agent) run(ctx context.Context, session io.Reader) error {
 		return errors.Join(exited, err, a.restore())
 	}
 	if end == sessionGone {
-		a.o.say("waiting %s for a new session before putting %s back", a.Grace, a.Manifest)
+		a.o.say("waiting %s for a new session before putting %s back", a.Grace, a.holder())
 		select {
 		case <-a.handOver:
 			end = handedOver
@@ -209,7 +226,7 @@ func (a *agent) run(ctx context.Context, session io.Reader) error {
 		}
 	}
 	if end == handedOver {
-		a.o.say("handed over to a new session; %s stays aside", a.Manifest)
+		a.o.say("handed over to a new session; %s stays aside", a.holder())
 		return exited
 	}
 	return errors.Join(exited, a.restore())
@@ -229,26 +246,34 @@ func (a *agent) putAside() (Found, error) {
 		// Finish the move if an agent died on the way.
 		return found, putAside(a.p, r, content)
 	}
-	info, err := os.Stat(a.Manifest)
-	if err != nil {
-		return found, err
-	}
 	r = &record{
 		Component: a.Component,
 		Manifest:  a.Manifest,
-		Saved:     filepath.Join(a.p.aside(), filepath.Base(a.Manifest)),
+		Unit:      found.Unit,
+		Saved:     Aside(a.Dir, a.Component, a.Manifest),
 		SHA256:    digest(content),
-		Mode:      info.Mode().Perm(),
 		Time:      time.Now().UTC(),
+	}
+	if r.Unit == "" {
+		info, err := os.Stat(a.Manifest)
+		if err != nil {
+			return found, err
+		}
+		r.Mode = info.Mode().Perm()
 	}
 	if err := putAside(a.p, r, content); err != nil {
 		return found, err
 	}
-	a.o.say("moved %s aside to %s", a.Manifest, r.Saved)
+	if r.Unit != "" {
+		a.o.say("stopped %s; what it ran is saved in %s", r.Unit, r.Saved)
+	} else {
+		a.o.say("moved %s aside to %s", a.Manifest, r.Saved)
+	}
 	return found, nil
 }
 
-// waitStopped waits until the kubelet has stopped the pod: its ports are
+// waitStopped waits until the kubelet has stopped the pod (or systemd the
+// kubelet): its ports are
 // free, as a person watching the pod go sees it. A component that closed
 // its listener may still drain its requests for a while (kube-apiserver,
 // up to its pod's grace period): the build starts beside it, as it would
@@ -338,7 +363,7 @@ func (a *agent) serve(ctx context.Context, session io.Reader) (ending, error) {
 			a.o.say("no word from kenv for %s", silence)
 			return sessionGone, nil
 		case <-ctx.Done():
-			a.o.say("told to stop: putting %s back now", a.Manifest)
+			a.o.say("told to stop: putting %s back now", a.holder())
 			return restoreNow, nil
 		case <-a.handOver:
 			a.o.say("a new session takes over")
@@ -397,7 +422,7 @@ func (a *agent) restore() error {
 	}
 	back, err := restoreLocked(a.p)
 	if back {
-		a.o.say("put %s back", a.Manifest)
+		a.o.say("put %s back", a.holder())
 	}
 	return err
 }

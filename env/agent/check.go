@@ -32,8 +32,14 @@ type Found struct {
 	Ports []string `json:"ports"`
 	// User is who the container runs as; nil for root.
 	User *Credential `json:"user,omitempty"`
-	// Swapped says a record of kenv's holds the manifest aside: a session
-	// runs, or one died. Then the rest is read from the saved copy.
+	// Unit is the systemd unit that runs the component (the kubelet's),
+	// empty for a static pod.
+	Unit string `json:"unit,omitempty"`
+	// Health is the component's health check on the node's loopback.
+	Health string `json:"health,omitempty"`
+	// Swapped says a record of kenv's holds the manifest aside (or the
+	// unit stopped): a session runs, or one died. Then the rest is read
+	// from the saved copy.
 	Swapped bool `json:"swapped"`
 	// Notes are what was skipped, for the user.
 	Notes []string `json:"notes,omitempty"`
@@ -59,6 +65,12 @@ var defaultPort = map[string]int{
 	"kube-apiserver":          6443,
 	"kube-controller-manager": 10257,
 	"kube-scheduler":          10259,
+	Kubelet:                   10250,
+}
+
+// notSwapped refuses a component the agent does not swap.
+func notSwapped(component string) error {
+	return fmt.Errorf("kenv's agent swaps kube-apiserver, kube-controller-manager, kube-scheduler or the kubelet, not %q", component)
 }
 
 // Check reads what running component from manifest instead of the kubelet
@@ -75,7 +87,7 @@ func check(component, manifest, dir string) (Found, *record, []byte, error) {
 		return Found{}, nil, nil, err
 	}
 	if _, ok := defaultPort[component]; !ok {
-		return Found{}, nil, nil, fmt.Errorf("kenv's agent swaps kube-apiserver, kube-controller-manager or kube-scheduler, not %q", component)
+		return Found{}, nil, nil, notSwapped(component)
 	}
 	rec, err := readRecord(paths{dir, component})
 	if err != nil {
@@ -83,6 +95,8 @@ func check(component, manifest, dir string) (Found, *record, []byte, error) {
 	}
 	var content []byte
 	switch {
+	case rec == nil && component == Kubelet:
+		content, err = ReadKubelet(Local)
 	case rec == nil:
 		content, err = os.ReadFile(manifest)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -96,7 +110,7 @@ func check(component, manifest, dir string) (Found, *record, []byte, error) {
 	if err != nil {
 		return Found{}, nil, nil, err
 	}
-	f, err := inspect(component, manifest, content)
+	f, err := Parse(component, manifest, content)
 	f.Swapped = rec != nil
 	return f, rec, content, err
 }
@@ -205,6 +219,9 @@ func inspect(component, path string, content []byte) (Found, error) {
 		f.Env = append(f.Env, e.Name+"="+e.Value)
 	}
 	f.Ports = ports(component, f.Args)
+	if len(f.Ports) > 0 {
+		f.Health = "https://" + loopback(f.Ports[0]) + "/healthz"
+	}
 	f.User = user(p.Spec.SecurityContext, c.SecurityContext)
 	return f, nil
 }
@@ -330,17 +347,25 @@ func user(podSC, containerSC *securityContext) *Credential {
 	return c
 }
 
-// Parse reads content, the manifest at path on the node, as Check does:
-// kenv reads it from afar, before anything of its own is on the node.
+// Parse reads content, the manifest at path on the node or what
+// ReadKubelet read, as Check does: kenv reads it from afar, before
+// anything of its own is on the node.
 func Parse(component, path string, content []byte) (Found, error) {
-	if _, ok := defaultPort[component]; !ok {
-		return Found{}, fmt.Errorf("kenv's agent swaps kube-apiserver, kube-controller-manager or kube-scheduler, not %q", component)
+	switch _, ok := defaultPort[component]; {
+	case !ok:
+		return Found{}, notSwapped(component)
+	case component == Kubelet:
+		return inspectKubelet(content)
 	}
 	return inspect(component, path, content)
 }
 
-// Aside is where the agent in dir keeps component's manifest while it is
-// swapped.
+// Aside is where the agent in dir keeps what it took component's place
+// from while it is swapped: the manifest, or what the kubelet's unit ran.
 func Aside(dir, component, manifest string) string {
-	return filepath.Join(paths{dir, component}.aside(), filepath.Base(manifest))
+	name := filepath.Base(manifest)
+	if component == Kubelet {
+		name = KubeletUnit + ".json"
+	}
+	return filepath.Join(paths{dir, component}.aside(), name)
 }

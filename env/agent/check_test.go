@@ -193,3 +193,60 @@ func TestUser(t *testing.T) {
 		}
 	}
 }
+
+// kubeletNode answers ReadKubelet's reads as a kubeadm node whose systemd
+// runs the kubelet, with what changes in each case.
+func kubeletNode(init, show string) Runner {
+	files := map[string]string{
+		"/proc/1/comm": init + "\n",
+		"/proc/812/cmdline": "/usr/bin/kubelet\x00--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf\x00--kubeconfig=/etc/kubernetes/kubelet.conf\x00" +
+			"--config=/var/lib/kubelet/config.yaml\x00--container-runtime-endpoint=unix:///run/containerd/containerd.sock\x00--healthz-port=10249\x00",
+		"/proc/812/environ":            "LANG=C.UTF-8\x00PATH=/usr/local/bin:/usr/bin\x00KUBELET_EXTRA_ARGS=\x00",
+		"/var/lib/kubelet/config.yaml": "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\naddress: 10.0.0.5\nport: 10350\nhealthzBindAddress: 0.0.0.0\nhealthzPort: 10248\n",
+	}
+	return func(argv ...string) ([]byte, error) {
+		switch {
+		case argv[0] == "cat" && files[argv[1]] != "":
+			return []byte(files[argv[1]]), nil
+		case argv[0] == "systemctl" && argv[1] == "show":
+			return []byte(show), nil
+		}
+		return nil, os.ErrNotExist
+	}
+}
+
+func TestReadKubelet(t *testing.T) {
+	content, err := ReadKubelet(kubeletNode("systemd", "MainPID=812\nActiveState=active\nLoadState=loaded\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := Parse(Kubelet, "", content)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Unit != KubeletUnit || f.Image != "/usr/bin/kubelet" || len(f.Args) != 5 || f.Args[2] != "--config=/var/lib/kubelet/config.yaml" {
+		t.Errorf("found %+v", f)
+	}
+	if !slices.Equal(f.Env, []string{"LANG=C.UTF-8", "PATH=/usr/local/bin:/usr/bin", "KUBELET_EXTRA_ARGS="}) {
+		t.Errorf("env %q", f.Env)
+	}
+	// The flag wins over the config file, which wins over the default.
+	if !slices.Equal(f.Ports, []string{"10.0.0.5:10350", "0.0.0.0:10249"}) || f.Health != "http://127.0.0.1:10249/healthz" {
+		t.Errorf("ports %q, health %q", f.Ports, f.Health)
+	}
+}
+
+func TestReadKubeletRefuses(t *testing.T) {
+	for _, tt := range []struct{ name, init, show, want string }{
+		{"no systemd", "tini", "", "the node's init (pid 1) is tini, not systemd: kenv swaps a kubelet that systemd runs from kubelet.service"},
+		{"no unit", "systemd", "MainPID=0\nActiveState=inactive\nLoadState=not-found\n", "systemd has no kubelet.service on the node (not-found)"},
+		{"stopped", "systemd", "MainPID=0\nActiveState=failed\nLoadState=loaded\n", "kubelet.service is failed on the node: kenv swaps a running kubelet; start it"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ReadKubelet(kubeletNode(tt.init, tt.show))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want %q", err, tt.want)
+			}
+		})
+	}
+}

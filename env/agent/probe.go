@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"net"
 	"net/http"
 	"time"
 
@@ -16,7 +15,8 @@ import (
 // on its way out); then it asks the build's health check on the node's
 // loopback: /healthz at the port its flags give (https; the component's
 // own serving certificate is not checked, and no credentials are sent:
-// the health paths are open to anyone). kube-apiserver's readiness is
+// the health paths are open to anyone), the kubelet's at its healthz port
+// (plain http). kube-apiserver's readiness is
 // asked by kenv through the cluster's kubeconfig.
 func Probe(ctx context.Context, component, manifest, dir string) error {
 	running := false
@@ -33,20 +33,13 @@ func Probe(ctx context.Context, component, manifest, dir string) error {
 	if err != nil {
 		return err
 	}
-	if len(f.Ports) == 0 {
-		return fmt.Errorf("%s listens on no port kenv knows", component)
-	}
-	host, port, err := net.SplitHostPort(f.Ports[0])
-	if err != nil {
-		return err
-	}
-	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
-		host = "127.0.0.1"
+	if f.Health == "" {
+		return fmt.Errorf("%s has no health check kenv knows", component)
 	}
 	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, // the node's own loopback, no credentials
 	}}
-	if err := access.Healthy(ctx, client, "https://"+net.JoinHostPort(host, port)+"/healthz"); err != nil {
+	if err := access.Healthy(ctx, client, f.Health); err != nil {
 		return fmt.Errorf("%s /healthz: %w", component, err)
 	}
 	return nil

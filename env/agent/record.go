@@ -32,12 +32,15 @@ func (p paths) log() string     { return filepath.Join(p.dir, "logs", p.componen
 // manifest moves, and removed once it is back, so that whenever the agent
 // dies the manifest can be put back.
 type record struct {
-	Component string      `json:"component"`
-	Manifest  string      `json:"manifest"`
-	Saved     string      `json:"saved"`
-	SHA256    string      `json:"sha256"`
-	Mode      fs.FileMode `json:"mode"`
-	Time      time.Time   `json:"time"`
+	Component string `json:"component"`
+	Manifest  string `json:"manifest,omitempty"`
+	// Unit is the systemd unit kenv stopped (the kubelet's) instead of a
+	// manifest it moved; Saved holds what the unit ran.
+	Unit   string      `json:"unit,omitempty"`
+	Saved  string      `json:"saved"`
+	SHA256 string      `json:"sha256"`
+	Mode   fs.FileMode `json:"mode"`
+	Time   time.Time   `json:"time"`
 }
 
 func digest(b []byte) string {
@@ -62,12 +65,16 @@ func readRecord(p paths) (*record, error) {
 }
 
 // content is the manifest as it was put aside: the saved copy, or the
-// manifest itself when the agent died before it left its place.
+// manifest itself when the agent died before it left its place; for a
+// unit, what it ran.
 func (r *record) content() ([]byte, error) {
 	for _, path := range []string{r.Saved, r.Manifest} {
-		if b, err := os.ReadFile(path); err == nil && digest(b) == r.SHA256 {
+		if b, err := os.ReadFile(path); path != "" && err == nil && digest(b) == r.SHA256 {
 			return b, nil
 		}
+	}
+	if r.Unit != "" {
+		return nil, fmt.Errorf("kenv stopped %s, but %s no longer holds what it ran", r.Unit, r.Saved)
 	}
 	return nil, fmt.Errorf("kenv put %s aside, but neither %s nor the manifest holds it any more", r.Manifest, r.Saved)
 }
@@ -76,7 +83,8 @@ func (r *record) content() ([]byte, error) {
 // record first, then the saved copy, then the manifest leaves. Each step
 // is synced before the next, so that whenever the agent dies the record
 // finds the manifest in one place or the other. It also finishes the move
-// of a record written by an agent that died on the way.
+// of a record written by an agent that died on the way. A unit is
+// stopped instead, once the record and what it ran are saved.
 func putAside(p paths, r *record, content []byte) error {
 	if err := os.MkdirAll(p.aside(), 0o700); err != nil {
 		return err
@@ -93,6 +101,9 @@ func putAside(p paths, r *record, content []byte) error {
 			return err
 		}
 	}
+	if r.Unit != "" {
+		return stopUnit(r.Unit)
+	}
 	now, err := os.ReadFile(r.Manifest)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -108,13 +119,20 @@ func putAside(p paths, r *record, content []byte) error {
 	return syncDir(filepath.Dir(r.Manifest))
 }
 
-// putBack puts the manifest of p's record back, if there is a record, and
-// forgets the record. It leaves a file someone else put in the manifest's
+// putBack puts the manifest of p's record back (or starts its unit), if
+// there is a record, and forgets the record. It leaves a file someone else put in the manifest's
 // place, and the saved copy with it.
 func putBack(p paths) error {
 	r, err := readRecord(p)
 	if err != nil || r == nil {
 		return err
+	}
+	if r.Unit != "" {
+		// Started again whether or not someone did already.
+		if err := startUnit(r.Unit); err != nil {
+			return fmt.Errorf("start %s again: %w", r.Unit, err)
+		}
+		return forget(p, r)
 	}
 	back := false
 	if now, err := os.ReadFile(r.Manifest); err == nil {
@@ -149,6 +167,11 @@ func putBack(p paths) error {
 			return err
 		}
 	}
+	return forget(p, r)
+}
+
+// forget removes r, once what it put aside is back, with what it saved.
+func forget(p paths, r *record) error {
 	for _, path := range []string{r.Saved, p.running(), p.record()} {
 		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err

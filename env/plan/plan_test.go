@@ -588,6 +588,7 @@ component "kube-apiserver" {
   }
 }
 component "kube-scheduler" {}
+component "kubelet" {}
 `, kubeconfig)
 	s, diags := spec.Parse([]byte(src), "/specs/swap.hcl", plan.Catalog())
 	if diags.HasErrors() {
@@ -607,7 +608,7 @@ component "kube-scheduler" {}
 	if p.Cluster == nil || p.Etcd.ClientURL != "" || len(p.Certificates)+len(p.Kubeconfigs)+len(p.Files) != 0 {
 		t.Fatalf("a swap plans something of kenv's own environments: %+v", p)
 	}
-	if got := p.Build.Components; !slices.Equal(got, []string{"kube-apiserver", "kube-scheduler"}) {
+	if got := p.Build.Components; !slices.Equal(got, []string{"kube-apiserver", "kube-scheduler", "kubelet"}) {
 		t.Errorf("builds %v", got)
 	}
 	api, ok := p.Component("cp-1/kube-apiserver")
@@ -622,7 +623,8 @@ component "kube-scheduler" {}
 		t.Errorf("ports %+v", ports)
 	}
 	n := p.Cluster.Nodes[0]
-	if n.Dir != "/var/lib/kenv/swap" || n.Grace != 20*time.Second || n.Manifest("kube-apiserver") != "/etc/kubernetes/manifests/kube-apiserver.yaml" {
+	if n.Dir != "/var/lib/kenv/swap" || n.Grace != 20*time.Second || n.Manifest("kube-apiserver") != "/etc/kubernetes/manifests/kube-apiserver.yaml" ||
+		n.Manifest("kubelet") != "" {
 		t.Errorf("node %+v", n)
 	}
 	var shipped []string
@@ -635,6 +637,12 @@ component "kube-scheduler" {}
 		binDir + "/kube-apiserver -> /var/lib/kenv/swap/bin/kube-apiserver",
 		api.Debug.Dlv + " -> /var/lib/kenv/swap/bin/dlv-" + api.Debug.Release,
 		binDir + "/kube-scheduler -> /var/lib/kenv/swap/bin/kube-scheduler",
+		binDir + "/kubelet -> /var/lib/kenv/swap/bin/kubelet",
+	}
+	// The kubelet, no static pod, is ready once its healthz answers on
+	// the node, which the agent asks.
+	if kubelet, ok := p.Component("cp-1/kubelet"); !ok || kubelet.Kind != "kubelet" || kubelet.HealthURL != "" || len(kubelet.Flags) != 0 {
+		t.Errorf("kubelet: %+v", kubelet)
 	}
 	if !slices.Equal(shipped, want) {
 		t.Errorf("ships\n%s\nwant\n%s", strings.Join(shipped, "\n"), strings.Join(want, "\n"))

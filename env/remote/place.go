@@ -17,7 +17,8 @@ import (
 // agent takes the session for gone after half its Grace without one.
 const heartbeat = 2 * time.Second
 
-// Place runs components on the node, each in place of its static pod:
+// Place runs components on the node, each in place of its static pod (the
+// kubelet, of its systemd unit):
 // Start runs the node's agent over the transport, which swaps the pod
 // named by the Spec's kind (its Name is "node/kind") for the Spec's Argv,
 // whose local paths it maps to the files shipped. The agent's session is
@@ -31,8 +32,8 @@ type place struct{ n Node }
 func (p place) Start(s process.Spec) (*process.Process, error) {
 	n := p.n
 	kind := path.Base(s.Name)
-	argv := []string{n.Agent(), "agent", "swap", "--component", kind, "--manifest", n.Manifest(kind),
-		"--dir", n.Dir, "--grace", n.Grace.String(), "--"}
+	argv := append(append([]string{n.Agent(), "agent", "swap", "--component", kind}, n.holderFlags(kind)...),
+		"--dir", n.Dir, "--grace", n.Grace.String(), "--")
 	for _, a := range s.Argv {
 		argv = append(argv, n.mapped(a))
 	}
@@ -139,6 +140,7 @@ func (n Node) pipe(ctx context.Context, c net.Conn, address string) {
 // Probe asks, on the node, the health check of the component of kind
 // swapped there.
 func (n Node) Probe(ctx context.Context, kind string) error {
-	_, err := n.Run(ctx, nil, n.Agent(), "agent", "probe", "--component", kind, "--manifest", n.Manifest(kind), "--dir", n.Dir)
+	argv := append(append([]string{n.Agent(), "agent", "probe", "--component", kind}, n.holderFlags(kind)...), "--dir", n.Dir)
+	_, err := n.Run(ctx, nil, argv...)
 	return err
 }

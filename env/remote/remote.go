@@ -28,6 +28,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/kenv-dev/kenv/env/agent"
 )
 
 // Node is one node of a cluster, as kenv reaches it.
@@ -64,8 +66,23 @@ func (n Node) Agent() string { return n.Bin("kenv") }
 // beside the agent, apart from the agent's own directories in Dir.
 func (n Node) Bin(name string) string { return path.Join(n.Dir, "bin", name) }
 
-// Manifest is the static pod manifest of the component kind on the node.
-func (n Node) Manifest(kind string) string { return path.Join(n.Manifests, kind+".yaml") }
+// Manifest is the static pod manifest of the component kind on the node;
+// none for the kubelet, which the node's systemd runs (agent.KubeletUnit).
+func (n Node) Manifest(kind string) string {
+	if kind == agent.Kubelet {
+		return ""
+	}
+	return path.Join(n.Manifests, kind+".yaml")
+}
+
+// holderFlags are the agent's flags that say where kind runs from when
+// kenv's build does not.
+func (n Node) holderFlags(kind string) []string {
+	if m := n.Manifest(kind); m != "" {
+		return []string{"--manifest", m}
+	}
+	return nil
+}
 
 // Reach names how kenv reaches the node, for people.
 func (n Node) Reach() string {
@@ -181,6 +198,15 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// Runner runs commands on the node for the agent's readers
+// (agent.ReadKubelet), which read the node before kenv's agent is there.
+func (n Node) Runner(ctx context.Context) agent.Runner {
+	return func(argv ...string) ([]byte, error) {
+		out, err := n.Run(ctx, nil, argv...)
+		return []byte(out), err
+	}
 }
 
 // ReadFile returns a file of the node's.

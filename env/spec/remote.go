@@ -24,8 +24,8 @@ const DefaultRemoteDir = "/var/lib/kenv"
 const defaultRestoreAfter = time.Minute
 
 // swappable are the kinds kenv can put in place of a cluster's static
-// pod.
-var swappable = []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler"}
+// pod, and the kubelet, in place of its systemd unit's.
+var swappable = []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet"}
 
 type clusterSchema struct {
 	Kubeconfig     *string             `hcl:"kubeconfig,optional"`
@@ -176,11 +176,8 @@ func (d *decoder) cluster(raw *fileSchema, s *Spec) {
 	for i := range raw.Components {
 		comp := &raw.Components[i]
 		if !slices.Contains(swappable, comp.Name) {
-			detail := "kenv swaps the static pods of " + strings.Join(swappable, ", ") + "."
-			if comp.Name == "kubelet" {
-				detail += " A node's kubelet (its flags from its process and config, stopped and started through systemd) is not supported yet."
-			}
-			d.errorf(comp.DefRange, "Not a static pod kenv swaps", "%s", detail)
+			d.errorf(comp.DefRange, "Not a component kenv swaps", "kenv swaps the static pods of %s, and a node's kubelet that systemd runs.",
+				strings.Join(swappable[:len(swappable)-1], ", "))
 			continue
 		}
 		for _, a := range []struct {
@@ -190,8 +187,12 @@ func (d *decoder) cluster(raw *fileSchema, s *Spec) {
 			{comp.Verbosity != nil, "verbosity"}, {comp.VModule != nil, "vmodule"}, {comp.Restart != nil, "restart"},
 			{comp.EmulatedVersion != nil, EmulatedVersion}, {comp.MinCompatibilityVersion != nil, MinCompatibilityVersion}} {
 			if a.set {
+				from := "its manifest"
+				if comp.Name == "kubelet" {
+					from = "the process its systemd unit runs"
+				}
 				d.errorf(comp.DefRange, "Not for a cluster's component",
-					"%s runs with the command, flags and environment of its manifest on the node; %s is not taken here. Remove it.", comp.Name, a.what)
+					"%s runs with the command, flags and environment of %s on the node; %s is not taken here. Remove it.", comp.Name, from, a.what)
 			}
 		}
 		c := s.Component(comp.Name)

@@ -201,7 +201,7 @@ func TestInvalidSpecs(t *testing.T) {
 			`20:1 Not for a cluster's component: kube-scheduler runs with the command, flags and environment of its manifest on the node; flags is not taken here.`,
 			`20:1 Not for a cluster's component: kube-scheduler runs with the command, flags and environment of its manifest on the node; emulated_version is not taken here.`,
 			`20:1 Which node: The cluster block has 3 nodes`,
-			`24:1 Not a static pod kenv swaps: kenv swaps the static pods of kube-apiserver, kube-controller-manager, kube-scheduler. A node's kubelet`,
+			`24:1 Not a component kenv swaps: kenv swaps the static pods of kube-apiserver, kube-controller-manager, kube-scheduler, and a node's kubelet that systemd runs.`,
 		}},
 		{"node-without-kubelet.hcl", []string{`5:1 Node without a kubelet: add component "kubelet" {}`}},
 		{"bad-emulation.hcl", []string{

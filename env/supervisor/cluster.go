@@ -105,7 +105,8 @@ func readCluster(ctx context.Context, cfg *rest.Config) (plan.ClusterFacts, *htt
 
 // checkCluster fails, changing nothing on the nodes, unless kenv reaches
 // each node as root, the node runs this machine's architecture, and each
-// component the spec swaps there runs as a static pod of its kind.
+// component the spec swaps there runs as a static pod of its kind (the
+// kubelet, from systemd's unit).
 func checkCluster(ctx context.Context, p *plan.Plan) error {
 	var errs *multierror.Error
 	for _, n := range p.Cluster.Nodes {
@@ -117,7 +118,7 @@ func checkCluster(ctx context.Context, p *plan.Plan) error {
 			if c.Node != n.Name {
 				continue
 			}
-			if _, err := readManifest(ctx, n, c.Kind); err != nil {
+			if _, err := readHolder(ctx, n, c.Kind); err != nil {
 				errs = multierror.Append(errs, err)
 			}
 		}
@@ -125,11 +126,23 @@ func checkCluster(ctx context.Context, p *plan.Plan) error {
 	return errs.ErrorOrNil()
 }
 
-// readManifest reads and checks, on node n, the static pod of kind: what
-// kenv's agent will find there. A manifest kenv's agent has moved aside
-// (a session that died) counts: the agent takes it up again.
-func readManifest(ctx context.Context, n remote.Node, kind string) (agent.Found, error) {
+// readHolder reads and checks, on node n, what runs kind there: its
+// static pod, or the kubelet's unit; what kenv's agent will find there. A
+// manifest kenv's agent has moved aside, or a unit it stopped (a session
+// that died), counts: the agent takes it up again.
+func readHolder(ctx context.Context, n remote.Node, kind string) (agent.Found, error) {
 	path := n.Manifest(kind)
+	if kind == agent.Kubelet {
+		data, err := agent.ReadKubelet(n.Runner(ctx))
+		if err != nil {
+			aside, errAside := n.ReadFile(ctx, agent.Aside(n.Dir, kind, path))
+			if errAside != nil {
+				return agent.Found{}, fmt.Errorf("node %s: %w", n.Name, err)
+			}
+			data = aside
+		}
+		return agent.Parse(kind, path, data)
+	}
 	data, err := n.ReadFile(ctx, path)
 	if err != nil {
 		aside, errAside := n.ReadFile(ctx, agent.Aside(n.Dir, kind, path))
@@ -220,7 +233,9 @@ func runningContainers(ctx context.Context, c *plan.Cluster) map[string]string {
 	}
 	ids := map[string]string{}
 	for _, s := range c.Swaps {
-		ids[s.MirrorPod()] = access.StaticPod(ctx, client, s.MirrorPod())
+		if s.Kind != agent.Kubelet {
+			ids[s.MirrorPod()] = access.StaticPod(ctx, client, s.MirrorPod())
+		}
 	}
 	return ids
 }
@@ -233,10 +248,12 @@ func clusterClient(c *plan.Cluster) (*kubernetes.Clientset, error) {
 	return kubernetes.NewForConfig(cfg)
 }
 
-// restoreCluster has each node of c put its static pods back, then waits
-// until the kubelet runs each again and reports it Ready: its mirror pod,
-// through the cluster's kubeconfig, Ready with a container other than the
-// one it ran before the swap (a mirror pod's status lags behind). What was
+// restoreCluster has each node of c put its static pods back (and start
+// the kubelet's unit it stopped), then waits until the kubelet runs each
+// again and reports it Ready: its mirror pod, through the cluster's
+// kubeconfig, Ready with a container other than the one it ran before the
+// swap (a mirror pod's status lags behind); for the kubelet, a renewal of
+// the node's lease after the restore, and the node Ready. What was
 // created in the cluster meanwhile is in its etcd, untouched.
 func restoreCluster(c *clusterRecord, out io.Writer) error {
 	start := time.Now()
@@ -245,7 +262,7 @@ func restoreCluster(c *clusterRecord, out io.Writer) error {
 	var errs *multierror.Error
 	for _, n := range c.Nodes {
 		if err := n.Restore(ctx); err != nil {
-			errs = multierror.Append(errs, fmt.Errorf("put node %s's static pods back: %w", n.Name, err))
+			errs = multierror.Append(errs, fmt.Errorf("put node %s's components back: %w", n.Name, err))
 		}
 	}
 	if errs != nil {
@@ -256,10 +273,18 @@ func restoreCluster(c *clusterRecord, out io.Writer) error {
 		return err
 	}
 	for _, s := range c.Swaps {
-		if err := access.WaitStaticPodBack(ctx, client, s.MirrorPod(), c.Before[s.MirrorPod()]); err != nil {
-			return fmt.Errorf("the static pod put back on node %s: %w", s.Node, err)
+		what := s.MirrorPod()
+		if s.Kind == agent.Kubelet {
+			what = "node " + s.Node + "'s kubelet"
+			// Read once the agents are done: kenv's build no longer renews it.
+			err = access.WaitKubeletBack(ctx, client, s.Node, access.NodeLease(ctx, client, s.Node))
+		} else {
+			err = access.WaitStaticPodBack(ctx, client, s.MirrorPod(), c.Before[s.MirrorPod()])
 		}
-		fmt.Fprintf(out, " ✓ %s is back, Ready (%s)\n", s.MirrorPod(), time.Since(start).Round(100*time.Millisecond))
+		if err != nil {
+			return fmt.Errorf("%s put back on node %s: %w", what, s.Node, err)
+		}
+		fmt.Fprintf(out, " ✓ %s is back, Ready (%s)\n", what, time.Since(start).Round(100*time.Millisecond))
 	}
 	return nil
 }

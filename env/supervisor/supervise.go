@@ -53,7 +53,7 @@ func (r *Running) Summary(w io.Writer) {
 	}
 	tw.Flush()
 	if c := r.currentPlan().Cluster; c != nil {
-		fmt.Fprintf(w, "\nThese run on the cluster's nodes in place of their static pods; Delve is brought to this machine's loopback.\n")
+		fmt.Fprintf(w, "\nThese run on the cluster's nodes in place of their static pods (the kubelet, of its systemd unit); Delve is brought to this machine's loopback.\n")
 		fmt.Fprintf(w, "Put the cluster back with: kenv down --name %s (and the node does it on its own %s after kenv is gone)\n",
 			s.Name, c.Nodes[0].Grace)
 		return

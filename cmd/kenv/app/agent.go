@@ -33,10 +33,10 @@ func newAgentCommand(streams Streams) *cobra.Command {
 type swapFlags struct{ component, manifest, dir string }
 
 func (f *swapFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.component, "component", "", "kube-apiserver, kube-controller-manager or kube-scheduler")
-	cmd.Flags().StringVar(&f.manifest, "manifest", "", "the component's static pod manifest")
+	cmd.Flags().StringVar(&f.component, "component", "", "kube-apiserver, kube-controller-manager, kube-scheduler or kubelet")
+	cmd.Flags().StringVar(&f.manifest, "manifest", "", "the component's static pod manifest (none for the kubelet, which systemd runs)")
 	cmd.Flags().StringVar(&f.dir, "dir", "", "kenv's directory on the node for the environment")
-	for _, name := range []string{"component", "manifest", "dir"} {
+	for _, name := range []string{"component", "dir"} {
 		_ = cmd.MarkFlagRequired(name)
 	}
 }
@@ -45,7 +45,7 @@ func newAgentCheckCommand(streams Streams) *cobra.Command {
 	var f swapFlags
 	cmd := &cobra.Command{
 		Use:   "check",
-		Short: "Print, as JSON, what the component's manifest runs; change nothing",
+		Short: "Print, as JSON, what the component's manifest (or the kubelet's unit) runs; change nothing",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			found, err := agent.Check(f.component, f.manifest, f.dir)
@@ -67,8 +67,8 @@ func newAgentSwapCommand(streams Streams) *cobra.Command {
 		grace time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   "swap --component C --manifest M --dir D [--grace 60s] -- PREFIX...",
-		Short: "Run the debug build in the static pod's place for as long as stdin's session lives",
+		Use:   "swap --component C [--manifest M] --dir D [--grace 60s] -- PREFIX...",
+		Short: "Run the debug build in the static pod's (or the kubelet unit's) place for as long as stdin's session lives",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if cmd.ArgsLenAtDash() != 0 {
@@ -104,7 +104,7 @@ func newAgentRestoreCommand() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "restore --dir D",
-		Short: "Put back the manifests kenv put aside, stopping the agents that run",
+		Short: "Put back the manifests kenv put aside (start the units it stopped), stopping the agents that run",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			return agent.Restore(dir, wait)
@@ -130,7 +130,7 @@ func newAgentPipeCommand(streams Streams) *cobra.Command {
 func newAgentProbeCommand() *cobra.Command {
 	var f swapFlags
 	cmd := &cobra.Command{
-		Use:   "probe --component C --manifest M --dir D",
+		Use:   "probe --component C [--manifest M] --dir D",
 		Short: "Ask the swapped component's health check on the node's loopback",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

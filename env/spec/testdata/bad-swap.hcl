@@ -21,4 +21,4 @@ component "kube-scheduler" {
   flags = { v = "4" }
   emulated_version = "1.33"
 }
-component "kubelet" {}
+component "kube-proxy" {}
