@@ -284,10 +284,14 @@ func restoreCluster(c *clusterRecord, out io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("%s put back on node %s: %w", what, s.Node, err)
 		}
-		fmt.Fprintf(out, " ✓ %s is back, Ready (%s)\n", what, time.Since(start).Round(100*time.Millisecond))
+		fmt.Fprintf(out, " ✓ %s%s(%s)\n", what, backMark, time.Since(start).Round(100*time.Millisecond))
 	}
 	return nil
 }
+
+// backMark is in each line restoreCluster prints, which down relays from
+// a detached supervisor's log.
+const backMark = " is back, Ready "
 
 // clusterFile records the cluster an environment swapped components of;
 // it outlives the environment's state, until a purge.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"sync"
 	"syscall"
 )
 
@@ -86,8 +87,13 @@ func Detach(argv []string, dir, logPath string, out io.Writer) error {
 }
 
 // Parent is a detached supervisor's line to the process that started it.
+// Once the parent is let go, what is written to it goes to the
+// supervisor's own output, its log: what it says while it runs, and as
+// it stops (the cluster it put back), which down relays.
 type Parent struct {
-	f *os.File
+	mu    sync.Mutex
+	f     *os.File
+	ended bool
 }
 
 // ParentOf returns the line Detach opened to this process. The components
@@ -97,8 +103,15 @@ func ParentOf() *Parent {
 	return &Parent{f: os.NewFile(3, "parent")}
 }
 
-// Write sends progress to the parent.
-func (p *Parent) Write(b []byte) (int, error) { return p.f.Write(b) }
+// Write sends progress to the parent, or, once it is let go, to the log.
+func (p *Parent) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ended {
+		return os.Stdout.Write(b)
+	}
+	return p.f.Write(b)
+}
 
 // Ready tells the parent the environment is ready, and lets it go.
 func (p *Parent) Ready() { p.end(readyMarker) }
@@ -110,6 +123,9 @@ func (p *Parent) Kept() { p.end(keptMarker) }
 func (p *Parent) Failed() { p.end(failedMarker) }
 
 func (p *Parent) end(marker string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	fmt.Fprintln(p.f, marker)
 	p.f.Close()
+	p.ended = true
 }

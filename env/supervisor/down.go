@@ -1,12 +1,14 @@
 package supervisor
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -99,6 +101,11 @@ func stop(env layout.Env, st *state.State, out io.Writer) error {
 		patience += restoreWait // the supervisor puts the cluster back
 	}
 	died := !st.Supervisor.Alive()
+	// A detached supervisor says in its log what it put back.
+	var relay func()
+	if cluster != nil && !died {
+		relay = relayRestores(env.Log("kenv"), out)
+	}
 	if sup := st.Supervisor; !died {
 		// The supervisor gives its claim up once its components are
 		// stopped, and exits a moment later: down returns when nothing
@@ -112,6 +119,9 @@ func stop(env layout.Env, st *state.State, out io.Writer) error {
 		if err := process.StopAll("the supervisor of "+st.Name, []process.ID{sup}, 10*time.Second); err != nil {
 			return err
 		}
+	}
+	if relay != nil {
+		relay()
 	}
 	if err := stopLeftovers(process.Host{}, st); err != nil {
 		return err
@@ -130,6 +140,33 @@ func stop(env layout.Env, st *state.State, out io.Writer) error {
 		return err
 	}
 	return nil
+}
+
+// relayRestores returns a func that copies to out the lines saying what
+// was put back (restoreCluster's) that the supervisor adds to its log from
+// now on: down's user sees them as a supervisor in the foreground shows
+// them.
+func relayRestores(log string, out io.Writer) func() {
+	var from int64
+	if info, err := os.Stat(log); err == nil {
+		from = info.Size()
+	}
+	return func() {
+		f, err := os.Open(log)
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		if _, err := f.Seek(from, io.SeekStart); err != nil {
+			return
+		}
+		lines := bufio.NewScanner(f)
+		for lines.Scan() {
+			if strings.Contains(lines.Text(), backMark) {
+				fmt.Fprintln(out, lines.Text())
+			}
+		}
+	}
 }
 
 // stopLeftovers stops the recorded processes that outlived their

@@ -148,10 +148,7 @@ func runUp(ctx context.Context, specPath string, o upOptions, streams Streams) e
 			fmt.Fprintln(out, "Ctrl-C stops it.")
 		}
 		if o.watch {
-			// A detached supervisor's own output is its log.
-			if parent != nil {
-				out = os.Stdout
-			}
+			// A detached supervisor's, once ready, goes to its log.
 			go watch(ctx, running, specPath, o, Streams{Out: out, Err: out})
 		}
 	}
