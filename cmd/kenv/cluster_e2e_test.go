@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/go-delve/delve/service/api"
+	"github.com/kenv-dev/kenv/env/agent"
+	"github.com/kenv-dev/kenv/env/node"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -31,7 +33,9 @@ import (
 // exec transport (nsenter) a second up ships nothing and kill -9
 // of kenv leaves the node's agent to put the static pod back after
 // restore_after; up --watch from a checkout ships an edited scheduler
-// and restarts it in place; after down --purge nothing of kenv is on the
+// and restarts it in place; the node's kubelet, which its systemd runs,
+// is swapped for kenv's build under Delve and its unit started again by
+// down and after kill -9; after down --purge nothing of kenv is on the
 // node. The
 // cluster itself is checked first (Ready, logs through its kubelet, the
 // same manifest over ssh and exec, the kubelet's kernel settings in the
@@ -57,7 +61,8 @@ func swapInKubeadmCluster(t *testing.T) {
 		out, err := exec.Command(cl.Exec[0], append(cl.Exec[1:], argv...)...).CombinedOutput()
 		return string(out), err
 	}
-	dlvPort := freePorts(t, 1)[0]
+	ports := freePorts(t, 2)
+	dlvPort, kubeletDlv := ports[0], ports[1]
 	dlvAddr := "127.0.0.1:" + strconv.Itoa(dlvPort)
 	writeSpec := func(name, reach string) string {
 		path := filepath.Join(work, name+".hcl")
@@ -139,6 +144,9 @@ component "kube-scheduler" {}
 		}
 		if overExec, err := inNode("cat", manifest); err != nil || overExec != string(overSSH) {
 			t.Errorf("%s cat %s: %v\n%s", strings.Join(cl.Exec, " "), manifest, err, overExec)
+		}
+		if state, err := inNode("systemctl", "is-active", agent.KubeletUnit); err != nil || strings.TrimSpace(state) != "active" {
+			t.Errorf("the node's systemd does not run the kubelet: %s %v", state, err)
 		}
 		// The kubelet sets kernel.panic to 10: in the node's own file.
 		if set, err := inNode("cat", "/proc/sys/kernel/panic"); err != nil || strings.TrimSpace(set) != "10" {
@@ -265,7 +273,10 @@ component "kube-scheduler" {}
 
 	t.Run("down puts the static pod back, Ready, with the object kept", func(t *testing.T) {
 		k := in(t)
-		k.mustRun("down", "--name", "swap")
+		// The detached supervisor puts the cluster back; down says so.
+		if out := k.mustRun("down", "--name", "swap"); !strings.Contains(out, staticPod+" is back, Ready (") {
+			t.Errorf("down does not say %s is back:\n%s", staticPod, out)
+		}
 		putBack(t, swappedAt, 4*time.Minute)
 		if _, err := cs.CoreV1().Namespaces().Get(ctx, "created-under-kenv", metav1.GetOptions{}); err != nil {
 			t.Errorf("the namespace created under kenv: %v", err)
@@ -298,6 +309,134 @@ component "kube-scheduler" {}
 		agentLog, _ := inNode("grep", "kenv-agent", "/var/lib/kenv/swap/logs/kube-apiserver.log")
 		t.Logf("the node's agent said:\n%s", agentLog)
 		k.mustRun("down", "--name", "swap")
+	})
+
+	t.Run("the kubelet: systemd's unit stopped, kenv's build under Delve in its place, the unit back on down and after kill -9", func(t *testing.T) {
+		k := in(t)
+		kubeletPid := func() string {
+			out, _ := inNode("systemctl", "show", "--property=MainPID", "--value", agent.KubeletUnit)
+			return strings.TrimSpace(out)
+		}
+		// back waits until systemd runs a kubelet other than was, the
+		// node Ready.
+		back := func(t *testing.T, was string, within time.Duration) {
+			t.Helper()
+			waitFor(t, within, "kubelet.service running again", func() bool {
+				pid := kubeletPid()
+				return pid != "0" && pid != "" && pid != was
+			})
+			ctx, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			if err := waitNodeReady(ctx, cs, cl.NodeName); err != nil {
+				t.Errorf("node %s after the kubelet came back: %v", cl.NodeName, err)
+			}
+		}
+		// swapped checks that kenv's kubelet runs in the unit's place, with
+		// its flags, under Delve on the node's loopback, and the node Ready.
+		swapped := func(t *testing.T) {
+			t.Helper()
+			if state, _ := inNode("systemctl", "is-active", agent.KubeletUnit); strings.TrimSpace(state) != "inactive" {
+				t.Errorf("kubelet.service is %q while kenv's kubelet runs, want inactive", strings.TrimSpace(state))
+			}
+			ps, _ := inNode("ps", "-eo", "args")
+			var build string
+			for _, line := range strings.Split(ps, "\n") {
+				if strings.HasPrefix(line, "/var/lib/kenv/kubelet/bin/kubelet ") {
+					build = line
+				}
+			}
+			if !strings.Contains(build, "--config=/var/lib/kubelet/config.yaml") || !strings.Contains(build, "--node-ip="+cl.Address) {
+				t.Errorf("kenv's kubelet does not run with the unit's flags; the node runs:\n%s", ps)
+			}
+			ss, _ := inNode("ss", "-Htlnp")
+			if !strings.Contains(ss, "127.0.0.1:"+strconv.Itoa(kubeletDlv)+" ") {
+				t.Errorf("Delve does not listen at 127.0.0.1:%d on the node:\n%s", kubeletDlv, ss)
+			}
+			ctx, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			if err := waitNodeReady(ctx, cs, cl.NodeName); err != nil {
+				t.Errorf("node %s under kenv's kubelet: %v", cl.NodeName, err)
+			}
+		}
+		writeKubeletSpec := func(reach string) string {
+			path := filepath.Join(work, "kubelet.hcl")
+			writeFile(t, path, fmt.Sprintf(`
+cluster {
+  kubeconfig    = %q
+  restore_after = "15s"
+  node %q {
+    %s
+  }
+}
+component "kubelet" {
+  debug {
+    port = %d
+  }
+}
+`, cl.Kubeconfig, cl.NodeName, reach, kubeletDlv))
+			return path
+		}
+
+		was := kubeletPid()
+		if was == "0" || was == "" {
+			t.Fatalf("kubelet.service runs no kubelet (MainPID %q)", was)
+		}
+		k.mustRun("up", "-d", "--timeout", "10m", writeKubeletSpec(fmt.Sprintf("ssh = %q\n    ssh_options = %s", cl.SSHTarget, quoted(cl.SSHOptions))))
+		swapped(t)
+		var st struct {
+			Components []struct{ Name, Status, DebugAddress string }
+		}
+		if err := json.Unmarshal([]byte(k.mustRun("status", "--name", "kubelet", "-o", "json")), &st); err != nil {
+			t.Fatal(err)
+		}
+		if len(st.Components) != 1 || st.Components[0].Name != cl.NodeName+"/kubelet" || st.Components[0].Status != "ready" ||
+			st.Components[0].DebugAddress != "127.0.0.1:"+strconv.Itoa(kubeletDlv) {
+			t.Errorf("status: %+v", st.Components)
+		}
+		// Through kenv's tunnel, the node's kubelet stops in SyncPod for
+		// a pod bound to the node, and runs it once let go.
+		client := connectDelve(t, st.Components[0].DebugAddress, time.Minute)
+		if _, err := client.Halt(); err != nil {
+			t.Fatalf("halt the node's kubelet: %v", err)
+		}
+		bp, err := client.CreateBreakpoint(&api.Breakpoint{FunctionName: syncPod})
+		if err != nil {
+			t.Fatalf("breakpoint in the node's kubelet: %v", err)
+		}
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "under-kenvs-kubelet", Namespace: "default"},
+			Spec: corev1.PodSpec{NodeName: cl.NodeName, Containers: []corev1.Container{{
+				Name: "pause", Image: node.PauseImage, ImagePullPolicy: corev1.PullNever}}},
+		}
+		if _, err := cs.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		stoppedAtPod(t, client, bp.ID, pod.Name)
+		if _, err := client.ClearBreakpoint(bp.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := client.Disconnect(true); err != nil {
+			t.Fatal(err)
+		}
+		waitPodRunning(ctx, t, cs, pod.Name)
+		out := k.mustRun("down", "--name", "kubelet")
+		if !strings.Contains(out, "node "+cl.NodeName+"'s kubelet is back, Ready") {
+			t.Errorf("down does not say the kubelet is back:\n%s", out)
+		}
+		back(t, was, 30*time.Second)
+
+		// Over exec, kill -9 of kenv: the node's agent starts the unit
+		// again after restore_after.
+		was = kubeletPid()
+		k.mustRun("up", "-d", "--timeout", "10m", writeKubeletSpec("exec = "+quoted(cl.Exec)))
+		swapped(t)
+		if err := syscall.Kill(supervisorPid(t, k), syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		killed := time.Now()
+		back(t, was, 2*time.Minute)
+		t.Logf("FIGURE kubelet.service running again after kill -9 of kenv: %s", time.Since(killed).Round(time.Second))
+		k.mustRun("down", "--purge", "--name", "kubelet")
 	})
 
 	t.Run("up --watch from a checkout: an edit ships the rebuilt scheduler and restarts it in place", func(t *testing.T) {

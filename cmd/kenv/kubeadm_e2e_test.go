@@ -15,14 +15,16 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/hashicorp/go-multierror"
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -42,11 +44,15 @@ import (
 // kubeadmCluster is a single-node kubeadm cluster that kenv did not make,
 // as a user's cluster is: `kubeadm init` with its static pods for etcd,
 // kube-apiserver, kube-controller-manager and kube-scheduler, run by a
-// kubelet on containerd, reached over SSH. It runs offline in network and
-// mount namespaces of its own (env/ns), its images made here from the
-// components built from the real source at Version (kenv's own build, so
-// they share kenv's build cache); no CoreDNS or kube-proxy. Everything it
-// made on this machine goes at the test's cleanup.
+// kubelet on containerd, reached over SSH. The node boots systemd as
+// kind's node image does: systemd is the pid 1 of a pid namespace of the
+// node's, and runs containerd, sshd and the kubelet from units
+// (kubelet.service with kubeadm's drop-in, which `kubeadm init` restarts
+// through systemctl). It runs offline in network and mount namespaces of
+// its own (env/ns), its images made here from the components built from
+// the real source at Version (kenv's own build, so they share kenv's
+// build cache); no CoreDNS or kube-proxy. Everything it made on this
+// machine goes at the test's cleanup.
 type kubeadmCluster struct {
 	Version  string // e.g. "v1.34.4" (e2eVersion())
 	NodeName string // the kubeadm node name
@@ -62,14 +68,16 @@ type kubeadmCluster struct {
 	// as the only known host, StrictHostKeyChecking and BatchMode.
 	SSHOptions []string
 	// Exec is a command prefix that runs an argv inside the node, as
-	// root, stdin and stdout passed through: nsenter into its network
-	// and mount namespaces.
+	// root, stdin and stdout passed through: nsenter into the namespaces
+	// of the node's systemd (network, mount, pid, UTS).
 	Exec []string
 	// ManifestDir is where the static pods' manifests are, inside the
 	// node.
 	ManifestDir string
 
 	work string // this machine's directory of the cluster
+	// systemd is the pid, on this machine, of the node's systemd.
+	systemd int
 }
 
 // The node's ranges: its /24 is 10.236.N.0/24, N from the cluster's name,
@@ -84,13 +92,14 @@ const (
 
 // kubeadmPrivate are the machine's directories that are the node's own
 // inside it (env/ns Private): what kubeadm, the kubelet, containerd, the
-// CNI plugins, etcd, sshd and mount(8) write at fixed paths. The static
+// CNI plugins, etcd, sshd, systemd and mount(8) write at fixed paths,
+// and the node's systemd units. The static
 // pods' DirectoryOrCreate host paths (/usr/libexec/kubernetes for the
 // controller-manager's flex volumes) are among them.
 var kubeadmPrivate = []string{
-	"/etc/cni/net.d", "/etc/kubernetes", "/run/containerd", "/run/mount", "/run/sshd",
-	"/usr/libexec/kubernetes", "/var/lib/cni", "/var/lib/etcd", "/var/lib/kubelet",
-	"/var/log/containers", "/var/log/pods",
+	"/etc/cni/net.d", "/etc/kubernetes", "/etc/systemd/system", "/run/containerd", "/run/mount", "/run/sshd",
+	"/run/systemd", "/usr/libexec/kubernetes", "/var/lib/cni", "/var/lib/etcd", "/var/lib/kubelet",
+	"/var/lib/systemd", "/var/log/containers", "/var/log/pods",
 }
 
 // kubeadmOwnFiles are files of the machine the node gets copies of, bound
@@ -188,7 +197,6 @@ func startKubeadmCluster(t *testing.T, name string) *kubeadmCluster {
 		Addr: netip.MustParsePrefix(fmt.Sprintf("10.236.%d.2/24", subnet))}
 	c.Address = nsNode.Addr.Addr().String()
 	c.SSHTarget = "root@" + c.Address
-	c.Exec = []string{bins.nsenter, "--net=" + filepath.Join(nodeDir, "ns", "net"), "--mount=" + filepath.Join(nodeDir, "ns", "mnt"), "--"}
 	cgroupRoot := "/kadm-" + name
 	// In the node, /run/containerd is the node's; a name of the cluster's
 	// own keeps the shims' command lines apart from any other containerd's.
@@ -224,27 +232,15 @@ func startKubeadmCluster(t *testing.T, name string) *kubeadmCluster {
 	if err := ns.Make(nsNode, bridge); err != nil {
 		fail("namespaces", err)
 	}
-	if err := c.ownFiles(); err != nil {
+	own, err := c.ownFiles()
+	if err != nil {
 		fail("the node's own kernel settings and login records", err)
 	}
 	done()
 
-	place := nsNode.Place()
-	start := func(what string, argv []string, env ...string) *process.Process {
-		p, err := place.Start(process.Spec{Name: what, Argv: argv, Env: env, LogPath: filepath.Join(logs, what+".log")})
-		if err != nil {
-			fail("start "+what, err)
-		}
-		t.Cleanup(func() {
-			if err := p.Stop(30 * time.Second); err != nil {
-				t.Errorf("kubeadm cluster %s: stop %s: %v", name, what, err)
-			}
-		})
-		return p
-	}
-
-	// containerd, with the images; the pods go while it runs.
-	done = step("containerd up with the images")
+	// systemd, booted in the node with the units of containerd, sshd and
+	// the kubelet; it and what it runs go with the cgroup at the sweep.
+	done = step("systemd running in the node")
 	config := filepath.Join(work, "containerd.toml")
 	if err := os.WriteFile(config, []byte(fmt.Sprintf(kubeadmContainerdTOML, filepath.Join(work, "containerd"), socket, socket+".ttrpc",
 		filepath.Join(work, "containerd", "opt"), node.PauseImage, node.CNIBinDir())), 0o644); err != nil {
@@ -254,15 +250,80 @@ func startKubeadmCluster(t *testing.T, name string) *kubeadmCluster {
 	if err := os.WriteFile(cni, []byte(fmt.Sprintf(kubeadmCNI, kubeadmCNIRange)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	containerd := start("containerd", []string{bins.containerd, "--config", config})
+	sshdConfig, err := c.writeSSH()
+	if err != nil {
+		t.Fatal(err)
+	}
+	units := map[string]string{
+		"kadm-node.target":                  kubeadmNodeTarget,
+		"containerd.service":                fmt.Sprintf(kubeadmContainerdUnit, bins.containerd, config, filepath.Join(logs, "containerd.log")),
+		"kadm-sshd.service":                 fmt.Sprintf(kubeadmSSHDUnit, sshdConfig, filepath.Join(logs, "sshd.log")),
+		"kubelet.service":                   fmt.Sprintf(kubeadmKubeletUnit, bins.dir+"/kubelet", filepath.Join(logs, "kubelet.log")),
+		"kubelet.service.d/10-kubeadm.conf": fmt.Sprintf(kubeadmKubeletDropIn, bins.dir+"/kubelet"),
+	}
+	for name, content := range units {
+		path := filepath.Join(nodeDir, "private", "etc", "systemd", "system", name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	boot, err := c.bootScript(cgroupRoot, own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	booted, err := nsNode.Place().Start(process.Spec{Name: "systemd", Argv: []string{"sh", "-e", boot}, LogPath: filepath.Join(logs, "boot.log")})
+	if err != nil {
+		fail("boot systemd", err)
+	}
 	t.Cleanup(func() {
+		// Its pid namespace, and all in it, ends with it.
+		if pid := c.systemd; pid != 0 {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		if err := booted.Stop(10 * time.Second); err != nil {
+			t.Errorf("kubeadm cluster %s: stop systemd: %v", name, err)
+		}
+	})
+	err = waitProcess(time.Minute, booted, func() error {
+		if c.systemd == 0 {
+			for _, pid := range process.Descendants(booted.Pid()) {
+				if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(comm)) == "systemd" {
+					c.systemd = pid
+					c.Exec = []string{bins.nsenter, "--target=" + strconv.Itoa(pid), "--net", "--mount", "--pid", "--uts", "--"}
+				}
+			}
+			if c.systemd == 0 {
+				return errors.New("systemd has not started")
+			}
+		}
+		out, err := c.run(nil, "systemctl", "is-system-running")
+		if state := strings.TrimSpace(out); state != "running" {
+			return fmt.Errorf("systemctl is-system-running: %s (%v)", state, err)
+		}
+		return nil
+	})
+	if err != nil {
+		fail("systemd", err)
+	}
+	done()
+
+	// containerd, with the images; the pods go while it runs.
+	done = step("containerd up with the images")
+	t.Cleanup(func() {
+		// The kubelet first, or it starts what is being removed.
+		if out, err := c.run(nil, "systemctl", "stop", "kubelet.service"); err != nil {
+			t.Errorf("kubeadm cluster %s: stop the kubelet: %v: %s", name, err, out)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		if err := node.RemovePods(ctx, hostSocket); err != nil {
 			t.Errorf("kubeadm cluster %s: remove the pods: %v", name, err)
 		}
 	})
-	if err := waitProcess(30*time.Second, containerd, func() error { return node.Ready(context.Background(), hostSocket) }); err != nil {
+	if err := waitProcess(30*time.Second, booted, func() error { return node.Ready(context.Background(), hostSocket) }); err != nil {
 		fail("containerd", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -279,57 +340,36 @@ func startKubeadmCluster(t *testing.T, name string) *kubeadmCluster {
 	}
 	done()
 
-	// kubeadm init waits for a kubelet no init system starts: it starts
-	// once kubeadm has written its configuration.
+	// kubeadm init, in the node: it writes the kubelet's configuration
+	// and restarts kubelet.service through systemctl, as on a node of
+	// kubeadm's packages.
 	done = step("kubeadm init")
 	kubeadmConfig := filepath.Join(work, "kubeadm.yaml")
 	if err := os.WriteFile(kubeadmConfig, []byte(fmt.Sprintf(kubeadmConfigYAML, c.Address, c.NodeName, socket, c.Address,
 		c.Version, c.NodeName, kubeadmEtcdRepository, bins.etcdVersion, kubeadmServices, kubeadmPods, cgroupRoot)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// No init system on PATH: kubeadm would ask systemctl to restart a
-	// kubelet service of the machine's.
-	noTools := filepath.Join(work, "empty")
-	if err := os.Mkdir(noTools, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	kubeadm := start("kubeadm", []string{bins.dir + "/kubeadm", "init", "--config", kubeadmConfig, "--v=1"}, "PATH="+noTools)
-	kubeletConfig := filepath.Join(nodeDir, "private", "var", "lib", "kubelet")
-	err = waitProcess(2*time.Minute, kubeadm, func() error {
-		for _, f := range []string{"config.yaml", "kubeadm-flags.env"} {
-			if _, err := os.Stat(filepath.Join(kubeletConfig, f)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	kubeadm, err := process.Start(process.Spec{Name: "kubeadm", LogPath: filepath.Join(logs, "kubeadm.log"),
+		Argv: append(slices.Clone(c.Exec), bins.dir+"/kubeadm", "init", "--config", kubeadmConfig, "--v=1")})
 	if err != nil {
-		fail("kubeadm init writing the kubelet's configuration", err)
+		fail("start kubeadm", err)
 	}
-	flags, err := kubeletFlags(filepath.Join(kubeletConfig, "kubeadm-flags.env"))
-	if err != nil {
-		fail("kubelet flags", err)
-	}
-	kubelet := start("kubelet", append([]string{bins.dir + "/kubelet", "--config=/var/lib/kubelet/config.yaml",
-		"--kubeconfig=/etc/kubernetes/kubelet.conf", "--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf"}, flags...))
-	// kubeadm would wait minutes for a kubelet or pods that died.
 	select {
 	case <-kubeadm.Done():
 		if how := kubeadm.Exit(); how != "exited with code 0" {
 			fail("kubeadm init", errors.New(how))
 		}
-	case <-kubelet.Done():
-		fail("kubeadm init", kubelet.ExitError())
-	case <-containerd.Done():
-		fail("kubeadm init", containerd.ExitError())
+	case <-booted.Done():
+		fail("kubeadm init", fmt.Errorf("the node's systemd ended: %v", booted.ExitError()))
 	case <-time.After(6 * time.Minute):
+		_ = kubeadm.Stop(10 * time.Second)
 		fail("kubeadm init", errors.New("not done within 6 minutes"))
 	}
 	done()
 
-	// sshd, with keys made here.
+	// sshd, a unit of the node's, with keys made here.
 	done = step("sshd answers")
-	if err := c.startSSH(start); err != nil {
+	if err := c.waitSSH(booted); err != nil {
 		fail("sshd", err)
 	}
 	done()
@@ -491,33 +531,101 @@ func kubeadmImages(work string, b kubeadmBins) (map[string]string, error) {
 	return images, g.Wait()
 }
 
-// ownFiles binds, inside the node, a copy of each of kubeadmOwnFiles the
-// machine has over it, so that what the node writes there stays in the
-// node.
-func (c *kubeadmCluster) ownFiles() error {
+// ownFiles writes, for each of kubeadmOwnFiles the machine has, a copy
+// of the node's own, and returns them: the boot script binds each over
+// its file inside the node, so that what the node writes there stays in
+// the node.
+func (c *kubeadmCluster) ownFiles() ([]bind, error) {
 	dir := filepath.Join(c.work, "own")
-	var errs *multierror.Error
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	var binds []bind
 	for i, path := range kubeadmOwnFiles {
 		content, err := os.ReadFile(path)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
 		if err != nil {
-			errs = multierror.Append(errs, err)
-			continue
+			return nil, err
 		}
 		own := filepath.Join(dir, strconv.Itoa(i)+"-"+filepath.Base(path))
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return err
-		}
 		if err := os.WriteFile(own, content, 0o644); err != nil {
-			return err
+			return nil, err
 		}
-		if out, err := c.run(nil, "mount", "--bind", own, path); err != nil {
-			errs = multierror.Append(errs, fmt.Errorf("bind %s over %s in the node: %w: %s", own, path, err, out))
+		binds = append(binds, bind{from: own, to: path})
+	}
+	return binds, nil
+}
+
+// bind is a bind mount inside the node.
+type bind struct{ from, to string }
+
+// bootScript writes the script that boots the node's systemd, run in the
+// node's network and mount namespaces, and returns its path. It puts
+// itself in the cluster's cgroup (a leaf, node, under cgroupRoot), then,
+// in a pid, UTS and mount namespace of its own (unshare; the mount
+// namespace a slave of the node's), mounts the pid namespace's /proc,
+// binds the node's own files, gives systemd a /sys/fs/cgroup of its own
+// (a tmpfs with the machine's hierarchies mounted in it, then read-only,
+// so that systemd neither remounts the machine's tmpfs nor mounts a
+// hierarchy the machine has not), and execs systemd with the node's
+// target. On a machine with cgroup v2 alone, /sys/fs/cgroup is that
+// hierarchy, as it is.
+func (c *kubeadmCluster) bootScript(cgroupRoot string, binds []bind) (string, error) {
+	mounts, err := mountinfo.GetMounts(func(m *mountinfo.Info) (skip, stop bool) {
+		return m.FSType != "cgroup" && m.FSType != "cgroup2", false
+	})
+	if err != nil {
+		return "", err
+	}
+	if len(mounts) == 0 {
+		return "", errors.New("no cgroup hierarchy is mounted")
+	}
+	var outer, inner strings.Builder
+	for _, m := range mounts {
+		leaf := filepath.Join(m.Mountpoint, cgroupRoot, "node")
+		fmt.Fprintf(&outer, "mkdir -p %s\n", leaf)
+		if strings.Contains(m.VFSOptions, "cpuset") {
+			for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
+				fmt.Fprintf(&outer, "cat %s > %s\n", filepath.Join(m.Mountpoint, cgroupRoot, f), filepath.Join(leaf, f))
+			}
+		}
+		fmt.Fprintf(&outer, "echo $$ > %s\n", filepath.Join(leaf, "cgroup.procs"))
+	}
+	fmt.Fprintf(&outer, "exec unshare --pid --fork --kill-child=SIGKILL --mount --uts --propagation slave sh -e %s\n",
+		filepath.Join(c.work, "boot-inner.sh"))
+
+	fmt.Fprintf(&inner, "mount -t proc proc /proc\n")
+	for _, b := range binds {
+		fmt.Fprintf(&inner, "mount --bind %s %s\n", b.from, b.to)
+	}
+	if len(mounts) > 1 || mounts[0].Mountpoint != "/sys/fs/cgroup" {
+		fmt.Fprintf(&inner, "mount -t tmpfs -o mode=755 kadm-cgroup /sys/fs/cgroup\n")
+		for _, m := range mounts {
+			// The super options name the hierarchy: its controllers, or
+			// name=systemd.
+			var opts []string
+			for _, o := range strings.Split(m.VFSOptions, ",") {
+				if o != "rw" && o != "ro" && o != "" {
+					opts = append(opts, o)
+				}
+			}
+			// A named hierarchy without controllers, as name=systemd.
+			if m.FSType == "cgroup" && !slices.ContainsFunc(opts, func(o string) bool { return !strings.HasPrefix(o, "name=") }) {
+				opts = append([]string{"none"}, opts...)
+			}
+			fmt.Fprintf(&inner, "mkdir -p %s\nmount -t %s -o %s cgroup %s\n", m.Mountpoint, m.FSType, strings.Join(append([]string{"rw"}, opts...), ","), m.Mountpoint)
+		}
+		fmt.Fprintf(&inner, "mount -o remount,ro,bind /sys/fs/cgroup\n")
+	}
+	fmt.Fprintf(&inner, "exec env container=kenv-kubeadm /lib/systemd/systemd --unit=kadm-node.target\n")
+	for path, content := range map[string]string{"boot.sh": outer.String(), "boot-inner.sh": inner.String()} {
+		if err := os.WriteFile(filepath.Join(c.work, path), []byte(content), 0o700); err != nil {
+			return "", err
 		}
 	}
-	return errs.ErrorOrNil()
+	return filepath.Join(c.work, "boot.sh"), nil
 }
 
 // run runs argv inside the node through Exec, with stdin, and returns its
@@ -533,26 +641,27 @@ func (c *kubeadmCluster) run(stdin io.Reader, argv ...string) (string, error) {
 	return out.String(), err
 }
 
-// startSSH makes the node's host key and the test's key pair, starts sshd
-// in the node and waits until `ssh ... true` works.
-func (c *kubeadmCluster) startSSH(start func(string, []string, ...string) *process.Process) error {
+// writeSSH makes the node's host key and the test's key pair, and writes
+// the node's sshd_config, whose path it returns, and the test's ssh
+// config.
+func (c *kubeadmCluster) writeSSH() (string, error) {
 	dir := filepath.Join(c.work, "ssh")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
+		return "", err
 	}
 	hostKey, clientKey := filepath.Join(dir, "ssh_host_ed25519_key"), filepath.Join(dir, "id_ed25519")
 	for _, key := range []string{hostKey, clientKey} {
 		if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "kadm", "-f", key).CombinedOutput(); err != nil {
-			return fmt.Errorf("ssh-keygen: %w: %s", err, out)
+			return "", fmt.Errorf("ssh-keygen: %w: %s", err, out)
 		}
 	}
 	hostPub, err := os.ReadFile(hostKey + ".pub")
 	if err != nil {
-		return err
+		return "", err
 	}
 	clientPub, err := os.ReadFile(clientKey + ".pub")
 	if err != nil {
-		return err
+		return "", err
 	}
 	files := map[string]string{
 		"authorized_keys": string(clientPub),
@@ -563,12 +672,17 @@ func (c *kubeadmCluster) startSSH(start func(string, []string, ...string) *proce
 	}
 	for f, content := range files {
 		if err := os.WriteFile(filepath.Join(dir, f), []byte(content), 0o600); err != nil {
-			return err
+			return "", err
 		}
 	}
 	c.SSHOptions = []string{"-F", filepath.Join(dir, "ssh_config")}
-	sshd := start("sshd", []string{"/usr/sbin/sshd", "-D", "-e", "-f", filepath.Join(dir, "sshd_config")})
-	return waitProcess(30*time.Second, sshd, func() error {
+	return filepath.Join(dir, "sshd_config"), nil
+}
+
+// waitSSH waits until `ssh ... true` works, while the node's systemd
+// runs.
+func (c *kubeadmCluster) waitSSH(systemd *process.Process) error {
+	return waitProcess(30*time.Second, systemd, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		out, err := exec.CommandContext(ctx, "ssh", append(append([]string{}, c.SSHOptions...), c.SSHTarget, "true")...).CombinedOutput()
@@ -577,21 +691,6 @@ func (c *kubeadmCluster) startSSH(start func(string, []string, ...string) *proce
 		}
 		return nil
 	})
-}
-
-// kubeletFlags are the flags kubeadm-flags.env gives the kubelet, as
-// kubeadm's systemd drop-in passes them.
-func kubeletFlags(path string) ([]string, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "KUBELET_KUBEADM_ARGS="); ok {
-			return strings.Fields(strings.Trim(v, `"`)), nil
-		}
-	}
-	return nil, fmt.Errorf("%s has no KUBELET_KUBEADM_ARGS: %q", path, raw)
 }
 
 // waitProcess polls ready every 200ms until it returns nil, p exits, or
@@ -662,12 +761,12 @@ const kubeadmCNI = `{
 `
 
 // kubeadmConfigYAML is what `kubeadm init --config` reads: no preflight
-// (it would pull images and look for swap and systemd), no CoreDNS or
-// kube-proxy; images never pulled; the node's address given to the
-// kubelet (the node has no default route it would take it from); the kubelet on cgroupfs under the
-// cluster's own cgroup, with eviction and image garbage collection off
-// as kenv's own kubelets (the images are made here, not pulled), and
-// cgroup v1 allowed.
+// (it would pull images, look for swap and check the machine's kernel),
+// no CoreDNS or kube-proxy; images never pulled; the node's address given
+// to the kubelet (the node has no default route it would take it from);
+// the kubelet on cgroupfs under the cluster's own cgroup, with eviction
+// and image garbage collection off as kenv's own kubelets (the images are
+// made here, not pulled), and cgroup v1 allowed.
 const kubeadmConfigYAML = `apiVersion: kubeadm.k8s.io/v1beta4
 kind: InitConfiguration
 localAPIEndpoint:
@@ -712,6 +811,62 @@ evictionHard:
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 `
+
+// The node's systemd units. None has systemd's default dependencies: the
+// node's target starts containerd and sshd and nothing of the machine's
+// (its units in /lib/systemd/system are there, not wanted); kubeadm init
+// restarts the kubelet. Each unit's output goes to its log in the
+// cluster's directory (the node runs no journald).
+const (
+	kubeadmNodeTarget = `[Unit]
+Description=the kubeadm test node
+Wants=containerd.service kadm-sshd.service
+`
+	kubeadmContainerdUnit = `[Unit]
+Description=containerd
+DefaultDependencies=no
+
+[Service]
+ExecStart=%s --config %s
+Delegate=yes
+KillMode=process
+StandardOutput=append:%s
+StandardError=inherit
+`
+	kubeadmSSHDUnit = `[Unit]
+Description=the node's sshd
+DefaultDependencies=no
+
+[Service]
+ExecStart=/usr/sbin/sshd -D -e -f %s
+KillMode=process
+StandardOutput=append:%s
+StandardError=inherit
+`
+	// As kubeadm's packages install it (kubelet.service and its
+	// 10-kubeadm.conf drop-in), the kubelet built here in place of
+	// /usr/bin/kubelet.
+	kubeadmKubeletUnit = `[Unit]
+Description=kubelet: The Kubernetes Node Agent
+DefaultDependencies=no
+After=containerd.service
+
+[Service]
+ExecStart=%s
+Restart=always
+StartLimitInterval=0
+RestartSec=2
+StandardOutput=append:%s
+StandardError=inherit
+`
+	kubeadmKubeletDropIn = `[Service]
+Environment="KUBELET_KUBECONFIG_ARGS=--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf"
+Environment="KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml"
+EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env
+ExecStart=
+ExecStart=%s $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS
+`
+)
 
 // kubeadmSSHDConfig is the node's sshd: on the node's address only, root
 // by key alone, the keys and pid file the test's.
