@@ -2,9 +2,9 @@
 // (kubeadm, kind, minikube): it swaps a control-plane component that the
 // kubelet runs from a static pod manifest for kenv's debug build, and puts
 // the manifest back afterwards; or the kubelet itself, which systemd runs
-// from its unit: the unit is stopped instead, and started again (unit.go). kenv ships itself to the node and runs
-// `kenv agent …` there over ssh or an exec prefix; this package is what
-// those commands do.
+// from its unit: the unit is stopped instead, and started again (unit.go).
+// kenv ships itself to the node and runs `kenv agent …` there over ssh or
+// an exec prefix; this package is what those commands do.
 //
 // # A session
 //
@@ -273,12 +273,11 @@ func (a *agent) putAside() (Found, error) {
 }
 
 // waitStopped waits until the kubelet has stopped the pod (or systemd the
-// kubelet): its ports are
-// free, as a person watching the pod go sees it. A component that closed
-// its listener may still drain its requests for a while (kube-apiserver,
-// up to its pod's grace period): the build starts beside it, as it would
-// by hand. Where the ports were free from the start, no process of the
-// component's may run but the agent's own.
+// kubelet): its ports are free, as a person watching the pod go sees it.
+// A component that closed its listener may still drain its requests for a
+// while (kube-apiserver, up to its pod's grace period): the build starts
+// beside it, as it would by hand. Where the ports were free from the
+// start, no process of the component's may run but the agent's own.
 func (a *agent) waitStopped(ctx context.Context, found Found) (ending, error) {
 	a.o.say("waiting for the kubelet to stop %s", a.Component)
 	deadline := time.Now().Add(stopWait)
