@@ -22,7 +22,7 @@ test: vet node-deps
 	$(GO) test -count=1 ./env/ns
 	@setsid sh -c 'echo 19 > /proc/self/autogroup 2>/dev/null; exec "$$@"' lowest \
 		$(GO) test -race -short -count=1 -run '^$$' $(RACE_PACKAGES) > /dev/null 2>&1 & \
-	$(GO) test -count=1 -timeout 80m -tags e2e $$($(GO) list ./... | grep -v '/env/ns$$'); e2e=$$?; \
+	$(GO) test -count=1 -timeout 100m -tags e2e $$($(GO) list ./... | grep -v '/env/ns$$'); e2e=$$?; \
 	wait; exit $$e2e
 	$(MAKE) --no-print-directory race
 
