@@ -58,7 +58,7 @@ bench: build
 	./bin/kenv bench $(BENCH_FLAGS) $(BENCH_SPEC)
 
 e2e:
-	$(GO) test -count=1 -timeout 80m -tags e2e -run 'TestEndToEnd' -v ./cmd/kenv/
+	$(GO) test -count=1 -timeout 100m -tags e2e -run 'TestEndToEnd' -v ./cmd/kenv/
 
 vet:
 	$(GO) vet ./...
