@@ -64,7 +64,19 @@ func swapInKubeadmCluster(t *testing.T) {
 	ports := freePorts(t, 2)
 	dlvPort, kubeletDlv := ports[0], ports[1]
 	dlvAddr := "127.0.0.1:" + strconv.Itoa(dlvPort)
-	writeSpec := func(name, reach string) string {
+	quoted := func(list []string) string {
+		var q []string
+		for _, s := range list {
+			q = append(q, strconv.Quote(s))
+		}
+		return "[" + strings.Join(q, ", ") + "]"
+	}
+	// How the specs reach the node: over ssh, or through the exec prefix.
+	bySSH := fmt.Sprintf("ssh = %q\n    ssh_options = %s", cl.SSHTarget, quoted(cl.SSHOptions))
+	byExec := "exec = " + quoted(cl.Exec)
+	// writeSpec writes the spec name.hcl that swaps components on the
+	// node, reached as reach says.
+	writeSpec := func(name, reach, components string) string {
 		path := filepath.Join(work, name+".hcl")
 		writeFile(t, path, fmt.Sprintf(`
 cluster {
@@ -74,7 +86,12 @@ cluster {
     %s
   }
 }
-component "kube-apiserver" {
+%s`, cl.Kubeconfig, cl.NodeName, reach, components))
+		return path
+	}
+	// The control plane's swap: kube-apiserver under Delve, stopping at
+	// a namespace's create, and the scheduler.
+	controlPlane := fmt.Sprintf(`component "kube-apiserver" {
   debug {
     port = %d
     breakpoint %q {
@@ -83,17 +100,8 @@ component "kube-apiserver" {
   }
 }
 component "kube-scheduler" {}
-`, cl.Kubeconfig, cl.NodeName, reach, dlvPort, storeCreate))
-		return path
-	}
-	quoted := func(list []string) string {
-		var q []string
-		for _, s := range list {
-			q = append(q, strconv.Quote(s))
-		}
-		return "[" + strings.Join(q, ", ") + "]"
-	}
-	overSSH := writeSpec("swap", fmt.Sprintf("ssh = %q\n    ssh_options = %s", cl.SSHTarget, quoted(cl.SSHOptions)))
+`, dlvPort, storeCreate)
+	overSSH := writeSpec("swap", bySSH, controlPlane)
 	t.Cleanup(func() { _, _ = k.run("down", "--purge", "--name", "swap") })
 
 	manifest := filepath.Join(cl.ManifestDir, "kube-apiserver.yaml")
@@ -156,8 +164,7 @@ component "kube-scheduler" {}
 
 	t.Run("a node without the static pod is refused, and nothing changes there", func(t *testing.T) {
 		k := in(t)
-		elsewhere := writeSpec("elsewhere", fmt.Sprintf("ssh = %q\n    ssh_options = %s\n    manifests = \"/etc/kubernetes/elsewhere\"",
-			cl.SSHTarget, quoted(cl.SSHOptions)))
+		elsewhere := writeSpec("elsewhere", bySSH+"\n    manifests = \"/etc/kubernetes/elsewhere\"", controlPlane)
 		out, err := k.run("up", "-d", elsewhere)
 		if err == nil || !strings.Contains(out, "runs no static pod kube-apiserver: /etc/kubernetes/elsewhere/kube-apiserver.yaml cannot be read") || !strings.Contains(out, "/etc/kubernetes/elsewhere does not exist") {
 			t.Errorf("up on a node without the static pod: %v", err)
@@ -285,7 +292,7 @@ component "kube-scheduler" {}
 
 	t.Run("over exec a second up ships nothing; kill -9 leaves the node to put the pod back", func(t *testing.T) {
 		k := in(t)
-		overExec := writeSpec("swap", "exec = "+quoted(cl.Exec))
+		overExec := writeSpec("swap", byExec, controlPlane)
 		out := k.mustRun("up", "-d", "--timeout", "10m", overExec)
 		if !strings.Contains(out, "has everything already") {
 			t.Errorf("the second up shipped files again")
@@ -358,30 +365,18 @@ component "kube-scheduler" {}
 				t.Errorf("node %s under kenv's kubelet: %v", cl.NodeName, err)
 			}
 		}
-		writeKubeletSpec := func(reach string) string {
-			path := filepath.Join(work, "kubelet.hcl")
-			writeFile(t, path, fmt.Sprintf(`
-cluster {
-  kubeconfig    = %q
-  restore_after = "15s"
-  node %q {
-    %s
-  }
-}
-component "kubelet" {
+		kubeletSpec := fmt.Sprintf(`component "kubelet" {
   debug {
     port = %d
   }
 }
-`, cl.Kubeconfig, cl.NodeName, reach, kubeletDlv))
-			return path
-		}
+`, kubeletDlv)
 
 		was := kubeletPid()
 		if was == "0" || was == "" {
 			t.Fatalf("kubelet.service runs no kubelet (MainPID %q)", was)
 		}
-		k.mustRun("up", "-d", "--timeout", "10m", writeKubeletSpec(fmt.Sprintf("ssh = %q\n    ssh_options = %s", cl.SSHTarget, quoted(cl.SSHOptions))))
+		k.mustRun("up", "-d", "--timeout", "10m", writeSpec("kubelet", bySSH, kubeletSpec))
 		swapped(t)
 		var st struct {
 			Components []struct{ Name, Status, DebugAddress string }
@@ -428,7 +423,7 @@ component "kubelet" {
 		// Over exec, kill -9 of kenv: the node's agent starts the unit
 		// again after restore_after.
 		was = kubeletPid()
-		k.mustRun("up", "-d", "--timeout", "10m", writeKubeletSpec("exec = "+quoted(cl.Exec)))
+		k.mustRun("up", "-d", "--timeout", "10m", writeSpec("kubelet", byExec, kubeletSpec))
 		swapped(t)
 		if err := syscall.Kill(supervisorPid(t, k), syscall.SIGKILL); err != nil {
 			t.Fatal(err)

@@ -19,7 +19,8 @@ import (
 // and environment from /proc and its configuration file, is saved aside
 // first, since it cannot be read once the unit is stopped.
 
-// Kubelet is the component a node's systemd runs rather than its kubelet.
+// Kubelet is the one component kenv swaps that no static pod runs: the
+// node's systemd does.
 const Kubelet = "kubelet"
 
 // KubeletUnit is the systemd unit that runs the kubelet.

@@ -132,27 +132,17 @@ func checkCluster(ctx context.Context, p *plan.Plan) error {
 // that died), counts: the agent takes it up again.
 func readHolder(ctx context.Context, n remote.Node, kind string) (agent.Found, error) {
 	path := n.Manifest(kind)
+	var data []byte
+	var err error
 	if kind == agent.Kubelet {
-		data, err := agent.ReadKubelet(n.Runner(ctx))
-		if err != nil {
-			aside, errAside := n.ReadFile(ctx, agent.Aside(n.Dir, kind, path))
-			if errAside != nil {
-				return agent.Found{}, fmt.Errorf("node %s: %w", n.Name, err)
-			}
-			data = aside
-		}
-		return agent.Parse(kind, path, data)
+		data, err = agent.ReadKubelet(n.Runner(ctx))
+	} else {
+		data, err = n.ReadFile(ctx, path)
 	}
-	data, err := n.ReadFile(ctx, path)
 	if err != nil {
 		aside, errAside := n.ReadFile(ctx, agent.Aside(n.Dir, kind, path))
 		if errAside != nil {
-			there := "does not exist"
-			if listing, err := n.Run(ctx, nil, "ls", n.Manifests); err == nil {
-				there = "holds " + strings.Join(strings.Fields(listing), ", ")
-			}
-			return agent.Found{}, fmt.Errorf("node %s runs no static pod %s: %s cannot be read (%v), and %s %s. Name the node that runs it, or set manifests = \"...\" in its block",
-				n.Name, kind, path, err, n.Manifests, there)
+			return agent.Found{}, notRunning(ctx, n, kind, path, err)
 		}
 		data = aside
 	}
@@ -161,6 +151,21 @@ func readHolder(ctx context.Context, n remote.Node, kind string) (agent.Found, e
 		return agent.Found{}, fmt.Errorf("node %s: %w", n.Name, err)
 	}
 	return found, nil
+}
+
+// notRunning says why node n runs no kind kenv can swap: err, from reading
+// its manifest at path (with what the manifests directory holds) or its
+// kubelet.
+func notRunning(ctx context.Context, n remote.Node, kind, path string, err error) error {
+	if kind == agent.Kubelet {
+		return fmt.Errorf("node %s: %w", n.Name, err)
+	}
+	there := "does not exist"
+	if listing, err := n.Run(ctx, nil, "ls", n.Manifests); err == nil {
+		there = "holds " + strings.Join(strings.Fields(listing), ", ")
+	}
+	return fmt.Errorf("node %s runs no static pod %s: %s cannot be read (%v), and %s %s. Name the node that runs it, or set manifests = \"...\" in its block",
+		n.Name, kind, path, err, n.Manifests, there)
 }
 
 // shipToNodes copies to each node of the cluster what runs there (kenv
