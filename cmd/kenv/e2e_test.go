@@ -12,7 +12,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -80,12 +79,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build kenv: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	flag.Parse()
-	if !testing.Short() && runs("TestEndToEndNodes", "TestEndToEndSuite") {
-		startSuiteBuild(dir)
-	}
 	code := m.Run()
-	stopSuiteBuild()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

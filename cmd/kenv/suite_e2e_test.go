@@ -4,30 +4,25 @@ package main_test
 
 import (
 	"bufio"
-	"bytes"
-	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
-	"syscall"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-delve/delve/service/rpc2"
 
 	"github.com/kenv-dev/kenv/env/layout"
-	"github.com/kenv-dev/kenv/env/source"
 )
 
 // TestEndToEndSuite runs `kenv e2e` against a control plane without
-// nodes: e2e.test and ginkgo are built from the environment's tree (in
-// the background, see suiteBuild), waiting for no node, an API-only
+// nodes: e2e.test and ginkgo are built from the environment's tree (once,
+// see suiteBuild), waiting for no node, an API-only
 // conformance test passes with ginkgo's summary and a
 // JUnit report; a second run builds nothing; a test that lacks what it
 // needs (here kubectl, at a path where there is none) fails, with the
@@ -135,101 +130,38 @@ func exitStatus(err error) int {
 	return 0
 }
 
-// The e2e suite's cold build takes minutes of both CPUs. TestMain starts
-// it in the background, at the lowest priority, as soon as the tree is in
-// the cache (the first test's up lays it out): it takes what CPU the
-// tests before those that run `kenv e2e` leave idle, waiting on
-// components. Those tests wait for it with suiteBuilt.
-//
-// The lowest priority is its session's: the kernel shares the CPU between
-// sessions (autogroups) first, so that a niced process of this one would
-// still take half of it from the builds of a kenv supervisor, which runs
-// in a session of its own.
+// suiteBuild is `kenv e2e --build-only` of e2eVersion's tree, run once,
+// by the first test that needs e2e.test. It is built with the tree's
+// components' flags and tags, so most of its packages come from Go's
+// build cache the other tests filled: only the suite's own are compiled.
 var suiteBuild struct {
-	done chan struct{}
-	stop context.CancelFunc
-	out  bytes.Buffer
+	once sync.Once
+	out  string
+	took time.Duration
 	err  error
 }
 
-// startSuiteBuild starts `kenv e2e --build-only` for e2eVersion's tree,
-// its spec and state in dir, once the tree is in the cache.
-func startSuiteBuild(dir string) {
-	ctx, cancel := context.WithCancel(context.Background())
-	suiteBuild.done, suiteBuild.stop = make(chan struct{}), cancel
-	go func() {
-		defer close(suiteBuild.done)
-		suiteBuild.err = func() error {
-			cacheRoot, err := layout.CacheRoot()
-			if err != nil {
-				return err
-			}
-			marker := filepath.Join(layout.Cache{Dir: cacheRoot}.SourceDir("kubernetes@"+e2eVersion()), source.MarkerFile)
-			for {
-				if _, err := os.Stat(marker); err == nil {
-					break
-				}
-				select {
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-time.After(5 * time.Second):
-				}
-			}
-			spec := filepath.Join(dir, "suite-build.hcl")
-			if err := os.WriteFile(spec, []byte(fmt.Sprintf("kubernetes {\n  version = %q\n}\ncomponent \"kube-apiserver\" {}\n", e2eVersion())), 0o644); err != nil {
-				return err
-			}
-			cmd := exec.CommandContext(ctx, "nice", "-n", "19", kenvBinary, "e2e", "--build-only", spec)
-			cmd.Env = append(os.Environ(), "KENV_HOME="+filepath.Join(dir, "suite-build"))
-			cmd.Stdout, cmd.Stderr = &suiteBuild.out, &suiteBuild.out
-			// Stopped, the build's go commands stop with it.
-			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-			cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-			if err := cmd.Start(); err != nil {
-				return err
-			}
-			// Where the kernel has no autogroups, nice alone applies.
-			_ = os.WriteFile(fmt.Sprintf("/proc/%d/autogroup", cmd.Process.Pid), []byte("19"), 0)
-			return cmd.Wait()
-		}()
-	}()
-}
-
-// stopSuiteBuild ends the background build when no test waited for it.
-func stopSuiteBuild() {
-	if suiteBuild.stop != nil {
-		suiteBuild.stop()
-		<-suiteBuild.done
-	}
-}
-
-// suiteBuilt waits for the background build of the e2e suite, when one
-// was started, and fails t if it failed.
+// suiteBuilt builds the e2e suite the first time it is called, and fails
+// t if that build failed.
 func suiteBuilt(t *testing.T) {
 	t.Helper()
-	if suiteBuild.done == nil {
-		return
-	}
-	start := time.Now()
-	<-suiteBuild.done
-	t.Logf("$ kenv e2e --build-only (in the background; waited %s)\n%s", time.Since(start).Round(time.Second), suiteBuild.out.String())
+	suiteBuild.once.Do(func() {
+		dir := filepath.Dir(kenvBinary)
+		spec := filepath.Join(dir, "suite-build.hcl")
+		if suiteBuild.err = os.WriteFile(spec, []byte(fmt.Sprintf("kubernetes {\n  version = %q\n}\ncomponent \"kube-apiserver\" {}\n", e2eVersion())), 0o644); suiteBuild.err != nil {
+			return
+		}
+		cmd := exec.Command(kenvBinary, "e2e", "--build-only", spec)
+		cmd.Env = append(os.Environ(), "KENV_HOME="+filepath.Join(dir, "suite-build"))
+		start := time.Now()
+		out, err := cmd.CombinedOutput()
+		suiteBuild.out, suiteBuild.took, suiteBuild.err = string(out), time.Since(start), err
+	})
+	t.Logf("$ kenv e2e --build-only (%s)\n%s", suiteBuild.took.Round(time.Second), suiteBuild.out)
 	if suiteBuild.err != nil {
 		t.Fatalf("kenv e2e --build-only: %v", suiteBuild.err)
 	}
-	if !regexp.MustCompile(`✓ (built (e2e\.test, ginkgo|ginkgo, e2e\.test) \(|e2e\.test and ginkgo are up to date)`).MatchString(suiteBuild.out.String()) {
-		t.Errorf("kenv e2e --build-only does not say it built e2e.test and ginkgo, or that they are up to date")
+	if !regexp.MustCompile(`✓ (built (e2e\.test|ginkgo)(, (e2e\.test|ginkgo))? \(|e2e\.test and ginkgo are up to date)`).MatchString(suiteBuild.out) {
+		t.Errorf("kenv e2e --build-only does not say it built e2e.test or ginkgo, or that they are up to date")
 	}
-}
-
-// runs reports whether go test's -run selects any of the tests named.
-func runs(names ...string) bool {
-	f := flag.Lookup("test.run")
-	if f == nil || f.Value.String() == "" {
-		return true
-	}
-	re, err := regexp.Compile(f.Value.String())
-	if err != nil {
-		return false
-	}
-	return slices.ContainsFunc(names, re.MatchString)
 }
