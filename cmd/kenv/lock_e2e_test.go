@@ -28,15 +28,15 @@ import (
 // terminal lists the source there.
 func TestEndToEndLock(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds Kubernetes twice from nothing")
+		t.Skip("builds Kubernetes")
 	}
 	work := t.TempDir()
 	// Both builds are served by Go's build cache the other tests share.
 	// The second one's tree lies at another path: without -trimpath, or
 	// with a path that reached the binary, go would compile everything
-	// again and the binaries would differ. (Compiling it cold as well, with
-	// an empty Go build cache, would cost CI minutes for what Go's
-	// reproducible builds already promise.)
+	// again and the binaries would differ. That the same bytes come from
+	// empty caches on another machine, TestEndToEndExampleLocks shows:
+	// it builds the committed example locks.
 	at := func(dir string) kenvCLI {
 		return kenvCLI{t: t, bin: kenvBinary, home: filepath.Join(work, "state"),
 			env: []string{"KENV_CACHE=" + filepath.Join(work, dir, "cache")}}
